@@ -1,0 +1,35 @@
+# Concord — every target installs what it needs into .venv first, so a fresh clone needs only python3.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install lint test demo bench serve clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -q -e '.[dev,erp]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
+
+test: lint
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+demo: install
+	$(BIN)/concord demo
+
+bench: install
+	$(BIN)/python -m bench
+
+serve: install
+	$(BIN)/concord serve
+
+clean:
+	rm -rf $(VENV) .concord-demo .pytest_cache .mypy_cache .ruff_cache
