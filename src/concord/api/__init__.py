@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): change ingest, golden records, approvals, health."""

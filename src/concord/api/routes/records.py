@@ -1,0 +1,66 @@
+"""Golden records with provenance, and lifecycle moves made by Concord itself."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from concord.api.deps import AppContext, context
+from concord.api.problems import Problem
+from concord.canonical.lifecycle import LifecycleState
+from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
+from concord.storage import queries
+from concord.views import GoldenRecordPublic, golden_view
+
+router = APIRouter(prefix="/api/v1", tags=["records"])
+Ctx = Annotated[AppContext, Depends(context)]
+
+
+class LifecycleMove(BaseModel):
+    to: LifecycleState
+    reason: str = Field(min_length=1, max_length=500)
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    correlation_id: str | None = Field(default=None, max_length=128)
+
+
+def _load(ctx: AppContext, record_id: str) -> GoldenRecordPublic:
+    with ctx.engine.connect() as conn:
+        record = queries.golden_record(conn, record_id)
+        if record is None:
+            raise Problem(404, "Not found", f"no golden record {record_id}")
+        return golden_view(record, queries.bindings_of(conn, record_id))
+
+
+@router.get("/records/{record_id}", response_model=GoldenRecordPublic)
+def read_record(record_id: str, ctx: Ctx) -> GoldenRecordPublic:
+    return _load(ctx, record_id)
+
+
+@router.get("/customers/{customer_id}", response_model=GoldenRecordPublic)
+def read_customer(customer_id: str, ctx: Ctx) -> GoldenRecordPublic:
+    view = _load(ctx, customer_id)
+    if view.entity != "account":
+        raise Problem(404, "Not found", f"{customer_id} is a {view.entity}, not a customer")
+    return view
+
+
+@router.post("/customers/{customer_id}/lifecycle", status_code=202, response_model=ChangePublic,
+             responses={409: {"description": "illegal lifecycle transition"}})
+async def move_lifecycle(customer_id: str, move: LifecycleMove, ctx: Ctx) -> ChangePublic:
+    view = _load(ctx, customer_id)
+    if view.entity != "account":
+        raise Problem(404, "Not found", f"{customer_id} is a {view.entity}, not a customer")
+    change = ChangeCreate(
+        tenant=view.tenant, system="concord", entity="account", external_id=customer_id,
+        fields={"lifecycle_state": move.to.value}, source_ts=datetime.now(UTC), canonical_id=customer_id,
+        idempotency_key=move.idempotency_key or f"lifecycle:{uuid.uuid4().hex}", correlation_id=move.correlation_id)
+    outcome = (await asyncio.wrap_future(ctx.ingest.submit([change])))[0]
+    if isinstance(outcome, ChangeError):
+        raise Problem(outcome.status, outcome.title, outcome.detail, field=outcome.field)
+    assert isinstance(outcome, ChangePublic)
+    return outcome

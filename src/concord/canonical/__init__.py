@@ -1,0 +1,1 @@
+"""The canonical customer model: pure types, no I/O."""

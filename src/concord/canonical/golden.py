@@ -1,0 +1,109 @@
+"""The golden record: the current best value of every field, each with its provenance."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from concord.canonical.fields import JsonValue
+
+ECHO_MEMORY = 4  # outbound values remembered per (system, field) for echo suppression
+
+
+def ts_to_us(ts: datetime) -> int:
+    """Source timestamps compare as integer microseconds since the epoch (UTC); naive means UTC."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def us_to_ts(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+
+
+def value_digest(value: JsonValue) -> str:
+    """A stable short digest of a JSON-mode value (sorted keys), used for echo marks and tie-breaks."""
+    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    system: str
+    source_ts_us: int
+    change_id: str
+    mapping_version: str | None = None
+    approved_by: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"s": self.system, "t": self.source_ts_us, "c": self.change_id, "m": self.mapping_version,
+                "a": self.approved_by}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Provenance:
+        return cls(system=raw["s"], source_ts_us=raw["t"], change_id=raw["c"], mapping_version=raw.get("m"),
+                   approved_by=raw.get("a"))
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValue:
+    value: JsonValue
+    provenance: Provenance
+    authoritative: bool  # written by the field's owner (or approved by a steward)
+
+
+@dataclass
+class GoldenRecord:
+    tenant: str
+    entity: str
+    id: str
+    version: int = 0
+    fields: dict[str, FieldValue] = field(default_factory=dict)
+    # values Concord pushed to each system, so their reflection back is recognised as an echo
+    echo_marks: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # systems a create was already queued for: later changes queue updates that bind at delivery time
+    creating: list[str] = field(default_factory=list)
+
+    def values(self) -> dict[str, JsonValue]:
+        return {path: fv.value for path, fv in self.fields.items()}
+
+    def value(self, path: str) -> JsonValue:
+        fv = self.fields.get(path)
+        return None if fv is None else fv.value
+
+    def remember_push(self, system: str, path: str, value: JsonValue) -> None:
+        marks = self.echo_marks.setdefault(system, {}).setdefault(path, [])
+        digest = value_digest(value)
+        if digest in marks:
+            marks.remove(digest)
+        marks.append(digest)
+        del marks[:-ECHO_MEMORY]
+
+    def is_echo(self, system: str, path: str, value: JsonValue) -> bool:
+        return value_digest(value) in self.echo_marks.get(system, {}).get(path, ())
+
+    def forget_echo(self, system: str, path: str, value: JsonValue) -> None:
+        marks = self.echo_marks.get(system, {}).get(path)
+        if marks is not None:
+            digest = value_digest(value)
+            if digest in marks:
+                marks.remove(digest)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fields": {p: {"v": fv.value, "p": fv.provenance.to_json(), "o": fv.authoritative}
+                       for p, fv in self.fields.items()},
+            "echo": self.echo_marks,
+            "creating": self.creating,
+        }
+
+    @classmethod
+    def from_json(cls, tenant: str, entity: str, rid: str, version: int, raw: dict[str, Any]) -> GoldenRecord:
+        fields = {p: FieldValue(f["v"], Provenance.from_json(f["p"]), bool(f["o"]))
+                  for p, f in raw.get("fields", {}).items()}
+        return cls(tenant=tenant, entity=entity, id=rid, version=version, fields=fields,
+                   echo_marks=raw.get("echo", {}), creating=raw.get("creating", []))

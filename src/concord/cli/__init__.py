@@ -1,0 +1,1 @@
+"""The `concord` command line (Typer + Rich), one module per verb group."""

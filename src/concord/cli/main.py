@@ -1,0 +1,40 @@
+"""Entry point: `concord <command>`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from concord.cli import config_cmds, data_cmds, demo_cmd
+from concord.cli.common import runtime, settings
+
+
+def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
+          port: Annotated[int | None, typer.Option(help="port")] = None) -> None:
+    """Run the API (and, in later releases, the console) with uvicorn."""
+    import uvicorn
+
+    from concord.api.app import create_app
+
+    s = settings()
+    app = create_app(s, runtime(s))
+    uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level)
+
+
+def build() -> typer.Typer:
+    app = typer.Typer(help="Concord — keeps customer lifecycle data consistent across CRM, ERP, billing, "
+                           "support and identity.", no_args_is_help=True, pretty_exceptions_enable=False)
+    app.command()(config_cmds.init)
+    app.command()(serve)
+    app.command()(data_cmds.ingest)
+    app.command()(demo_cmd.demo)
+    app.add_typer(data_cmds.show_app, name="show")
+    app.add_typer(data_cmds.approvals_app, name="approvals")
+    app.add_typer(config_cmds.mappings_app, name="mappings")
+    app.add_typer(config_cmds.schema_app, name="schema")
+    return app
+
+
+def main() -> None:
+    build()()

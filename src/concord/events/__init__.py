@@ -1,0 +1,1 @@
+"""Lifecycle events: types, derivation from golden-record changes, the outbox relay and log backends."""

@@ -1,0 +1,1 @@
+"""Accepting changes: validation, idempotency, group commit, ownership gate, golden record + outbox."""

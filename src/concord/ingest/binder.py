@@ -1,0 +1,91 @@
+"""Resolving which golden record a change belongs to: binding, source hint, exact key, or a new record."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from concord.canonical.fields import JsonValue
+from concord.hubconfig import INTERNAL_SYSTEMS
+from concord.ingest.prepare import PreparedChange
+from concord.matching.keys import exact_keys
+from concord.storage.repository import BatchWrites, ExternalKey, IngestRepository
+
+
+@dataclass
+class BatchBinder:
+    """Links (system, entity, external id) to canonical ids for one batch, creating bindings as needed."""
+
+    repo: IngestRepository
+    writes: BatchWrites
+    known: dict[ExternalKey, str] = field(default_factory=dict)
+    by_canonical: dict[str, dict[str, str]] = field(default_factory=dict)
+    keys: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (tenant, entity, key) → id
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (new id, existing id) within a system
+
+    def preload(self, items: list[PreparedChange]) -> None:
+        wanted: set[ExternalKey] = set()
+        for p in items:
+            r = p.request
+            wanted.add((r.tenant, r.system, r.entity, r.external_id))
+            wanted.update((r.tenant, r.system, ent, ext) for ent, ext in p.references.values())
+        self.known = self.repo.bindings_by_external(sorted(wanted))
+        self.by_canonical = self.repo.bindings_by_canonical(sorted(set(self.known.values())))
+
+    def bind(self, tenant: str, system: str, entity: str, external_id: str, canonical_id: str) -> None:
+        now = time.time()
+        self.known[(tenant, system, entity, external_id)] = canonical_id
+        self.by_canonical.setdefault(canonical_id, {})[system] = external_id
+        self.writes.bindings.append({"tenant": tenant, "system": system, "entity": entity,
+                                     "external_id": external_id, "canonical_id": canonical_id,
+                                     "last_sync_at": now, "created_at": now})
+
+    def resolve(self, p: PreparedChange) -> tuple[str, bool]:
+        """The canonical id for this change's record, and whether this batch bound it just now."""
+        r = p.request
+        if r.system in INTERNAL_SYSTEMS:  # Concord's own writes address the golden record directly
+            return r.canonical_id or r.external_id, False
+        key = (r.tenant, r.system, r.entity, r.external_id)
+        existing = self.known.get(key)
+        if existing is not None:
+            return existing, False
+        canonical_id = r.canonical_id or self._match(p) or uuid.uuid4().hex
+        self.bind(r.tenant, r.system, r.entity, r.external_id, canonical_id)
+        return canonical_id, True
+
+    def _match(self, p: PreparedChange) -> str | None:
+        r = p.request
+        keys = exact_keys(r.entity, p.values)
+        if not keys:
+            return None
+        missing = [k for k in keys if (r.tenant, r.entity, k) not in self.keys]
+        for k, cid in self.repo.match_keys(r.tenant, r.entity, missing).items():
+            self.keys[(r.tenant, r.entity, k)] = cid
+        for k in keys:
+            found = self.keys.get((r.tenant, r.entity, k))
+            if found is None:
+                continue
+            if r.system not in self.bound_systems(found):
+                return found
+            self.duplicates.append((r.external_id, found))  # same customer twice inside one system
+        return None
+
+    def bound_systems(self, canonical_id: str) -> dict[str, str]:
+        if canonical_id not in self.by_canonical:
+            self.by_canonical.update(self.repo.bindings_by_canonical([canonical_id]))
+        return self.by_canonical.get(canonical_id, {})
+
+    def reference(self, tenant: str, system: str, entity: str, external_id: str) -> str:
+        """Canonical id of a referenced record; an unseen one is bound to a new (empty) golden record."""
+        key = (tenant, system, entity, external_id)
+        if key not in self.known:
+            self.bind(tenant, system, entity, external_id, uuid.uuid4().hex)
+        return self.known[key]
+
+    def remember_keys(self, tenant: str, entity: str, canonical_id: str, values: dict[str, JsonValue]) -> None:
+        for k in exact_keys(entity, values):
+            if (tenant, entity, k) not in self.keys:
+                self.keys[(tenant, entity, k)] = canonical_id
+                self.writes.match_keys.append({"tenant": tenant, "entity": entity, "key": k,
+                                               "canonical_id": canonical_id})

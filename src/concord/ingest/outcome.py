@@ -1,0 +1,66 @@
+"""What a processed change leaves behind: its public result, its change-log row and its event rows."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from concord.canonical.golden import GoldenRecord, us_to_ts
+from concord.events.derive import DerivedEvent
+from concord.ingest.models import ChangePublic, ChangeStatus, FieldIssue
+from concord.ingest.prepare import PreparedChange
+from concord.ownership.gate import GateDecision
+from concord.storage.repository import dumps
+
+EVENT_SCHEMA_VERSION = 1
+
+
+def _status(decision: GateDecision) -> ChangeStatus:
+    if decision.applied:
+        return ChangeStatus.PARTIAL if decision.rejected or decision.pending else ChangeStatus.APPLIED
+    if decision.pending:
+        return ChangeStatus.PENDING
+    if decision.rejected:
+        return ChangeStatus.REJECTED
+    return ChangeStatus.NO_OP
+
+
+def change_public(p: PreparedChange, canonical_id: str, created: bool, decision: GateDecision,
+                  commands: int) -> ChangePublic:
+    return ChangePublic(
+        change_id=p.change_id, canonical_id=canonical_id, status=_status(decision), created=created,
+        applied=sorted(decision.applied),
+        rejected=[FieldIssue(field=r.field, reason=r.reason) for r in decision.rejected],
+        pending=[a.field for a in decision.pending], stale=decision.stale, echoes=decision.echoes,
+        mapping_version=p.mapping_version, correlation_id=p.correlation_id, outbound_commands=commands)
+
+
+def change_row(p: PreparedChange, canonical_id: str, result: ChangePublic, decision: GateDecision) -> dict[str, Any]:
+    r = p.request
+    return {"change_id": p.change_id, "tenant": r.tenant, "idempotency_key": r.idempotency_key,
+            "correlation_id": p.correlation_id, "system": r.system, "entity": r.entity, "external_id": r.external_id,
+            "canonical_id": canonical_id, "source_ts_us": p.source_ts_us, "received_at": time.time(),
+            "mapping_version": p.mapping_version, "status": result.status.value, "rejected": len(decision.rejected),
+            "pending": len(decision.pending), "payload": dumps(r.fields), "decision": result.model_dump_json()}
+
+
+def customer_key(record: GoldenRecord) -> str:
+    """Events are ordered per customer: an account is its own key, other entities follow their account."""
+    account = record.value("account_id")
+    return record.id if record.entity == "account" or not account else str(account)
+
+
+def event_rows(p: PreparedChange, record: GoldenRecord, events: list[DerivedEvent]) -> list[dict[str, Any]]:
+    rows = []
+    for event in events:
+        event_id = uuid.uuid4().hex
+        envelope = {"event_id": event_id, "type": event.type, "schema_version": EVENT_SCHEMA_VERSION,
+                    "tenant": record.tenant, "customer_key": customer_key(record),
+                    "correlation_id": p.correlation_id, "causation_id": p.change_id,
+                    "occurred_at": us_to_ts(p.source_ts_us).isoformat(), "data": event.data}
+        rows.append({"message_id": event_id, "tenant": record.tenant, "kind": "event", "type": event.type,
+                     "target": "lifecycle", "entity": record.entity, "canonical_id": record.id,
+                     "correlation_id": p.correlation_id, "causation_id": p.change_id, "payload": dumps(envelope),
+                     "created_at": time.time(), "published_at": None})
+    return rows

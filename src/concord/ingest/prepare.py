@@ -1,0 +1,76 @@
+"""Turning a submitted change into a canonical change, before any I/O: mapping, typing, validation."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from concord.canonical.fields import FieldValidationError, JsonValue, UnknownEntity, normalize_values
+from concord.canonical.golden import ts_to_us
+from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
+from concord.ingest.models import ChangeCreate, ChangeError
+from concord.mappings.mapper import MappingError
+
+
+@dataclass(frozen=True)
+class PreparedChange:
+    request: ChangeCreate
+    change_id: str
+    correlation_id: str
+    source_ts_us: int
+    values: dict[str, JsonValue]  # canonical, JSON mode
+    references: dict[str, tuple[str, str]]  # canonical path → (entity, external id in the source system)
+    mapping_version: str | None
+    approved_by: str | None = None  # a steward approved this non-owner value
+
+
+class Rejected(Exception):
+    """The change cannot be accepted; `error` says why. Nothing of it is stored."""
+
+    def __init__(self, error: ChangeError) -> None:
+        super().__init__(error.detail)
+        self.error = error
+
+
+def _unprocessable(detail: str, field: str | None = None, errors: list[dict[str, str]] | None = None) -> Rejected:
+    return Rejected(ChangeError(status=422, title="Unprocessable change", detail=detail, field=field,
+                                errors=errors or []))
+
+
+def _map(runtime: Runtime, req: ChangeCreate) -> tuple[dict[str, JsonValue], dict[str, tuple[str, str]], str | None]:
+    if req.system in INTERNAL_SYSTEMS:
+        return dict(req.fields), {}, None
+    mapper = runtime.mappings.get(req.system, req.entity)
+    if mapper is None:
+        raise _unprocessable(f"no mapping for system {req.system!r} and entity {req.entity!r}", "entity")
+    try:
+        inbound = mapper.to_canonical(req.fields)
+    except MappingError as exc:
+        raise _unprocessable(str(exc), f"fields.{exc.field}") from exc
+    return inbound.values, inbound.references, mapper.spec.label
+
+
+def prepare(runtime: Runtime, req: ChangeCreate) -> PreparedChange:
+    """Map and validate one change; raise Rejected (422) naming the offending field."""
+    if not runtime.knows_system(req.system):
+        raise _unprocessable(f"unknown system {req.system!r}", "system")
+    tenant = runtime.hub.tenants.get(req.tenant)
+    if tenant is None:
+        raise _unprocessable(f"unknown tenant {req.tenant!r}", "tenant")
+    if req.system not in INTERNAL_SYSTEMS and req.system not in tenant.systems:
+        raise _unprocessable(f"system {req.system!r} is not enabled for tenant {req.tenant!r}", "system")
+    raw, references, label = _map(runtime, req)
+    try:
+        values = normalize_values(req.entity, raw)
+    except UnknownEntity as exc:
+        raise _unprocessable(str(exc), "entity") from exc
+    except FieldValidationError as exc:
+        mapper = runtime.mappings.get(req.system, req.entity)
+        name = mapper.native_name if mapper is not None else str
+        errors = [{"field": f"fields.{name(p.field)}", "canonical_field": p.field, "message": p.message}
+                  for p in exc.problems]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise _unprocessable(detail, errors[0]["field"], errors) from exc
+    return PreparedChange(
+        request=req, change_id=uuid.uuid4().hex, correlation_id=req.correlation_id or uuid.uuid4().hex,
+        source_ts_us=ts_to_us(req.source_ts), values=values, references=references, mapping_version=label)

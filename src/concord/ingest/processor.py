@@ -1,0 +1,148 @@
+"""One group commit: every change of the batch goes through binder → gate → router in memory, then all of it
+(golden records, bindings, change log, outbox, approvals) is written in one transaction."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from concord.canonical.golden import GoldenRecord
+from concord.canonical.lifecycle import IllegalTransition
+from concord.events.derive import derive_events
+from concord.hubconfig import Runtime
+from concord.ingest.binder import BatchBinder
+from concord.ingest.models import ChangeError, ChangePublic
+from concord.ingest.outcome import change_public, change_row, event_rows
+from concord.ingest.prepare import PreparedChange
+from concord.ingest.router import route
+from concord.mappings.mapper import RefResolver
+from concord.ownership.gate import GateDecision, IncomingChange, evaluate
+from concord.storage.repository import BatchWrites, IngestRepository, dumps
+
+Outcome = ChangePublic | ChangeError
+
+
+@dataclass
+class BatchProcessor:
+    runtime: Runtime
+    conn: Connection
+    writes: BatchWrites = field(default_factory=BatchWrites)
+    records: dict[str, GoldenRecord] = field(default_factory=dict)
+    read_versions: dict[str, int] = field(default_factory=dict)
+
+    def run(self, items: list[PreparedChange]) -> list[Outcome]:
+        repo = IngestRepository(self.conn)
+        results: list[Outcome | None] = [None] * len(items)
+        replays = repo.replays(sorted({(p.request.tenant, p.request.idempotency_key) for p in items}))
+        first_of: dict[tuple[str, str], int] = {}
+        todo: list[int] = []
+        for i, p in enumerate(items):
+            key = (p.request.tenant, p.request.idempotency_key)
+            if key in replays:
+                results[i] = ChangePublic.model_validate({**replays[key], "replayed": True})
+            elif key not in first_of:
+                first_of[key] = i
+                todo.append(i)
+        binder = BatchBinder(repo, self.writes)
+        binder.preload([items[i] for i in todo])
+        loaded = repo.golden(sorted(set(binder.known.values())))
+        self.records.update(loaded)
+        self.read_versions.update({rid: rec.version for rid, rec in loaded.items()})
+        for i in todo:
+            results[i] = self._one(binder, repo, items[i])
+        for i, p in enumerate(items):
+            if results[i] is None:  # a repeat of a key first seen earlier in this same batch
+                first = results[first_of[(p.request.tenant, p.request.idempotency_key)]]
+                results[i] = first.model_copy(update={"replayed": True}) if isinstance(first, ChangePublic) else first
+        self._flush(repo)
+        return [r for r in results if r is not None]
+
+    def _record(self, repo: IngestRepository, tenant: str, entity: str, canonical_id: str) -> GoldenRecord:
+        record = self.records.get(canonical_id)
+        if record is None:
+            record = repo.golden([canonical_id]).get(canonical_id)
+            if record is None:
+                record = GoldenRecord(tenant=tenant, entity=entity, id=canonical_id)
+            self.read_versions[canonical_id] = record.version
+            self.records[canonical_id] = record
+        return record
+
+    def _one(self, binder: BatchBinder, repo: IngestRepository, p: PreparedChange) -> Outcome:
+        r = p.request
+        canonical_id, _ = binder.resolve(p)
+        record = self._record(repo, r.tenant, r.entity, canonical_id)
+        created = record.version == 0
+        values = dict(p.values)
+        for path, (ref_entity, ext) in p.references.items():
+            ref_id = binder.reference(r.tenant, r.system, ref_entity, ext)
+            self._record(repo, r.tenant, ref_entity, ref_id)
+            values[path] = ref_id
+        change = IncomingChange(tenant=r.tenant, entity=r.entity, system=r.system, source_ts_us=p.source_ts_us,
+                                change_id=p.change_id, values=values, mapping_version=p.mapping_version,
+                                approved_by=p.approved_by)
+        try:
+            new_record, decision = evaluate(record, change, self.runtime.rules)
+        except IllegalTransition as exc:
+            return ChangeError(status=409, title="Illegal lifecycle transition", detail=str(exc),
+                               field="lifecycle_state")
+        return self._commit_one(binder, p, new_record, decision, created)
+
+    def _commit_one(self, binder: BatchBinder, p: PreparedChange, record: GoldenRecord, decision: GateDecision,
+                    created: bool) -> ChangePublic:
+        r = p.request
+        bound = binder.bound_systems(record.id)
+        commands = route(self.runtime, record, decision.applied, r.system, bound, self._resolvers(binder, r.tenant))
+        for cmd in commands:
+            if cmd.op == "create":
+                record.creating.append(cmd.system)
+            for path in cmd.canonical_fields:
+                record.remember_push(cmd.system, path, record.value(path))
+        record.version += 1
+        self.records[record.id] = record
+        binder.remember_keys(r.tenant, r.entity, record.id, decision.applied)
+        events = derive_events(r.entity, record.id, created, decision.applied, decision.previous, r.system)
+        result = change_public(p, record.id, created, decision, len(commands))
+        self.writes.changes.append(change_row(p, record.id, result, decision))
+        self.writes.outbox.extend(event_rows(p, record, events))
+        self.writes.outbox.extend(
+            self._command_row(p, record, cmd.system, cmd.to_payload(cmd.idempotency_key(p.change_id)))
+            for cmd in commands)
+        self.writes.approvals.extend(self._approval_rows(p, record.id, decision))
+        self.writes.synced.append({"b_tenant": r.tenant, "b_system": r.system, "b_entity": r.entity,
+                                   "b_external_id": r.external_id, "synced_at": time.time()})
+        return result
+
+    def _resolvers(self, binder: BatchBinder, tenant: str) -> dict[str, RefResolver]:
+        def for_system(system: str) -> RefResolver:
+            return lambda _entity, canonical_id: binder.bound_systems(canonical_id).get(system)
+
+        return {system: for_system(system) for system in self.runtime.hub.tenants[tenant].systems}
+
+    def _command_row(self, p: PreparedChange, record: GoldenRecord, system: str,
+                     payload: dict[str, Any]) -> dict[str, Any]:
+        return {"message_id": uuid.uuid4().hex, "tenant": record.tenant, "kind": "command",
+                "type": f"{payload['op']}_{record.entity}", "target": system, "entity": record.entity,
+                "canonical_id": record.id, "correlation_id": p.correlation_id, "causation_id": p.change_id,
+                "payload": dumps(payload), "created_at": time.time(), "published_at": None}
+
+    def _approval_rows(self, p: PreparedChange, canonical_id: str, decision: GateDecision) -> list[dict[str, Any]]:
+        now = time.time()
+        return [{"id": uuid.uuid4().hex, "tenant": p.request.tenant, "entity": p.request.entity,
+                 "canonical_id": canonical_id, "field": a.field, "value": dumps(a.value), "current": dumps(a.current),
+                 "owner": a.owner, "system": a.system, "source_ts_us": a.source_ts_us, "change_id": p.change_id,
+                 "correlation_id": p.correlation_id, "status": "pending", "created_at": now, "decided_by": None,
+                 "decided_at": None, "reason": None} for a in decision.pending]
+
+    def _flush(self, repo: IngestRepository) -> None:
+        for rid, record in self.records.items():
+            old = self.read_versions[rid]
+            if old == 0:
+                record.version = max(record.version, 1)
+                self.writes.new_records.append(record)
+            elif record.version != old:
+                self.writes.changed_records.append((record, old))
+        repo.write(self.writes)

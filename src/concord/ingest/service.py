@@ -1,0 +1,153 @@
+"""Group commit: callers submit changes, one writer thread commits whatever has queued up in one transaction.
+
+No linger timer: under light load a batch is a single change and commits at once; under heavy load the queue
+fills while the previous commit runs, so batches grow by themselves and one fsync serves hundreds of changes.
+A caller's future resolves only after its transaction committed — acknowledgement implies durability.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+
+from concord.hubconfig import Runtime
+from concord.ingest.models import ChangeCreate, ChangeError
+from concord.ingest.prepare import PreparedChange, Rejected, prepare
+from concord.ingest.processor import BatchProcessor, Outcome
+from concord.storage.repository import ConcurrencyConflict
+
+log = logging.getLogger(__name__)
+RETRIES = 5
+
+
+@dataclass
+class _Job:
+    prepared: list[PreparedChange]
+    future: Future[list[Outcome]]
+
+
+def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[PreparedChange]) -> list[Outcome]:
+    """Run one batch in one transaction, retrying when another writer raced us (PostgreSQL, many workers)."""
+    for attempt in range(RETRIES):
+        try:
+            with engine.begin() as conn:
+                return BatchProcessor(runtime, conn).run(prepared)
+        except (ConcurrencyConflict, IntegrityError) as exc:
+            if attempt == RETRIES - 1:
+                raise
+            log.info("retrying batch after write race: %s", type(exc).__name__)
+    raise AssertionError("unreachable")
+
+
+def prepare_all(runtime: Runtime, changes: list[ChangeCreate]) -> tuple[list[PreparedChange], dict[int, ChangeError]]:
+    prepared: list[PreparedChange] = []
+    errors: dict[int, ChangeError] = {}
+    for i, change in enumerate(changes):
+        try:
+            prepared.append(prepare(runtime, change))
+        except Rejected as exc:
+            errors[i] = exc.error
+    return prepared, errors
+
+
+def merge(count: int, prepared_results: list[Outcome], errors: dict[int, ChangeError]) -> list[Outcome]:
+    results = iter(prepared_results)
+    return [errors[i] if i in errors else next(results) for i in range(count)]
+
+
+class IngestService:
+    """The durable front door for changes; thread-safe; one writer thread per process."""
+
+    def __init__(self, engine: Engine, runtime: Runtime, max_batch: int = 512) -> None:
+        self.engine = engine
+        self.runtime = runtime
+        self.max_batch = max_batch
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self.batches = 0
+        self.committed = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="concord-ingest-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def submit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
+        """Validate now (a bad change never reaches the writer); the future holds one outcome per change."""
+        prepared, errors = prepare_all(self.runtime, changes)
+        outer: Future[list[Outcome]] = Future()
+        if not prepared:
+            outer.set_result(merge(len(changes), [], errors))
+            return outer
+        inner: Future[list[Outcome]] = Future()
+        inner.add_done_callback(lambda f: _relay(f, outer, len(changes), errors))
+        self._queue.put(_Job(prepared, inner))
+        return outer
+
+    def submit_prepared(self, prepared: list[PreparedChange]) -> Future[list[Outcome]]:
+        """For changes Concord builds itself (steward approvals, workflows): already canonical and valid."""
+        future: Future[list[Outcome]] = Future()
+        self._queue.put(_Job(prepared, future))
+        return future
+
+    def ingest(self, changes: list[ChangeCreate]) -> list[Outcome]:
+        return self.submit(changes).result()
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            size = len(first.prepared)
+            while size < self.max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                jobs.append(nxt)
+                size += len(nxt.prepared)
+            self._commit(jobs)
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        prepared = [p for job in jobs for p in job.prepared]
+        try:
+            outcomes = process_in_transaction(self.engine, self.runtime, prepared)
+        except Exception as exc:  # the writer thread must outlive any one bad batch
+            if len(jobs) > 1:  # isolate the job that fails so the others still commit
+                for job in jobs:
+                    self._commit([job])
+                return
+            log.exception("ingest batch failed")
+            jobs[0].future.set_exception(exc)
+            return
+        self.batches += 1
+        self.committed += len(prepared)
+        start = 0
+        for job in jobs:
+            job.future.set_result(outcomes[start:start + len(job.prepared)])
+            start += len(job.prepared)
+
+
+def _relay(inner: Future[list[Outcome]], outer: Future[list[Outcome]], count: int,
+           errors: dict[int, ChangeError]) -> None:
+    exc = inner.exception()
+    if exc is not None:
+        outer.set_exception(exc)
+    else:
+        outer.set_result(merge(count, inner.result(), errors))

@@ -1,0 +1,1 @@
+"""Declarative, versioned mappings between each system's fields and the canonical model."""

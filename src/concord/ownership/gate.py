@@ -1,0 +1,133 @@
+"""The ownership gate: a pure function from (golden record, incoming change) to a field-level decision.
+
+Invariant that makes the gate order-independent and idempotent: for every field the golden value is the
+maximum, over all writes the gate accepted, of the key (authoritative, source time, system, value digest).
+The owner's writes are authoritative; a non-owner's are not. Taking a maximum is commutative, associative
+and idempotent, so any arrival order of the same changes yields the same record, and a replay changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from concord.canonical.fields import JsonValue
+from concord.canonical.golden import FieldValue, GoldenRecord, Provenance, value_digest
+from concord.canonical.lifecycle import LifecycleState, check_transition
+from concord.ownership.policy import FieldRule, OwnershipMode, RuleIndex
+
+STEWARD = "steward"
+
+
+@dataclass(frozen=True)
+class IncomingChange:
+    tenant: str
+    entity: str
+    system: str
+    source_ts_us: int
+    change_id: str
+    values: dict[str, JsonValue]
+    mapping_version: str | None = None
+    approved_by: str | None = None  # set when a steward approved a pending non-owner value
+
+
+@dataclass(frozen=True)
+class FieldRejection:
+    field: str
+    value: JsonValue
+    owner: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    field: str
+    value: JsonValue
+    current: JsonValue
+    owner: str
+    system: str
+    source_ts_us: int
+
+
+@dataclass
+class GateDecision:
+    applied: dict[str, JsonValue] = field(default_factory=dict)  # fields whose value changed
+    previous: dict[str, JsonValue] = field(default_factory=dict)  # their values before
+    refreshed: list[str] = field(default_factory=list)  # same value, newer provenance
+    rejected: list[FieldRejection] = field(default_factory=list)
+    pending: list[PendingApproval] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # older than what the record already holds
+    echoes: list[str] = field(default_factory=list)  # Concord's own write reflected back
+    unchanged: list[str] = field(default_factory=list)
+
+    @property
+    def writes_record(self) -> bool:
+        return bool(self.applied or self.refreshed)
+
+    def summary(self) -> dict[str, int]:
+        return {"applied": len(self.applied), "refreshed": len(self.refreshed), "rejected": len(self.rejected),
+                "pending": len(self.pending), "stale": len(self.stale), "echoes": len(self.echoes),
+                "unchanged": len(self.unchanged)}
+
+
+def _key(fv: FieldValue) -> tuple[bool, int, str, str]:
+    return (fv.authoritative, fv.provenance.source_ts_us, fv.provenance.system, value_digest(fv.value))
+
+
+def _candidate(change: IncomingChange, path: str, authoritative: bool) -> FieldValue:
+    prov = Provenance(system=change.system, source_ts_us=change.source_ts_us, change_id=change.change_id,
+                      mapping_version=change.mapping_version, approved_by=change.approved_by)
+    return FieldValue(value=change.values[path], provenance=prov, authoritative=authoritative)
+
+
+def _judge(record: GoldenRecord, change: IncomingChange, path: str, rule: FieldRule,
+           decision: GateDecision) -> FieldValue | None:
+    """Classify one field; return the FieldValue to store, or None when the record keeps what it has."""
+    value = change.values[path]
+    current = record.fields.get(path)
+    is_owner = change.system == rule.owner or change.approved_by is not None
+    if not is_owner and record.is_echo(change.system, path, value):
+        decision.echoes.append(path)
+        return None
+    if not is_owner and rule.mode is not OwnershipMode.FILL_IF_EMPTY:
+        if current is not None and current.value == value:
+            decision.unchanged.append(path)
+        elif rule.mode is OwnershipMode.OWNER_ONLY:
+            decision.rejected.append(FieldRejection(path, value, rule.owner, f"{path} is owned by {rule.owner}"))
+        else:
+            decision.pending.append(PendingApproval(path, value, None if current is None else current.value,
+                                                    rule.owner, change.system, change.source_ts_us))
+        return None
+    candidate = _candidate(change, path, authoritative=is_owner)
+    if current is not None and _key(candidate) <= _key(current):
+        (decision.unchanged if current.value == value else decision.stale).append(path)
+        return None
+    if current is not None and current.value == value:
+        decision.refreshed.append(path)
+    else:
+        decision.applied[path] = value
+        decision.previous[path] = None if current is None else current.value
+    return candidate
+
+
+def evaluate(record: GoldenRecord, change: IncomingChange, rules: RuleIndex) -> tuple[GoldenRecord, GateDecision]:
+    """Decide every field of `change` and return the would-be record; `record` itself is not modified.
+
+    Raises IllegalTransition when the change would move the lifecycle along a forbidden edge; nothing of the
+    change applies then.
+    """
+    decision = GateDecision()
+    updated: dict[str, FieldValue] = {}
+    for path in change.values:
+        rule = rules.rule_for(change.tenant, change.entity, path)
+        stored = _judge(record, change, path, rule, decision)
+        if stored is not None:
+            updated[path] = stored
+    if "lifecycle_state" in decision.applied:
+        before = decision.previous["lifecycle_state"]
+        check_transition(None if before is None else LifecycleState(before),
+                         LifecycleState(decision.applied["lifecycle_state"]))
+    new_record = replace(record, fields={**record.fields, **updated},
+                         echo_marks={s: {p: list(m) for p, m in f.items()} for s, f in record.echo_marks.items()})
+    for path in decision.echoes:
+        new_record.forget_echo(change.system, path, change.values[path])
+    return new_record, decision

@@ -1,0 +1,87 @@
+"""Ownership rules: per entity and field pattern, the owning system and the mode for everyone else."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from fnmatch import fnmatchcase
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from concord.canonical.fields import field_catalog
+from concord.canonical.models import ENTITY_TYPES
+
+
+class OwnershipMode(StrEnum):
+    OWNER_ONLY = "owner_only"  # a non-owner write is rejected and recorded
+    APPROVAL = "approval"  # a non-owner write becomes a pending steward decision
+    FILL_IF_EMPTY = "fill_if_empty"  # a non-owner may fill the field until the owner has spoken
+
+
+class FieldRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    owner: str = Field(min_length=1)
+    mode: OwnershipMode = OwnershipMode.OWNER_ONLY
+
+
+EntityRules = dict[str, dict[str, FieldRule]]  # entity -> field pattern -> rule
+
+
+def _specificity(pattern: str) -> tuple[int, int]:
+    # An exact path beats any wildcard; among wildcards, more literal characters is more specific.
+    literal = sum(1 for ch in pattern if ch not in "*?[]")
+    return (0 if any(ch in pattern for ch in "*?[") else 1, literal)
+
+
+class OwnershipPolicy(BaseModel):
+    """The whole ownership configuration; `rule_for` answers per (tenant, entity, field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=1)
+    entities: EntityRules
+    tenants: dict[str, EntityRules] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> OwnershipPolicy:
+        for scope, rules in [("entities", self.entities), *((f"tenants.{t}", r) for t, r in self.tenants.items())]:
+            for entity, patterns in rules.items():
+                if entity not in ENTITY_TYPES:
+                    raise ValueError(f"{scope}.{entity}: unknown entity")
+                paths = field_catalog(entity)
+                for pattern in patterns:
+                    if not any(fnmatchcase(p, pattern) for p in paths):
+                        raise ValueError(f"{scope}.{entity}.{pattern}: matches no field of {entity}")
+        for entity in ENTITY_TYPES:
+            own = self.entities.get(entity, {})
+            uncovered = [p for p in field_catalog(entity) if not any(fnmatchcase(p, pat) for pat in own)]
+            if uncovered:
+                raise ValueError(f"entities.{entity}: no rule covers {', '.join(uncovered)} (add a '*' rule)")
+        return self
+
+    def rule_for(self, tenant: str, entity: str, path: str) -> FieldRule:
+        for rules in (self.tenants.get(tenant, {}).get(entity, {}), self.entities.get(entity, {})):
+            matches = [pat for pat in rules if fnmatchcase(path, pat)]
+            if matches:
+                return rules[max(matches, key=_specificity)]
+        raise KeyError(f"no ownership rule for {entity}.{path}")
+
+    def owners(self) -> set[str]:
+        found = {r.owner for rules in self.entities.values() for r in rules.values()}
+        found |= {r.owner for t in self.tenants.values() for rules in t.values() for r in rules.values()}
+        return found
+
+
+class RuleIndex:
+    """Memoised `rule_for`: the gate asks the same (tenant, entity, field) questions millions of times."""
+
+    def __init__(self, policy: OwnershipPolicy) -> None:
+        self.policy = policy
+        self._memo: dict[tuple[str, str, str], FieldRule] = {}
+
+    def rule_for(self, tenant: str, entity: str, path: str) -> FieldRule:
+        key = (tenant, entity, path)
+        rule = self._memo.get(key)
+        if rule is None:
+            rule = self._memo[key] = self.policy.rule_for(tenant, entity, path)
+        return rule
