@@ -50,4 +50,9 @@ def golden_view(record: GoldenRecord, bindings: list[dict[str, Any]]) -> GoldenR
         id=record.id, tenant=record.tenant, entity=record.entity, version=record.version, record=typed,
         fields=fields,
         bindings=[BindingPublic(system=b["system"], entity=b["entity"], external_id=b["external_id"],
-                                last_sync_at=datetime.fromtimestamp(b["last_sync_at"], tz=UTC)) for b in bindings])
+                                last_sync_at=_last_sync(record, b)) for b in bindings])
+
+
+def _last_sync(record: GoldenRecord, binding: dict[str, Any]) -> datetime:
+    seen = max(binding["last_sync_at"], record.synced.get(binding["system"], 0.0))
+    return datetime.fromtimestamp(seen, tz=UTC)

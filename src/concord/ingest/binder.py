@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from concord.canonical.fields import JsonValue
 from concord.hubconfig import INTERNAL_SYSTEMS
+from concord.ids import new_id
 from concord.ingest.prepare import PreparedChange
 from concord.matching.keys import exact_keys
 from concord.storage.repository import BatchWrites, ExternalKey, IngestRepository
@@ -24,19 +24,32 @@ class BatchBinder:
     keys: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (tenant, entity, key) → id
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (new id, existing id) within a system
 
-    def preload(self, items: list[PreparedChange]) -> None:
+    def preload(self, items: list[PreparedChange]) -> set[str]:
+        """Load, in a few statements, every binding the batch can touch; return the canonical ids in play."""
         wanted: set[ExternalKey] = set()
+        hinted: set[str] = set()
         for p in items:
             r = p.request
+            if r.system in INTERNAL_SYSTEMS:
+                hinted.add(r.canonical_id or r.external_id)
+                continue
             wanted.add((r.tenant, r.system, r.entity, r.external_id))
             wanted.update((r.tenant, r.system, ent, ext) for ent, ext in p.references.values())
+            if r.canonical_id:
+                hinted.add(r.canonical_id)
         self.known = self.repo.bindings_by_external(sorted(wanted))
-        self.by_canonical = self.repo.bindings_by_canonical(sorted(set(self.known.values())))
+        ids = hinted | set(self.known.values())
+        found = self.repo.bindings_by_canonical(sorted(ids))
+        self.by_canonical = {cid: found.get(cid, {}) for cid in ids}
+        return ids
 
-    def bind(self, tenant: str, system: str, entity: str, external_id: str, canonical_id: str) -> None:
+    def bind(self, tenant: str, system: str, entity: str, external_id: str, canonical_id: str,
+             fresh: bool = False) -> None:
+        """Bind an external record; `fresh` says the canonical id was minted just now (nothing to load)."""
         now = time.time()
         self.known[(tenant, system, entity, external_id)] = canonical_id
-        self.by_canonical.setdefault(canonical_id, {})[system] = external_id
+        systems = self.by_canonical.setdefault(canonical_id, {}) if fresh else self.bound_systems(canonical_id)
+        systems[system] = external_id
         self.writes.bindings.append({"tenant": tenant, "system": system, "entity": entity,
                                      "external_id": external_id, "canonical_id": canonical_id,
                                      "last_sync_at": now, "created_at": now})
@@ -50,8 +63,9 @@ class BatchBinder:
         existing = self.known.get(key)
         if existing is not None:
             return existing, False
-        canonical_id = r.canonical_id or self._match(p) or uuid.uuid4().hex
-        self.bind(r.tenant, r.system, r.entity, r.external_id, canonical_id)
+        known_id = r.canonical_id or self._match(p)
+        canonical_id = known_id or new_id()
+        self.bind(r.tenant, r.system, r.entity, r.external_id, canonical_id, fresh=known_id is None)
         return canonical_id, True
 
     def _match(self, p: PreparedChange) -> str | None:
@@ -73,14 +87,15 @@ class BatchBinder:
 
     def bound_systems(self, canonical_id: str) -> dict[str, str]:
         if canonical_id not in self.by_canonical:
-            self.by_canonical.update(self.repo.bindings_by_canonical([canonical_id]))
-        return self.by_canonical.get(canonical_id, {})
+            found = self.repo.bindings_by_canonical([canonical_id])
+            self.by_canonical[canonical_id] = found.get(canonical_id, {})
+        return self.by_canonical[canonical_id]
 
     def reference(self, tenant: str, system: str, entity: str, external_id: str) -> str:
         """Canonical id of a referenced record; an unseen one is bound to a new (empty) golden record."""
         key = (tenant, system, entity, external_id)
         if key not in self.known:
-            self.bind(tenant, system, entity, external_id, uuid.uuid4().hex)
+            self.bind(tenant, system, entity, external_id, new_id(), fresh=True)
         return self.known[key]
 
     def remember_keys(self, tenant: str, entity: str, canonical_id: str, values: dict[str, JsonValue]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -19,7 +18,7 @@ class ChangeCreate(BaseModel):
     entity: str = Field(min_length=1, max_length=32, description="canonical entity, e.g. account")
     external_id: str = Field(min_length=1, max_length=255, description="the record's id in `system`")
     fields: dict[str, Any]
-    source_ts: AwareDatetime | datetime = Field(description="when the source system changed the record")
+    source_ts: AwareDatetime = Field(description="when the source system changed the record (with time zone)")
     idempotency_key: str = Field(min_length=1, max_length=255)
     correlation_id: str | None = Field(default=None, max_length=128)
     canonical_id: str | None = Field(default=None, max_length=64,

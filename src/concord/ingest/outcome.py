@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import time
-import uuid
 from typing import Any
 
 from concord.canonical.golden import GoldenRecord, us_to_ts
 from concord.events.derive import DerivedEvent
+from concord.ids import new_id
 from concord.ingest.models import ChangePublic, ChangeStatus, FieldIssue
 from concord.ingest.prepare import PreparedChange
 from concord.ownership.gate import GateDecision
@@ -54,7 +54,7 @@ def customer_key(record: GoldenRecord) -> str:
 def event_rows(p: PreparedChange, record: GoldenRecord, events: list[DerivedEvent]) -> list[dict[str, Any]]:
     rows = []
     for event in events:
-        event_id = uuid.uuid4().hex
+        event_id = new_id()
         envelope = {"event_id": event_id, "type": event.type, "schema_version": EVENT_SCHEMA_VERSION,
                     "tenant": record.tenant, "customer_key": customer_key(record),
                     "correlation_id": p.correlation_id, "causation_id": p.change_id,

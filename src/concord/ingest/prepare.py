@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 
 from concord.canonical.fields import FieldValidationError, JsonValue, UnknownEntity, normalize_values
 from concord.canonical.golden import ts_to_us
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
+from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError
 from concord.mappings.mapper import MappingError
 
@@ -72,5 +72,5 @@ def prepare(runtime: Runtime, req: ChangeCreate) -> PreparedChange:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         raise _unprocessable(detail, errors[0]["field"], errors) from exc
     return PreparedChange(
-        request=req, change_id=uuid.uuid4().hex, correlation_id=req.correlation_id or uuid.uuid4().hex,
+        request=req, change_id=new_id(), correlation_id=req.correlation_id or new_id(),
         source_ts_us=ts_to_us(req.source_ts), values=values, references=references, mapping_version=label)

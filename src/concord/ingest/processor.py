@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +12,8 @@ from sqlalchemy import Connection
 from concord.canonical.golden import GoldenRecord
 from concord.canonical.lifecycle import IllegalTransition
 from concord.events.derive import derive_events
-from concord.hubconfig import Runtime
+from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
+from concord.ids import new_id
 from concord.ingest.binder import BatchBinder
 from concord.ingest.models import ChangeError, ChangePublic
 from concord.ingest.outcome import change_public, change_row, event_rows
@@ -33,6 +33,7 @@ class BatchProcessor:
     writes: BatchWrites = field(default_factory=BatchWrites)
     records: dict[str, GoldenRecord] = field(default_factory=dict)
     read_versions: dict[str, int] = field(default_factory=dict)
+    absent: set[str] = field(default_factory=set)  # ids looked up at preload and not found: new records
 
     def run(self, items: list[PreparedChange]) -> list[Outcome]:
         repo = IngestRepository(self.conn)
@@ -48,10 +49,11 @@ class BatchProcessor:
                 first_of[key] = i
                 todo.append(i)
         binder = BatchBinder(repo, self.writes)
-        binder.preload([items[i] for i in todo])
-        loaded = repo.golden(sorted(set(binder.known.values())))
+        ids = binder.preload([items[i] for i in todo])
+        loaded = repo.golden(sorted(ids))
         self.records.update(loaded)
         self.read_versions.update({rid: rec.version for rid, rec in loaded.items()})
+        self.absent = ids - loaded.keys()
         for i in todo:
             results[i] = self._one(binder, repo, items[i])
         for i, p in enumerate(items):
@@ -64,7 +66,7 @@ class BatchProcessor:
     def _record(self, repo: IngestRepository, tenant: str, entity: str, canonical_id: str) -> GoldenRecord:
         record = self.records.get(canonical_id)
         if record is None:
-            record = repo.golden([canonical_id]).get(canonical_id)
+            record = None if canonical_id in self.absent else repo.golden([canonical_id]).get(canonical_id)
             if record is None:
                 record = GoldenRecord(tenant=tenant, entity=entity, id=canonical_id)
             self.read_versions[canonical_id] = record.version
@@ -112,8 +114,8 @@ class BatchProcessor:
             self._command_row(p, record, cmd.system, cmd.to_payload(cmd.idempotency_key(p.change_id)))
             for cmd in commands)
         self.writes.approvals.extend(self._approval_rows(p, record.id, decision))
-        self.writes.synced.append({"b_tenant": r.tenant, "b_system": r.system, "b_entity": r.entity,
-                                   "b_external_id": r.external_id, "synced_at": time.time()})
+        if r.system not in INTERNAL_SYSTEMS:
+            record.synced[r.system] = time.time()
         return result
 
     def _resolvers(self, binder: BatchBinder, tenant: str) -> dict[str, RefResolver]:
@@ -124,14 +126,14 @@ class BatchProcessor:
 
     def _command_row(self, p: PreparedChange, record: GoldenRecord, system: str,
                      payload: dict[str, Any]) -> dict[str, Any]:
-        return {"message_id": uuid.uuid4().hex, "tenant": record.tenant, "kind": "command",
+        return {"message_id": new_id(), "tenant": record.tenant, "kind": "command",
                 "type": f"{payload['op']}_{record.entity}", "target": system, "entity": record.entity,
                 "canonical_id": record.id, "correlation_id": p.correlation_id, "causation_id": p.change_id,
                 "payload": dumps(payload), "created_at": time.time(), "published_at": None}
 
     def _approval_rows(self, p: PreparedChange, canonical_id: str, decision: GateDecision) -> list[dict[str, Any]]:
         now = time.time()
-        return [{"id": uuid.uuid4().hex, "tenant": p.request.tenant, "entity": p.request.entity,
+        return [{"id": new_id(), "tenant": p.request.tenant, "entity": p.request.entity,
                  "canonical_id": canonical_id, "field": a.field, "value": dumps(a.value), "current": dumps(a.current),
                  "owner": a.owner, "system": a.system, "source_ts_us": a.source_ts_us, "change_id": p.change_id,
                  "correlation_id": p.correlation_id, "status": "pending", "created_at": now, "decided_by": None,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import Engine, update
 
+from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
 from concord.ingest.prepare import PreparedChange
 from concord.ingest.service import IngestService
@@ -56,7 +56,7 @@ def approve(service: IngestService, approval_id: str, actor: str,
         external_id=str(origin["external_id"]), fields={}, idempotency_key=f"approval:{approval_id}",
         source_ts=datetime.fromtimestamp(source_ts_us / 1e6, tz=UTC), correlation_id=str(row["correlation_id"]),
         canonical_id=str(row["canonical_id"]))
-    prepared = PreparedChange(request=request, change_id=uuid.uuid4().hex, correlation_id=str(row["correlation_id"]),
+    prepared = PreparedChange(request=request, change_id=new_id(), correlation_id=str(row["correlation_id"]),
                               source_ts_us=source_ts_us, values={str(row["field"]): orjson.loads(str(row["value"]))},
                               references={}, mapping_version=origin["mapping_version"], approved_by=actor)
     outcome = service.submit_prepared([prepared]).result()[0]

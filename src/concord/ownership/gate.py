@@ -127,7 +127,8 @@ def evaluate(record: GoldenRecord, change: IncomingChange, rules: RuleIndex) -> 
         check_transition(None if before is None else LifecycleState(before),
                          LifecycleState(decision.applied["lifecycle_state"]))
     new_record = replace(record, fields={**record.fields, **updated},
-                         echo_marks={s: {p: list(m) for p, m in f.items()} for s, f in record.echo_marks.items()})
+                         echo_marks={s: {p: list(m) for p, m in f.items()} for s, f in record.echo_marks.items()},
+                         creating=list(record.creating), synced=dict(record.synced))
     for path in decision.echoes:
         new_record.forget_echo(change.system, path, change.values[path])
     return new_record, decision

@@ -21,6 +21,10 @@ def _sqlite_pragmas(synchronous: str) -> Any:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=30000")
+        # Keep the working set (golden records, index pages) in memory: reads were a third of ingest time.
+        cur.execute("PRAGMA cache_size=-131072")
+        cur.execute("PRAGMA mmap_size=1073741824")
+        cur.execute("PRAGMA temp_store=MEMORY")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -13,6 +12,7 @@ from pydantic import BaseModel, Field
 from concord.api.deps import AppContext, context
 from concord.api.problems import Problem
 from concord.canonical.lifecycle import LifecycleState
+from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
 from concord.storage import queries
 from concord.views import GoldenRecordPublic, golden_view
@@ -58,7 +58,7 @@ async def move_lifecycle(customer_id: str, move: LifecycleMove, ctx: Ctx) -> Cha
     change = ChangeCreate(
         tenant=view.tenant, system="concord", entity="account", external_id=customer_id,
         fields={"lifecycle_state": move.to.value}, source_ts=datetime.now(UTC), canonical_id=customer_id,
-        idempotency_key=move.idempotency_key or f"lifecycle:{uuid.uuid4().hex}", correlation_id=move.correlation_id)
+        idempotency_key=move.idempotency_key or f"lifecycle:{new_id()}", correlation_id=move.correlation_id)
     outcome = (await asyncio.wrap_future(ctx.ingest.submit([change])))[0]
     if isinstance(outcome, ChangeError):
         raise Problem(outcome.status, outcome.title, outcome.detail, field=outcome.field)

@@ -1,0 +1,19 @@
+"""Run every benchmark scenario, or the ones named: `python -m bench [ingest ...]`."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SCENARIOS = ["ingest"]
+
+
+def main(argv: list[str]) -> None:
+    for name in argv or SCENARIOS:
+        if name not in SCENARIOS:
+            raise SystemExit(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+        importlib.import_module(f"bench.{name}").main()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

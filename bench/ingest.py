@@ -1,0 +1,157 @@
+"""bench/ingest: durable ingest + ownership gate + golden record + outbox, group commit vs one commit per change.
+
+Clients keep a fixed number of changes in flight (like concurrent HTTP callers); each change's acknowledgement
+latency is measured from submit to durable commit. The peer is the naive path — one transaction per change —
+measured in the same run on the same data.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from concord.hubconfig import load_runtime
+from concord.ingest.models import ChangeCreate
+from concord.ingest.processor import Outcome
+from concord.ingest.service import IngestService
+from concord.storage.engine import make_engine, upgrade
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Result:
+    label: str
+    changes: int
+    seconds: float
+    latencies_ms: list[float]
+    batches: int
+
+    @property
+    def rate(self) -> float:
+        return self.changes / self.seconds
+
+    def pct(self, q: float) -> float:
+        return statistics.quantiles(self.latencies_ms, n=1000)[int(q * 10) - 1]
+
+
+def workload(count: int, customers: int, seed: int = 1) -> list[ChangeCreate]:
+    """CRM and ERP updates spread over `customers`, with owner conflicts and stale updates mixed in."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        c = rng.randrange(customers)
+        at = T0 + timedelta(seconds=i)
+        if rng.random() < 0.6:
+            fields = {"Name": f"Customer {c}", "NumberOfEmployees": rng.randint(1, 9000),
+                      "Phone": f"+1 555 {rng.randint(1000, 9999)}", "BillingCity": "Springfield"}
+            out.append(ChangeCreate(system="salesforce", entity="account", external_id=f"sf-{c}", fields=fields,
+                                    source_ts=at, idempotency_key=f"b-{i}", canonical_id=f"cus-{c}"))
+        else:
+            fields = {"name": f"Customer {c} GmbH", "code": f"C-{c}", "credit_status": rng.choice(["ok", "hold"]),
+                      "credit_limit_amount": rng.randint(1, 100) * 1000}
+            stale = at - timedelta(hours=1) if rng.random() < 0.1 else at
+            out.append(ChangeCreate(system="tryton", entity="account", external_id=str(c), fields=fields,
+                                    source_ts=stale, idempotency_key=f"b-{i}", canonical_id=f"cus-{c}"))
+    return out
+
+
+def drive(service: IngestService, changes: list[ChangeCreate], in_flight: int) -> tuple[float, list[float]]:
+    """Keep `in_flight` single-change submissions outstanding; return elapsed seconds and ack latencies."""
+    slots = threading.Semaphore(in_flight)
+    latencies: list[float] = []
+    failures: list[BaseException] = []
+    done = threading.Event()
+    remaining = [len(changes)]
+    lock = threading.Lock()
+
+    def finished(started: float, future: Future[list[Outcome]]) -> None:
+        latency = (time.perf_counter() - started) * 1000
+        with lock:
+            if future.exception() is not None:
+                failures.append(future.exception())  # type: ignore[arg-type]
+            latencies.append(latency)
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                done.set()
+        slots.release()
+
+    begin = time.perf_counter()
+    for change in changes:
+        slots.acquire()
+        started = time.perf_counter()
+        service.submit([change]).add_done_callback(lambda f, s=started: finished(s, f))
+    done.wait()
+    if failures:
+        raise failures[0]
+    return time.perf_counter() - begin, latencies
+
+
+def run(label: str, url: str, changes: list[ChangeCreate], max_batch: int, in_flight: int) -> Result:
+    engine = make_engine(url)
+    upgrade(engine)
+    service = IngestService(engine, load_runtime(None), max_batch=max_batch)
+    service.start()
+    drive(service, changes[:500], in_flight)  # warm-up: caches, first records
+    batches_before = service.batches
+    seconds, latencies = drive(service, changes[500:], in_flight)
+    result = Result(label, len(changes) - 500, seconds, latencies, service.batches - batches_before)
+    service.stop()
+    engine.dispose()
+    return result
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("CONCORD_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("DROP DATABASE IF EXISTS concord_bench WITH (FORCE)"))
+            conn.execute(text("CREATE DATABASE concord_bench"))
+    except Exception:
+        return None
+    finally:
+        admin.dispose()
+    return url.rsplit("/", 1)[0] + "/concord_bench"
+
+
+def main() -> None:
+    count = int(os.environ.get("BENCH_INGEST_CHANGES", "40000"))
+    changes = workload(count, customers=5000)
+    naive_changes = changes[: max(count // 8, 1000)]
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(run("SQLite, group commit (64 in flight)", f"sqlite:///{Path(tmp) / 'g.db'}", changes, 512, 64))
+        results.append(run("SQLite, one transaction per change (peer)", f"sqlite:///{Path(tmp) / 'n.db'}",
+                           naive_changes, 1, 64))
+    pg = postgres_url()
+    if pg:
+        results.append(run("PostgreSQL, group commit (64 in flight)", pg, changes, 512, 64))
+        results.append(run("PostgreSQL, one transaction per change (peer)", pg, naive_changes, 1, 64))
+    title = "bench/ingest — durable ingest + gate + golden record + outbox (target ≥ 5,000/s, p99 ≤ 25 ms)"
+    table = Table("path", "changes", "changes/s", "ack p50 ms", "ack p99 ms", "changes per commit", title=title)
+    for r in results:
+        table.add_row(r.label, f"{r.changes:,}", f"{r.rate:,.0f}", f"{r.pct(50):.1f}", f"{r.pct(99):.1f}",
+                      f"{r.changes / max(r.batches, 1):.1f}")
+    console = Console()
+    console.print(table)
+    console.print(f"group commit / one-per-change on SQLite: {results[0].rate / results[1].rate:.1f}×")
+    if pg:
+        console.print(f"group commit / one-per-change on PostgreSQL: {results[2].rate / results[3].rate:.1f}×")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,437 @@
+"""`TrytonConnector`: Tryton parties through the Connector contract, plus typed credit-side methods.
+
+A party travels as a flat dict in Tryton's own names (the first address and the first mechanism of each
+contact type are flattened; anything else stays in Tryton untouched):
+
+    code                     party code; parties Concord creates carry the Concord id here (the upsert key)
+    name, active
+    email, phone, mobile, website                  contact mechanisms, first of each type
+    tax_identifier.type, tax_identifier.code       e.g. "eu_vat", "BE0897290877"
+    address.street, address.postal_code, address.city, address.country   (country as ISO alpha-2)
+    credit_limit_amount      decimal string for the configured company (read-only here: set_credit_limit)
+
+The Concord id lives in `code`: codes are unique per database, so a duplicate create fails instead of
+duplicating, and an explicit code avoids the party-sequence race concurrent creates hit on SQLite. Lookups
+include archived parties (`active_test: False`); Tryton keeps no trace of deletions, so none are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+from pydantic import BaseModel
+
+from concord.connectors.base import (
+    Capabilities,
+    ChangePage,
+    ConnectorError,
+    DataRejected,
+    ExternalRecord,
+    NotFound,
+)
+from concord.connectors.tryton.auth import SecretResolver
+from concord.connectors.tryton.client import RpcIn, RpcOut, TrytonClient
+from concord.connectors.tryton.config import SYSTEM, TrytonConfig
+
+OBJECT = "party"
+PARTY = "party.party"
+EXTERNAL_ID_FIELDS = frozenset({"code", "concord_id"})
+MECHANISM_TYPES = ("email", "phone", "mobile", "website")
+ADDRESS_KEYS = ("street", "postal_code", "city", "country")
+WRITABLE = frozenset({"code", "concord_id", "name", "active", *MECHANISM_TYPES, "tax_identifier.type",
+                      "tax_identifier.code", *(f"address.{key}" for key in ADDRESS_KEYS)})
+_READ = ["code", "name", "active", "write_date", "create_date", "credit_limit_amount",
+         "tax_identifier.type", "tax_identifier.code", "contact_mechanisms.type", "contact_mechanisms.value",
+         "identifiers.type", "identifiers.code", "addresses.street", "addresses.postal_code", "addresses.city",
+         "addresses.country.code"]
+_ALL: dict[str, RpcIn] = {"active_test": False}
+_SEARCH_KEYS: dict[str, Callable[[str], list[RpcIn]]] = {
+    "code": lambda v: [("code", "=", v)],
+    "concord_id": lambda v: [("code", "=", v)],
+    "name": lambda v: [("name", "ilike", v)],
+    # Tryton stores the code as typed and a compacted copy ("BE 0897.290.877" → "BE0897290877").
+    "tax_identifier": lambda v: ["OR", ("identifiers.code", "=", v), ("identifiers.code_compact", "=", v)],
+    "email": lambda v: [("contact_mechanisms.value", "=", v), ("contact_mechanisms.type", "=", "email")],
+}
+
+
+class InvoiceSummary(BaseModel):
+    id: int
+    number: str | None
+    invoice_date: date | None
+    state: str
+    total: Decimal
+    amount_to_pay: Decimal
+
+
+class Receivables(BaseModel):
+    """Open balances of one party in one company, from posted accounting (Tryton's own party fields)."""
+
+    party_id: int
+    company_id: int
+    receivable: Decimal
+    payable: Decimal
+    receivable_today: Decimal  # receivable lines due today or earlier
+    overdue: Decimal  # unreconciled receivable lines whose maturity date has passed
+    open_invoices: list[InvoiceSummary]
+
+
+class SaleSummary(BaseModel):
+    id: int
+    number: str | None
+    state: str
+    sale_date: date | None
+    total: Decimal
+    currency: str | None
+
+
+class SubscriptionSummary(BaseModel):
+    id: int
+    number: str | None
+    state: str
+    start_date: date | None
+    end_date: date | None
+    currency: str | None
+
+
+def _rows(value: RpcOut) -> list[dict[str, RpcOut]]:
+    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
+
+
+def _dec(value: RpcOut) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
+
+
+def _opt_str(value: RpcOut) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _opt_date(value: RpcOut) -> date | None:
+    return value if isinstance(value, date) else None
+
+
+def _nested(row: Mapping[str, RpcOut], name: str) -> dict[str, RpcOut]:
+    value = row.get(f"{name}.")
+    return value if isinstance(value, dict) else {}
+
+
+def flatten_party(row: Mapping[str, RpcOut]) -> dict[str, Any]:
+    """The documented flat field dict of one `read` row (see the module docstring)."""
+    # SQLite hands booleans back as 0/1.
+    fields: dict[str, Any] = {"code": row.get("code"), "name": row.get("name"), "active": bool(row.get("active"))}
+    limit = row.get("credit_limit_amount")
+    fields["credit_limit_amount"] = None if limit is None else str(limit)
+    mechanisms = _rows(row.get("contact_mechanisms."))
+    for kind in MECHANISM_TYPES:
+        fields[kind] = next((m.get("value") for m in mechanisms if m.get("type") == kind), None)
+    tax = _nested(row, "tax_identifier")
+    fields["tax_identifier.type"], fields["tax_identifier.code"] = tax.get("type"), tax.get("code")
+    address = (_rows(row.get("addresses.")) or [{}])[0]
+    for key in ADDRESS_KEYS[:-1]:
+        fields[f"address.{key}"] = address.get(key) or None
+    fields["address.country"] = _nested(address, "country").get("code")
+    return fields
+
+
+def _modified(row: Mapping[str, RpcOut]) -> datetime | None:
+    stamp = row.get("write_date") or row.get("create_date")
+    # Tryton stores naive UTC timestamps.
+    return stamp.replace(tzinfo=UTC) if isinstance(stamp, datetime) else None
+
+
+def _cursor_domain(cursor: str | None) -> list[RpcIn]:
+    if not cursor:
+        return []
+    stamp_text, _, last_id = cursor.rpartition("|")
+    try:
+        stamp, after = datetime.fromisoformat(stamp_text), int(last_id)
+    except ValueError as exc:
+        raise DataRejected(SYSTEM, f"malformed cursor {cursor!r}", field="cursor") from exc
+    return ["OR", [("write_date", ">", stamp)], [("write_date", "=", stamp), ("id", ">", after)]]
+
+
+class TrytonConnector:
+    """The Connector protocol for object "party" over Tryton JSON-RPC; see the module docstring."""
+
+    name = "tryton"
+
+    def __init__(
+        self,
+        config: TrytonConfig,
+        http: httpx.Client | None = None,
+        resolver: SecretResolver | None = None,
+        today: Callable[[], date] = date.today,
+    ) -> None:
+        self.config = config
+        self.client = TrytonClient(config, http=http, resolver=resolver)
+        self._today = today
+        self._countries: dict[str, int] = {}
+        self.capabilities = Capabilities(
+            objects=(OBJECT,), bulk_batch_size=config.batch_size, upsert_by_external_id=True,
+            idempotency_header=None, webhooks=False, cursor_field="write_date", rate_limit=None,
+        )
+
+    # -- Connector protocol -----------------------------------------------------------------------------
+    def search(self, obj: str, criteria: dict[str, Any], limit: int = 100) -> list[ExternalRecord]:
+        self._check(obj)
+        domain: list[RpcIn] = []
+        for key, value in criteria.items():
+            if key not in _SEARCH_KEYS:
+                raise DataRejected(SYSTEM, f"cannot search parties by {key!r}", field=key, code="unknown_field")
+            domain.append(_SEARCH_KEYS[key](str(value)))
+        rows = self.client.search_read(PARTY, domain, _READ, limit=limit, order=[("id", "ASC")], context=_ALL)
+        return [self._record(row) for row in rows]
+
+    def read(self, obj: str, record_id: str) -> ExternalRecord | None:
+        self._check(obj)
+        row = self._row(record_id)
+        return None if row is None else self._record(row)
+
+    def create(self, obj: str, fields: dict[str, Any], idempotency_key: str) -> ExternalRecord:
+        self._check(obj)
+        code = str(fields.get("code") or fields.get("concord_id") or idempotency_key)
+        existing = self._by_code(code)  # read before create: a retried create returns the first result
+        if existing is not None:
+            return self._record(existing)
+        values = self._values({**fields, "code": code}, None)
+        try:
+            party_id, = self.client.create(PARTY, [values])
+        except DataRejected as exc:
+            raced = self._by_code(code)  # another writer created the same code first
+            if raced is not None:
+                return self._record(raced)
+            raise _attribute(exc, fields) from exc
+        return self._must_read(party_id)
+
+    def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> ExternalRecord:
+        self._check(obj)
+        row = self._row(record_id)
+        if row is None:
+            raise NotFound(SYSTEM, f"party {record_id} does not exist")
+        values = self._values(fields, row)
+        party_id = _int_id(row.get("id"))
+        if values:
+            try:
+                self.client.write(PARTY, [party_id], values)
+            except DataRejected as exc:
+                raise _attribute(exc, fields) from exc
+        return self._must_read(party_id)
+
+    def upsert(self, obj: str, external_id_field: str, external_id: str, fields: dict[str, Any]) -> ExternalRecord:
+        self._check(obj)
+        if external_id_field not in EXTERNAL_ID_FIELDS:
+            raise DataRejected(SYSTEM, f"parties upsert by code only, not {external_id_field!r}",
+                               field=external_id_field, code="unsupported_external_id")
+        existing = self._by_code(external_id)
+        rest = {k: v for k, v in fields.items() if k not in EXTERNAL_ID_FIELDS}
+        if existing is None:
+            return self.create(obj, {**rest, "code": external_id}, idempotency_key=external_id)
+        return self.update(obj, str(_int_id(existing.get("id"))), rest)
+
+    def changes_since(self, obj: str, cursor: str | None) -> ChangePage:
+        """Parties created or written after `cursor` ("<write_date ISO>|<id>"), oldest first.
+
+        Tryton sets write_date on create too, so one field covers both. (write_date, id) is a total order,
+        so a page boundary between equal timestamps neither skips nor repeats a party.
+        """
+        self._check(obj)
+        size = self.config.page_size
+        order = [("write_date", "ASC"), ("id", "ASC")]
+        rows = self.client.search_read(PARTY, _cursor_domain(cursor), _READ, limit=size + 1, order=order,
+                                       context=_ALL)
+        page = rows[:size]
+        next_cursor = cursor
+        if page:
+            last = page[-1]
+            stamp = last.get("write_date")
+            naive = stamp if isinstance(stamp, datetime) else datetime.min  # NULLs sort first: already passed
+            next_cursor = f"{naive.isoformat()}|{_int_id(last.get('id'))}"
+        return ChangePage(records=[self._record(r) for r in page], cursor=next_cursor, has_more=len(rows) > size)
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- credit side (typed) ----------------------------------------------------------------------------
+    def set_credit_limit(self, party_id: int, amount: Decimal | None, company_id: int | None = None) -> None:
+        """Credit limits are per company (a MultiValue field): the company context decides where it lands."""
+        self.client.write(PARTY, [party_id], {"credit_limit_amount": amount}, self._company(company_id))
+
+    def get_credit_limit(self, party_id: int, company_id: int | None = None) -> Decimal | None:
+        rows = self.client.read(PARTY, [party_id], ["credit_limit_amount"], self._company(company_id))
+        value = rows[0].get("credit_limit_amount") if rows else None
+        return None if value is None else _dec(value)
+
+    def get_receivables(self, party_id: int, company_id: int | None = None) -> Receivables:
+        company = company_id or self.config.company_id
+        context = self._company(company)
+        names = ["receivable", "payable", "receivable_today"]
+        rows = self.client.read(PARTY, [party_id], names, context)
+        if not rows:
+            raise NotFound(SYSTEM, f"party {party_id} does not exist")
+        return Receivables(
+            party_id=party_id, company_id=company, receivable=_dec(rows[0].get("receivable")),
+            payable=_dec(rows[0].get("payable")), receivable_today=_dec(rows[0].get("receivable_today")),
+            overdue=self._overdue(party_id, company), open_invoices=self._open_invoices(party_id, company),
+        )
+
+    def list_sales(self, party_id: int, company_id: int | None = None) -> list[SaleSummary]:
+        company = company_id or self.config.company_id
+        fields = ["number", "state", "sale_date", "total_amount", "currency.code"]
+        domain: list[RpcIn] = [("party", "=", party_id), ("company", "=", company)]
+        rows = self.client.search_read("sale.sale", domain, fields, order=[("id", "ASC")],
+                                       context=self._company(company))
+        return [SaleSummary(id=_int_id(r.get("id")), number=_opt_str(r.get("number")), state=str(r.get("state")),
+                            sale_date=_opt_date(r.get("sale_date")), total=_dec(r.get("total_amount")),
+                            currency=_opt_str(_nested(r, "currency").get("code"))) for r in rows]
+
+    def list_subscriptions(self, party_id: int, company_id: int | None = None) -> list[SubscriptionSummary]:
+        company = company_id or self.config.company_id
+        fields = ["number", "state", "start_date", "end_date", "currency.code"]
+        domain: list[RpcIn] = [("party", "=", party_id), ("company", "=", company)]
+        rows = self.client.search_read("sale.subscription", domain, fields, order=[("id", "ASC")],
+                                       context=self._company(company))
+        return [SubscriptionSummary(id=_int_id(r.get("id")), number=_opt_str(r.get("number")),
+                                    state=str(r.get("state")), start_date=_opt_date(r.get("start_date")),
+                                    end_date=_opt_date(r.get("end_date")),
+                                    currency=_opt_str(_nested(r, "currency").get("code"))) for r in rows]
+
+    # -- internals --------------------------------------------------------------------------------------
+    def _check(self, obj: str) -> None:
+        if obj != OBJECT:
+            raise DataRejected(SYSTEM, f"object {obj!r} is not supported (only {OBJECT!r})", code="unknown_object")
+
+    def _company(self, company_id: int | None) -> dict[str, RpcIn]:
+        return {"company": company_id or self.config.company_id}
+
+    def _record(self, row: Mapping[str, RpcOut]) -> ExternalRecord:
+        return ExternalRecord(object=OBJECT, id=str(row.get("id")), fields=flatten_party(row),
+                              modified_at=_modified(row))
+
+    def _row(self, record_id: str) -> dict[str, RpcOut] | None:
+        # search_read, not read: read of a missing id is a UserError, a search simply finds nothing.
+        if not record_id.isdigit():
+            return None
+        rows = self.client.search_read(PARTY, [("id", "=", int(record_id))], _READ, context=_ALL)
+        return rows[0] if rows else None
+
+    def _must_read(self, party_id: int) -> ExternalRecord:
+        row = self._row(str(party_id))
+        if row is None:
+            raise NotFound(SYSTEM, f"party {party_id} vanished after the write")
+        return self._record(row)
+
+    def _by_code(self, code: str) -> dict[str, RpcOut] | None:
+        rows = self.client.search_read(PARTY, [("code", "=", code)], _READ, limit=1, context=_ALL)
+        return rows[0] if rows else None
+
+    def _values(self, fields: Mapping[str, Any], row: Mapping[str, RpcOut] | None) -> dict[str, RpcIn]:
+        """Tryton write values (with nested one2many operations) for flat `fields` over the current `row`."""
+        unknown = sorted(set(fields) - WRITABLE)
+        if unknown:
+            raise DataRejected(SYSTEM, f"party field {unknown[0]!r} is not writable", field=unknown[0],
+                               code="unknown_field")
+        values: dict[str, RpcIn] = {k: fields[k] for k in ("code", "name", "active") if k in fields}
+        current = row or {}
+        mechanisms = self._mechanism_ops(fields, _rows(current.get("contact_mechanisms.")))
+        if mechanisms:
+            values["contact_mechanisms"] = mechanisms
+        identifiers = _identifier_ops(fields, _rows(current.get("identifiers.")))
+        if identifiers:
+            values["identifiers"] = identifiers
+        address = self._address_ops(fields, _rows(current.get("addresses.")))
+        if address:
+            values["addresses"] = address
+        return values
+
+    def _mechanism_ops(self, fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]) -> list[RpcIn]:
+        ops: list[RpcIn] = []
+        for kind in (k for k in MECHANISM_TYPES if k in fields):
+            current = next((m for m in existing if m.get("type") == kind), None)
+            value = fields[kind]
+            if current is not None and value:
+                ops.append(["write", [current["id"]], {"value": value}])
+            elif current is not None:
+                ops.append(["delete", [current["id"]]])
+            elif value:
+                ops.append(["create", [{"type": kind, "value": value}]])
+        return ops
+
+    def _address_ops(self, fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]) -> list[RpcIn]:
+        given = {key: fields[f"address.{key}"] for key in ADDRESS_KEYS if f"address.{key}" in fields}
+        if not given:
+            return []
+        if "country" in given:
+            given["country"] = self._country_id(given["country"])
+        if existing:
+            return [["write", [existing[0]["id"]], given]]
+        return [["create", [given]]]
+
+    def _country_id(self, code: object) -> int | None:
+        if not code:
+            return None
+        key = str(code).upper()
+        if key not in self._countries:
+            found = self.client.search("country.country", [("code", "=", key)], limit=1)
+            if not found:
+                raise DataRejected(SYSTEM, f"unknown country code {key!r}", field="address.country")
+            self._countries[key] = found[0]
+        return self._countries[key]
+
+    def _overdue(self, party_id: int, company: int) -> Decimal:
+        domain: list[RpcIn] = [
+            ("party", "=", party_id), ("account.type.receivable", "=", True), ("reconciliation", "=", None),
+            ("maturity_date", "<", self._today()), ("move.state", "=", "posted"), ("move.company", "=", company),
+        ]
+        lines = self.client.search_read("account.move.line", domain, ["debit", "credit"],
+                                        context=self._company(company))
+        return sum((_dec(line.get("debit")) - _dec(line.get("credit")) for line in lines), Decimal(0))
+
+    def _open_invoices(self, party_id: int, company: int) -> list[InvoiceSummary]:
+        domain: list[RpcIn] = [("party", "=", party_id), ("type", "=", "out"), ("state", "=", "posted"),
+                               ("company", "=", company)]
+        fields = ["number", "invoice_date", "state", "total_amount", "amount_to_pay"]
+        rows = self.client.search_read("account.invoice", domain, fields, order=[("id", "ASC")],
+                                       context=self._company(company))
+        return [InvoiceSummary(id=_int_id(r.get("id")), number=_opt_str(r.get("number")),
+                               invoice_date=_opt_date(r.get("invoice_date")), state=str(r.get("state")),
+                               total=_dec(r.get("total_amount")), amount_to_pay=_dec(r.get("amount_to_pay")))
+                for r in rows]
+
+
+def _identifier_ops(fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]) -> list[RpcIn]:
+    if "tax_identifier.code" not in fields:
+        return []
+    code, kind = fields["tax_identifier.code"], fields.get("tax_identifier.type")
+    current = next((i for i in existing if kind is None or i.get("type") == kind), None)
+    if current is not None and code:
+        return [["write", [current["id"]], {"code": code, **({"type": kind} if kind else {})}]]
+    if current is not None:
+        return [["delete", [current["id"]]]]
+    if not code:
+        return []
+    if not kind:
+        raise DataRejected(SYSTEM, "a new tax identifier needs tax_identifier.type", field="tax_identifier.type")
+    return [["create", [{"type": kind, "code": code}]]]
+
+
+def _attribute(exc: DataRejected, fields: Mapping[str, Any]) -> DataRejected:
+    """Name the flat field whose value Tryton quotes when Tryton itself named none. The offending value is
+    quoted first ('The European VAT Number "XX" for party "Y" is not valid.'), so the earliest quote wins."""
+    if exc.field is not None:
+        return exc
+    quoted = {name: exc.message.find(f'"{value}"') for name, value in fields.items()
+              if isinstance(value, str) and value}
+    hits = {name: at for name, at in quoted.items() if at >= 0}
+    if not hits:
+        return exc
+    return DataRejected(SYSTEM, exc.message, field=min(hits, key=hits.__getitem__), code=exc.code)
+
+
+def _int_id(value: RpcOut) -> int:
+    if isinstance(value, int):
+        return value
+    raise ConnectorError(SYSTEM, f"unexpected record id {value!r}")
