@@ -9,6 +9,7 @@ from __future__ import annotations
 import types
 import typing
 from datetime import date
+from functools import cache, partial
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -79,8 +80,13 @@ def raw_strategy(spec: FieldSpec) -> st.SearchStrategy[Any]:
     raise LookupError(f"no strategy for {spec.path}: {spec.annotation!r}")
 
 
+def _normalise(entity: str, path: str, raw: Any) -> JsonValue:
+    return normalize_values(entity, {path: raw})[path]
+
+
+@cache
 def field_value(entity: str, path: str, nullable: bool = True) -> st.SearchStrategy[JsonValue]:
     """A normalised (JSON-mode) value of `entity.path`; None sometimes when `nullable`."""
     raw = raw_strategy(field_catalog(entity)[path])
-    normalised = raw.map(lambda v: normalize_values(entity, {path: v})[path])
+    normalised = raw.map(partial(_normalise, entity, path))
     return (st.none() | normalised) if nullable else normalised

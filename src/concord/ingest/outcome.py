@@ -28,12 +28,14 @@ def _status(decision: GateDecision) -> ChangeStatus:
 
 def change_public(p: PreparedChange, canonical_id: str, created: bool, decision: GateDecision,
                   commands: int) -> ChangePublic:
-    return ChangePublic(
+    # model_construct: every value here is already typed, and this runs once per change on the hot path
+    return ChangePublic.model_construct(
         change_id=p.change_id, canonical_id=canonical_id, status=_status(decision), created=created,
         applied=sorted(decision.applied),
-        rejected=[FieldIssue(field=r.field, reason=r.reason) for r in decision.rejected],
+        rejected=[FieldIssue.model_construct(field=r.field, reason=r.reason) for r in decision.rejected],
         pending=[a.field for a in decision.pending], stale=decision.stale, echoes=decision.echoes,
-        mapping_version=p.mapping_version, correlation_id=p.correlation_id, outbound_commands=commands)
+        mapping_version=p.mapping_version, correlation_id=p.correlation_id, outbound_commands=commands,
+        replayed=False)
 
 
 def change_row(p: PreparedChange, canonical_id: str, result: ChangePublic, decision: GateDecision) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection
@@ -15,6 +16,7 @@ from concord.events.derive import derive_events
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ids import new_id
 from concord.ingest.binder import BatchBinder
+from concord.ingest.cache import RecordCache
 from concord.ingest.models import ChangeError, ChangePublic
 from concord.ingest.outcome import change_public, change_row, event_rows
 from concord.ingest.prepare import PreparedChange
@@ -34,6 +36,7 @@ class BatchProcessor:
     records: dict[str, GoldenRecord] = field(default_factory=dict)
     read_versions: dict[str, int] = field(default_factory=dict)
     absent: set[str] = field(default_factory=set)  # ids looked up at preload and not found: new records
+    cache: RecordCache = field(default_factory=lambda: RecordCache(0))
 
     def run(self, items: list[PreparedChange]) -> list[Outcome]:
         repo = IngestRepository(self.conn)
@@ -50,7 +53,8 @@ class BatchProcessor:
                 todo.append(i)
         binder = BatchBinder(repo, self.writes)
         ids = binder.preload([items[i] for i in todo])
-        loaded = repo.golden(sorted(ids))
+        loaded = self.cache.get_many(ids)
+        loaded.update(repo.golden(sorted(ids - loaded.keys())))
         self.records.update(loaded)
         self.read_versions.update({rid: rec.version for rid, rec in loaded.items()})
         self.absent = ids - loaded.keys()
@@ -97,7 +101,7 @@ class BatchProcessor:
                     created: bool) -> ChangePublic:
         r = p.request
         bound = binder.bound_systems(record.id)
-        commands = route(self.runtime, record, decision.applied, r.system, bound, self._resolvers(binder, r.tenant))
+        commands = route(self.runtime, record, decision.applied, r.system, bound, self._resolvers(binder))
         for cmd in commands:
             if cmd.op == "create":
                 record.creating.append(cmd.system)
@@ -118,11 +122,12 @@ class BatchProcessor:
             record.synced[r.system] = time.time()
         return result
 
-    def _resolvers(self, binder: BatchBinder, tenant: str) -> dict[str, RefResolver]:
+    def _resolvers(self, binder: BatchBinder) -> Callable[[str], RefResolver]:
+        # Built per target only when a mapping has a reference field to translate (rare): no per-change cost.
         def for_system(system: str) -> RefResolver:
             return lambda _entity, canonical_id: binder.bound_systems(canonical_id).get(system)
 
-        return {system: for_system(system) for system in self.runtime.hub.tenants[tenant].systems}
+        return for_system
 
     def _command_row(self, p: PreparedChange, record: GoldenRecord, system: str,
                      payload: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ unbound ones get a create only where the tenant's `auto_create` says so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,7 @@ def _fields_for(runtime: Runtime, tenant: str, mapper: Mapper,
 
 
 def route(runtime: Runtime, record: GoldenRecord, changed: dict[str, JsonValue], source: str,
-          bound: dict[str, str], resolve: dict[str, RefResolver]) -> list[OutboundCommand]:
+          bound: dict[str, str], resolve: Callable[[str], RefResolver]) -> list[OutboundCommand]:
     """Commands for every target system; `bound` maps system → external id of this record there."""
     if not changed:
         return []
@@ -66,7 +67,7 @@ def route(runtime: Runtime, record: GoldenRecord, changed: dict[str, JsonValue],
         selected = _fields_for(runtime, record.tenant, mapper, values)
         if not selected:
             continue
-        native = mapper.to_native(selected, create=create, resolve=resolve.get(system))
+        native = mapper.to_native(selected, create=create, resolve=resolve(system))
         if not native:
             continue
         commands.append(OutboundCommand(

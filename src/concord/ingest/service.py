@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from concord.hubconfig import Runtime
+from concord.ingest.cache import RecordCache
 from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.processor import BatchProcessor, Outcome
@@ -30,18 +31,32 @@ RETRIES = 5
 class _Job:
     prepared: list[PreparedChange]
     future: Future[list[Outcome]]
+    errors: dict[int, ChangeError]  # refused before reaching the writer, by position in the caller's list
+    count: int
+
+    def finish(self, outcomes: list[Outcome]) -> None:
+        self.future.set_result(merge(self.count, outcomes, self.errors) if self.errors else outcomes)
 
 
-def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[PreparedChange]) -> list[Outcome]:
+def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[PreparedChange],
+                           cache: RecordCache | None = None) -> list[Outcome]:
     """Run one batch in one transaction, retrying when another writer raced us (PostgreSQL, many workers)."""
+    cache = cache if cache is not None else RecordCache(0)
     for attempt in range(RETRIES):
         try:
             with engine.begin() as conn:
-                return BatchProcessor(runtime, conn).run(prepared)
+                processor = BatchProcessor(runtime, conn, cache=cache)
+                outcomes = processor.run(prepared)
+            cache.put_many(processor.records.values())  # only after the commit succeeded
+            return outcomes
         except (ConcurrencyConflict, IntegrityError) as exc:
+            cache.clear()
             if attempt == RETRIES - 1:
                 raise
             log.info("retrying batch after write race: %s", type(exc).__name__)
+        except BaseException:
+            cache.clear()  # records of a failed batch may have been read under a transaction that rolled back
+            raise
     raise AssertionError("unreachable")
 
 
@@ -72,6 +87,7 @@ class IngestService:
         self._thread: threading.Thread | None = None
         self.batches = 0
         self.committed = 0
+        self.cache = RecordCache()
 
     def start(self) -> None:
         if self._thread is None:
@@ -87,19 +103,17 @@ class IngestService:
     def submit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
         """Validate now (a bad change never reaches the writer); the future holds one outcome per change."""
         prepared, errors = prepare_all(self.runtime, changes)
-        outer: Future[list[Outcome]] = Future()
+        future: Future[list[Outcome]] = Future()
         if not prepared:
-            outer.set_result(merge(len(changes), [], errors))
-            return outer
-        inner: Future[list[Outcome]] = Future()
-        inner.add_done_callback(lambda f: _relay(f, outer, len(changes), errors))
-        self._queue.put(_Job(prepared, inner))
-        return outer
+            future.set_result(merge(len(changes), [], errors))
+            return future
+        self._queue.put(_Job(prepared, future, errors, len(changes)))
+        return future
 
     def submit_prepared(self, prepared: list[PreparedChange]) -> Future[list[Outcome]]:
         """For changes Concord builds itself (steward approvals, workflows): already canonical and valid."""
         future: Future[list[Outcome]] = Future()
-        self._queue.put(_Job(prepared, future))
+        self._queue.put(_Job(prepared, future, {}, len(prepared)))
         return future
 
     def ingest(self, changes: list[ChangeCreate]) -> list[Outcome]:
@@ -127,7 +141,7 @@ class IngestService:
     def _commit(self, jobs: list[_Job]) -> None:
         prepared = [p for job in jobs for p in job.prepared]
         try:
-            outcomes = process_in_transaction(self.engine, self.runtime, prepared)
+            outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache)
         except Exception as exc:  # the writer thread must outlive any one bad batch
             if len(jobs) > 1:  # isolate the job that fails so the others still commit
                 for job in jobs:
@@ -140,14 +154,6 @@ class IngestService:
         self.committed += len(prepared)
         start = 0
         for job in jobs:
-            job.future.set_result(outcomes[start:start + len(job.prepared)])
+            job.finish(outcomes[start:start + len(job.prepared)])
             start += len(job.prepared)
 
-
-def _relay(inner: Future[list[Outcome]], outer: Future[list[Outcome]], count: int,
-           errors: dict[int, ChangeError]) -> None:
-    exc = inner.exception()
-    if exc is not None:
-        outer.set_exception(exc)
-    else:
-        outer.set_result(merge(count, inner.result(), errors))

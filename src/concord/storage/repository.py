@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, insert, select, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from concord.canonical.golden import GoldenRecord
@@ -32,6 +32,13 @@ def _chunks(items: list[Any]) -> Iterable[list[Any]]:
         yield items[start:start + _CHUNK]
 
 
+def _group(pairs: list[tuple[Any, str]]) -> dict[Any, list[str]]:
+    grouped: dict[Any, list[str]] = {}
+    for group, value in pairs:
+        grouped.setdefault(group, []).append(value)
+    return grouped
+
+
 @dataclass
 class BatchWrites:
     """Everything one group commit writes, collected first and flushed with one statement per table."""
@@ -50,23 +57,27 @@ class IngestRepository:
         self.conn = conn
 
     def replays(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        # Grouped by tenant so each lookup is `tenant = ? AND key IN (...)`: SQLite turns a row-value IN
+        # list into a full index scan, which cost milliseconds per batch.
+        c = t.change_log.c
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        col = tuple_(t.change_log.c.tenant, t.change_log.c.idempotency_key)
-        for chunk in _chunks(keys):
-            rows = self.conn.execute(select(t.change_log.c.tenant, t.change_log.c.idempotency_key,
-                                            t.change_log.c.decision).where(col.in_(chunk)))
-            for tenant, key, decision in rows:
-                found[(tenant, key)] = orjson.loads(decision)
+        for tenant, idem_keys in _group(keys).items():
+            for chunk in _chunks(idem_keys):
+                rows = self.conn.execute(select(c.idempotency_key, c.decision).where(
+                    c.tenant == tenant, c.idempotency_key.in_(chunk)))
+                for key, decision in rows:
+                    found[(tenant, key)] = orjson.loads(decision)
         return found
 
     def bindings_by_external(self, keys: list[ExternalKey]) -> dict[ExternalKey, str]:
         b = t.bindings.c
         found: dict[ExternalKey, str] = {}
-        for chunk in _chunks(keys):
-            rows = self.conn.execute(select(b.tenant, b.system, b.entity, b.external_id, b.canonical_id)
-                                     .where(tuple_(b.tenant, b.system, b.entity, b.external_id).in_(chunk)))
-            for tenant, system, entity, external_id, canonical_id in rows:
-                found[(tenant, system, entity, external_id)] = canonical_id
+        for (tenant, system, entity), external_ids in _group([((k[0], k[1], k[2]), k[3]) for k in keys]).items():
+            for chunk in _chunks(external_ids):
+                rows = self.conn.execute(select(b.external_id, b.canonical_id).where(
+                    b.tenant == tenant, b.system == system, b.entity == entity, b.external_id.in_(chunk)))
+                for external_id, canonical_id in rows:
+                    found[(tenant, system, entity, external_id)] = canonical_id
         return found
 
     def bindings_by_canonical(self, ids: list[str]) -> dict[str, dict[str, str]]:

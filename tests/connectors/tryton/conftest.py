@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from concord.connectors.tryton import TrytonConfig, TrytonConnector
-from concord.sandbox.tryton import TrytonServer, TrytonServerSettings, trytond_available
-from tests.services import in_ci
-
-
-def require_trytond() -> None:
-    if trytond_available():
-        return
-    message = "trytond (and proteus) are not installed: pip install -e '.[erp]'"
-    if in_ci():
-        pytest.fail(f"{message} (CI=true: the Tryton tests must run, never skip)")
-    pytest.skip(message)
-
-
-def server_settings(**overrides: object) -> TrytonServerSettings:
-    """Default settings; CONCORD_TRYTON_CACHE moves the template cache (default ~/.cache/concord/tryton)."""
-    values: dict[str, object] = dict(overrides)
-    if cache := os.environ.get("CONCORD_TRYTON_CACHE"):
-        values.setdefault("cache_dir", Path(cache))
-    return TrytonServerSettings.model_validate(values)
+from concord.connectors.tryton import TrytonConnector
+from concord.sandbox.tryton import TrytonServer
+from tests.connectors.tryton.support import connector_config, require_trytond, server_settings
 
 
 @dataclass
@@ -51,17 +32,6 @@ def tryton_server(tryton_shared: SharedServer) -> TrytonServer:
         tryton_shared.server.reset()
     tryton_shared.modules_served += 1
     return tryton_shared.server
-
-
-def connector_config(server: TrytonServer, company: int = 0, page_size: int = 100) -> TrytonConfig:
-    return TrytonConfig(
-        url=server.url,
-        database=server.db,
-        user=server.admin_login,
-        password=server.admin_password,
-        company_id=server.meta.companies[company].id,
-        page_size=page_size,
-    )
 
 
 @pytest.fixture

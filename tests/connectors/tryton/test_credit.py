@@ -12,7 +12,7 @@ import pytest
 from concord.connectors.tryton import TrytonConnector, TrytonWarning
 from concord.connectors.tryton.client import RpcIn, TrytonClient
 from concord.sandbox.tryton import CompanyInfo, TrytonServer
-from tests.connectors.tryton.conftest import connector_config
+from tests.connectors.tryton.support import connector_config
 
 pytestmark = pytest.mark.tryton
 
@@ -117,7 +117,7 @@ def test_receivables_after_posting_invoices(tryton_server: TrytonServer, connect
     assert receivables.open_invoices[0].id == due_now and receivables.open_invoices[0].number
 
     elsewhere = connector.get_receivables(party_id, company_id=europe.id)
-    assert (elsewhere.receivable, elsewhere.overdue, elsewhere.open_invoices) == (0, 0, [])
+    assert (elsewhere.receivable, elsewhere.overdue, elsewhere.open_invoices) == (Decimal(0), Decimal(0), [])
 
 
 def test_overdue_follows_the_injected_date(tryton_server: TrytonServer, connector: TrytonConnector) -> None:
@@ -126,16 +126,16 @@ def test_overdue_follows_the_injected_date(tryton_server: TrytonServer, connecto
     posted_invoice(connector, tryton_server, main, party_id, Decimal("80.00"))
     posted_invoice(connector, tryton_server, main, party_id, Decimal("20.00"), net_30(connector.client))
 
-    def overdue_on(day: date) -> Decimal:
-        later = TrytonConnector(connector_config(tryton_server), today=lambda: day)
-        try:
-            return later.get_receivables(party_id).overdue
-        finally:
-            later.close()
-
-    assert overdue_on(date.today()) == 0
-    assert overdue_on(date.today() + timedelta(days=1)) == Decimal("80.00")
-    assert overdue_on(date.today() + timedelta(days=31)) == Decimal("100.00")
+    clock = [date.today()]
+    later = TrytonConnector(connector_config(tryton_server), today=lambda: clock[0])
+    try:
+        assert later.get_receivables(party_id).overdue == 0
+        clock[0] = date.today() + timedelta(days=1)
+        assert later.get_receivables(party_id).overdue == Decimal("80.00")
+        clock[0] = date.today() + timedelta(days=31)
+        assert later.get_receivables(party_id).overdue == Decimal("100.00")
+    finally:
+        later.close()
 
 
 def test_sales_and_subscriptions_are_listed_per_party(

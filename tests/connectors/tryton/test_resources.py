@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 
-from concord.connectors.base import Connector, DataRejected, NotFound
+from concord.connectors.base import Conflict, Connector, DataRejected, NotFound
 from concord.connectors.tryton import TrytonConnector
 from concord.sandbox.tryton import TrytonServer
-from tests.connectors.tryton.conftest import connector_config
+from tests.connectors.tryton.support import connector_config
 
 pytestmark = pytest.mark.tryton
 
@@ -94,6 +96,10 @@ def test_search_by_concord_id_tax_identifier_and_name(connector: TrytonConnector
     assert [r.id for r in connector.search("party", {"code": concord_id})] == [created.id]
     assert created.id in [r.id for r in connector.search("party", {"tax_identifier": VAT})]
     assert [r.id for r in connector.search("party", {"name": f"%{concord_id}"})] == [created.id]
+    by_mail = connector.create("party", {"name": "Mail Only", "email": f"{concord_id}@acme-be.com",
+                                         "phone": "+3225550000"}, idempotency_key=new_id())
+    assert [r.id for r in connector.search("party", {"email": f"{concord_id}@acme-be.com"})] == [by_mail.id]
+    assert connector.search("party", {"email": "+3225550000"}) == []  # a phone value is not an email
     assert connector.search("party", {"concord_id": "no-such-id"}) == []
     with pytest.raises(DataRejected) as caught:
         connector.search("party", {"shoe_size": 42})
@@ -115,6 +121,52 @@ def test_create_is_idempotent_by_key_and_upsert_twice_makes_one_party(connector:
     assert len(connector.search("party", {"concord_id": external})) == 1
     with pytest.raises(DataRejected):
         connector.upsert("party", "email", "a@upsert.com", {})
+
+
+def test_duplicate_code_is_a_conflict_and_a_lost_create_race_returns_the_winner(
+    connector: TrytonConnector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = new_id()
+    winner = connector.create("party", {"name": "Winner"}, idempotency_key=key)
+    with pytest.raises(Conflict):
+        connector.client.create("party.party", [{"name": "Twin", "code": key}])
+    real_lookup = connector._by_code
+    lookups: list[str] = []
+
+    def stale_first(code: str) -> dict[str, Any] | None:
+        lookups.append(code)  # the read-before-create misses: the other writer commits just after it
+        return None if len(lookups) == 1 else real_lookup(code)
+
+    monkeypatch.setattr(connector, "_by_code", stale_first)
+    loser = connector.create("party", {"name": "Loser"}, idempotency_key=key)
+    assert (loser.id, loser.fields["name"]) == (winner.id, "Winner")
+    assert lookups == [key, key]
+
+
+def test_create_many_batches_and_skips_existing_codes(tryton_server: TrytonServer) -> None:
+    creates: list[int] = []
+
+    def count(request: httpx.Request) -> None:
+        if json.loads(request.content)["method"] == "model.party.party.create":
+            creates.append(len(json.loads(request.content)["params"][0]))
+
+    http = httpx.Client(event_hooks={"request": [count]})
+    conn = TrytonConnector(connector_config(tryton_server, batch_size=2), http=http)
+    try:
+        existing = conn.create("party", {"name": "Already There"}, idempotency_key=new_id())
+        keys = [new_id() for _ in range(3)]
+        items = [(keys[0], {"name": "Bulk 0"}), (existing.fields["code"], {"name": "ignored"}),
+                 (keys[1], {"name": "Bulk 1", "email": "b1@bulk.com"}), (keys[2], {"name": "Bulk 2"})]
+        records = conn.create_many("party", items)
+        assert [r.fields["code"] for r in records] == [keys[0], existing.fields["code"], keys[1], keys[2]]
+        assert records[1].id == existing.id and records[1].fields["name"] == "Already There"
+        assert records[2].fields["email"] == "b1@bulk.com"
+        assert creates == [1, 2, 1]  # the single create, then 3 new parties in batches of 2
+        assert [r.id for r in conn.create_many("party", items)] == [r.id for r in records]
+        assert creates == [1, 2, 1]  # all exist now: nothing created
+    finally:
+        conn.close()
+        http.close()
 
 
 def test_invalid_vat_is_rejected_naming_the_field(connector: TrytonConnector) -> None:

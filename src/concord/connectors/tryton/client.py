@@ -47,6 +47,7 @@ READ_METHODS = frozenset(
 )
 _KEY_ERROR = re.compile(r"^'([A-Za-z_][\w.]*)'$")
 _FIELD_LABEL = re.compile(r'field "([^"]+)"')
+_UNIQUE = re.compile(r"\bmust be unique\b")
 _TRANSIENT = ("database is locked", "could not serialize", "deadlock detected")
 
 
@@ -120,16 +121,19 @@ def _user_error(args: RpcOut) -> DataRejected:
     # Domain validation errors carry (domain, {field_name: definition}); the key is the technical name.
     if isinstance(domain, list) and len(domain) == 2 and isinstance(domain[1], dict) and domain[1]:
         field = next(iter(domain[1]))
-    elif (match := _FIELD_LABEL.search(message)) is not None:
+    elif (match := _FIELD_LABEL.search(message) or _FIELD_LABEL.search(description)) is not None:
         field = match.group(1)  # required/size/selection messages name the field by its label
     text = f"{message} {description}".strip()
     return DataRejected(SYSTEM, text, field=field, code="UserError")
 
 
-def error_from_payload(error: RpcOut, *, write: bool) -> ConnectorError:
+def error_from_payload(error: RpcOut) -> ConnectorError:
     """The typed error for the `error` member of a JSON-RPC answer."""
     if isinstance(error, list) and error and error[0] == "UserError" and len(error) > 1:
-        return _user_error(error[1])
+        rejected = _user_error(error[1])
+        if _UNIQUE.search(rejected.message):  # an SQL unique constraint (English server messages)
+            return Conflict(SYSTEM, rejected.message)
+        return rejected
     if isinstance(error, list) and error and error[0] == "UserWarning" and len(error) > 1:
         args = error[1] if isinstance(error[1], list) else []
         name, message, description = ([str(a or "") for a in args] + ["", "", ""])[:3]
@@ -177,6 +181,30 @@ def error_from_transport(exc: httpx.TransportError, *, write: bool) -> Connector
     return RetryableError(SYSTEM, f"{name}: no response")
 
 
+def attribute_field(exc: DataRejected, sent: Mapping[str, object]) -> DataRejected:
+    """Name the flat field whose value Tryton quotes when Tryton itself named none. The offending value is
+    quoted first ('The European VAT Number "XX" for party "Y" is not valid.'), so the earliest quote wins."""
+    if exc.field is not None:
+        return exc
+    quoted = {name: exc.message.find(f'"{value}"') for name, value in sent.items()
+              if isinstance(value, str) and value}
+    hits = {name: at for name, at in quoted.items() if at >= 0}
+    if not hits:
+        return exc
+    return DataRejected(SYSTEM, exc.message, field=min(hits, key=hits.__getitem__), code=exc.code)
+
+
+def flatten_dotted(row: Mapping[str, RpcOut]) -> dict[str, RpcOut]:
+    """Tryton answers a dotted read `currency.code` as `{"currency.": {"code": ...}}`; flatten it back."""
+    plain: dict[str, RpcOut] = {}
+    for key, value in row.items():
+        if key.endswith(".") and isinstance(value, dict):
+            plain.update({f"{key}{sub}": inner for sub, inner in value.items()})
+        else:
+            plain[key] = value
+    return plain
+
+
 class TrytonClient:
     """Session-aware JSON-RPC calls plus typed wrappers for the ORM methods Concord uses.
 
@@ -215,7 +243,7 @@ class TrytonClient:
         if not isinstance(payload, dict):
             raise RetryableError(SYSTEM, "HTTP 200 without a JSON-RPC object")
         if payload.get("error") is not None:
-            raise error_from_payload(payload["error"], write=write)
+            raise error_from_payload(payload["error"])
         result: RpcOut = payload.get("result")
         return result
 

@@ -17,24 +17,25 @@ include archived parties (`active_test: False`); Tryton keeps no trace of deleti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import httpx
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from concord.connectors.base import (
     Capabilities,
     ChangePage,
+    Conflict,
     ConnectorError,
     DataRejected,
     ExternalRecord,
     NotFound,
 )
 from concord.connectors.tryton.auth import SecretResolver
-from concord.connectors.tryton.client import RpcIn, RpcOut, TrytonClient
+from concord.connectors.tryton.client import RpcIn, RpcOut, TrytonClient, attribute_field, flatten_dotted
 from concord.connectors.tryton.config import SYSTEM, TrytonConfig
 
 OBJECT = "party"
@@ -55,16 +56,17 @@ _SEARCH_KEYS: dict[str, Callable[[str], list[RpcIn]]] = {
     "name": lambda v: [("name", "ilike", v)],
     # Tryton stores the code as typed and a compacted copy ("BE 0897.290.877" → "BE0897290877").
     "tax_identifier": lambda v: ["OR", ("identifiers.code", "=", v), ("identifiers.code_compact", "=", v)],
-    "email": lambda v: [("contact_mechanisms.value", "=", v), ("contact_mechanisms.type", "=", "email")],
+    # `where` makes both conditions hold on the same mechanism, not on any two of the party's mechanisms.
+    "email": lambda v: [("contact_mechanisms", "where", [("type", "=", "email"), ("value", "=", v)])],
 }
 
 
 class InvoiceSummary(BaseModel):
     id: int
-    number: str | None
-    invoice_date: date | None
+    number: str | None = None
+    invoice_date: date | None = None
     state: str
-    total: Decimal
+    total: Decimal = Field(validation_alias="total_amount")
     amount_to_pay: Decimal
 
 
@@ -82,20 +84,20 @@ class Receivables(BaseModel):
 
 class SaleSummary(BaseModel):
     id: int
-    number: str | None
+    number: str | None = None
     state: str
-    sale_date: date | None
-    total: Decimal
-    currency: str | None
+    sale_date: date | None = None
+    total: Decimal = Field(validation_alias="total_amount")
+    currency: str | None = Field(default=None, validation_alias="currency.code")
 
 
 class SubscriptionSummary(BaseModel):
     id: int
-    number: str | None
+    number: str | None = None
     state: str
-    start_date: date | None
-    end_date: date | None
-    currency: str | None
+    start_date: date | None = None
+    end_date: date | None = None
+    currency: str | None = Field(default=None, validation_alias="currency.code")
 
 
 def _rows(value: RpcOut) -> list[dict[str, RpcOut]]:
@@ -104,14 +106,6 @@ def _rows(value: RpcOut) -> list[dict[str, RpcOut]]:
 
 def _dec(value: RpcOut) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value or 0))
-
-
-def _opt_str(value: RpcOut) -> str | None:
-    return None if value is None or value == "" else str(value)
-
-
-def _opt_date(value: RpcOut) -> date | None:
-    return value if isinstance(value, date) else None
 
 
 def _nested(row: Mapping[str, RpcOut], name: str) -> dict[str, RpcOut]:
@@ -200,12 +194,27 @@ class TrytonConnector:
         values = self._values({**fields, "code": code}, None)
         try:
             party_id, = self.client.create(PARTY, [values])
-        except DataRejected as exc:
+        except Conflict:
             raced = self._by_code(code)  # another writer created the same code first
-            if raced is not None:
-                return self._record(raced)
-            raise _attribute(exc, fields) from exc
+            if raced is None:
+                raise
+            return self._record(raced)
+        except DataRejected as exc:
+            raise attribute_field(exc, fields) from exc
         return self._must_read(party_id)
+
+    def create_many(self, obj: str, items: Sequence[tuple[str, dict[str, Any]]]) -> list[ExternalRecord]:
+        """Bulk `create` of (idempotency_key, fields) pairs, `batch_size` parties per call; each call is one
+        transaction (all of a batch or none). Parties whose code exists already are returned, not re-created."""
+        self._check(obj)
+        codes = [str(fields.get("code") or fields.get("concord_id") or key) for key, fields in items]
+        found = self._by_codes(codes)
+        todo = [self._values({**fields, "code": code}, None)
+                for code, (_, fields) in zip(codes, items, strict=True) if code not in found]
+        for start in range(0, len(todo), self.config.batch_size):
+            self.client.create(PARTY, todo[start : start + self.config.batch_size])
+        found = self._by_codes(codes) if todo else found
+        return [self._record(found[code]) for code in codes]
 
     def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> ExternalRecord:
         self._check(obj)
@@ -218,7 +227,7 @@ class TrytonConnector:
             try:
                 self.client.write(PARTY, [party_id], values)
             except DataRejected as exc:
-                raise _attribute(exc, fields) from exc
+                raise attribute_field(exc, fields) from exc
         return self._must_read(party_id)
 
     def upsert(self, obj: str, external_id_field: str, external_id: str, fields: dict[str, Any]) -> ExternalRecord:
@@ -279,25 +288,14 @@ class TrytonConnector:
         )
 
     def list_sales(self, party_id: int, company_id: int | None = None) -> list[SaleSummary]:
-        company = company_id or self.config.company_id
         fields = ["number", "state", "sale_date", "total_amount", "currency.code"]
-        domain: list[RpcIn] = [("party", "=", party_id), ("company", "=", company)]
-        rows = self.client.search_read("sale.sale", domain, fields, order=[("id", "ASC")],
-                                       context=self._company(company))
-        return [SaleSummary(id=_int_id(r.get("id")), number=_opt_str(r.get("number")), state=str(r.get("state")),
-                            sale_date=_opt_date(r.get("sale_date")), total=_dec(r.get("total_amount")),
-                            currency=_opt_str(_nested(r, "currency").get("code"))) for r in rows]
+        rows = self._documents("sale.sale", fields, party_id, company_id or self.config.company_id)
+        return [SaleSummary.model_validate(row) for row in rows]
 
     def list_subscriptions(self, party_id: int, company_id: int | None = None) -> list[SubscriptionSummary]:
-        company = company_id or self.config.company_id
         fields = ["number", "state", "start_date", "end_date", "currency.code"]
-        domain: list[RpcIn] = [("party", "=", party_id), ("company", "=", company)]
-        rows = self.client.search_read("sale.subscription", domain, fields, order=[("id", "ASC")],
-                                       context=self._company(company))
-        return [SubscriptionSummary(id=_int_id(r.get("id")), number=_opt_str(r.get("number")),
-                                    state=str(r.get("state")), start_date=_opt_date(r.get("start_date")),
-                                    end_date=_opt_date(r.get("end_date")),
-                                    currency=_opt_str(_nested(r, "currency").get("code"))) for r in rows]
+        rows = self._documents("sale.subscription", fields, party_id, company_id or self.config.company_id)
+        return [SubscriptionSummary.model_validate(row) for row in rows]
 
     # -- internals --------------------------------------------------------------------------------------
     def _check(self, obj: str) -> None:
@@ -325,8 +323,11 @@ class TrytonConnector:
         return self._record(row)
 
     def _by_code(self, code: str) -> dict[str, RpcOut] | None:
-        rows = self.client.search_read(PARTY, [("code", "=", code)], _READ, limit=1, context=_ALL)
-        return rows[0] if rows else None
+        return self._by_codes([code]).get(code)
+
+    def _by_codes(self, codes: Sequence[str]) -> dict[str, dict[str, RpcOut]]:
+        rows = self.client.search_read(PARTY, [("code", "in", list(codes))], _READ, context=_ALL)
+        return {str(row.get("code")): row for row in rows}
 
     def _values(self, fields: Mapping[str, Any], row: Mapping[str, RpcOut] | None) -> dict[str, RpcIn]:
         """Tryton write values (with nested one2many operations) for flat `fields` over the current `row`."""
@@ -391,15 +392,17 @@ class TrytonConnector:
         return sum((_dec(line.get("debit")) - _dec(line.get("credit")) for line in lines), Decimal(0))
 
     def _open_invoices(self, party_id: int, company: int) -> list[InvoiceSummary]:
-        domain: list[RpcIn] = [("party", "=", party_id), ("type", "=", "out"), ("state", "=", "posted"),
-                               ("company", "=", company)]
         fields = ["number", "invoice_date", "state", "total_amount", "amount_to_pay"]
-        rows = self.client.search_read("account.invoice", domain, fields, order=[("id", "ASC")],
-                                       context=self._company(company))
-        return [InvoiceSummary(id=_int_id(r.get("id")), number=_opt_str(r.get("number")),
-                               invoice_date=_opt_date(r.get("invoice_date")), state=str(r.get("state")),
-                               total=_dec(r.get("total_amount")), amount_to_pay=_dec(r.get("amount_to_pay")))
-                for r in rows]
+        extra: list[RpcIn] = [("type", "=", "out"), ("state", "=", "posted")]
+        rows = self._documents("account.invoice", fields, party_id, company, extra)
+        return [InvoiceSummary.model_validate(row) for row in rows]
+
+    def _documents(self, model: str, fields: list[str], party_id: int, company: int,
+                   extra: list[RpcIn] | None = None) -> list[dict[str, RpcOut]]:
+        """A party's documents of one company, oldest first, with `x.y` reads flattened to plain keys."""
+        domain: list[RpcIn] = [("party", "=", party_id), ("company", "=", company), *(extra or [])]
+        rows = self.client.search_read(model, domain, fields, order=[("id", "ASC")], context=self._company(company))
+        return [flatten_dotted(row) for row in rows]
 
 
 def _identifier_ops(fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]) -> list[RpcIn]:
@@ -416,19 +419,6 @@ def _identifier_ops(fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]
     if not kind:
         raise DataRejected(SYSTEM, "a new tax identifier needs tax_identifier.type", field="tax_identifier.type")
     return [["create", [{"type": kind, "code": code}]]]
-
-
-def _attribute(exc: DataRejected, fields: Mapping[str, Any]) -> DataRejected:
-    """Name the flat field whose value Tryton quotes when Tryton itself named none. The offending value is
-    quoted first ('The European VAT Number "XX" for party "Y" is not valid.'), so the earliest quote wins."""
-    if exc.field is not None:
-        return exc
-    quoted = {name: exc.message.find(f'"{value}"') for name, value in fields.items()
-              if isinstance(value, str) and value}
-    hits = {name: at for name, at in quoted.items() if at >= 0}
-    if not hits:
-        return exc
-    return DataRejected(SYSTEM, exc.message, field=min(hits, key=hits.__getitem__), code=exc.code)
 
 
 def _int_id(value: RpcOut) -> int:

@@ -86,6 +86,8 @@ class TrytonServer:
         return self._work() / "db" / f"{self.db}.sqlite"
 
     def start(self) -> TrytonServer:
+        """Start serving; the working database is copied from the template unless it already exists (a
+        `work_dir` kept between runs keeps its data, e.g. for the demo)."""
         if self.running:
             return self
         template = self.template
