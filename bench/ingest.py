@@ -148,9 +148,9 @@ def main() -> None:
                       f"{r.changes / max(r.batches, 1):.1f}")
     console = Console()
     console.print(table)
-    console.print(f"group commit / one-per-change on SQLite: {results[0].rate / results[1].rate:.1f}×")
+    console.print(f"group commit / one-per-change on SQLite: {results[0].rate / results[1].rate:.1f}x")
     if pg:
-        console.print(f"group commit / one-per-change on PostgreSQL: {results[2].rate / results[3].rate:.1f}×")
+        console.print(f"group commit / one-per-change on PostgreSQL: {results[2].rate / results[3].rate:.1f}x")
 
 
 if __name__ == "__main__":

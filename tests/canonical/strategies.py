@@ -9,9 +9,9 @@ from __future__ import annotations
 import types
 import typing
 from datetime import date
-from functools import cache, partial
 from decimal import Decimal
 from enum import StrEnum
+from functools import cache, partial
 from typing import Any
 
 from hypothesis import strategies as st
@@ -28,7 +28,8 @@ CANONICAL_ID = st.from_regex(r"cus_[0-9a-f]{4,10}", fullmatch=True)
 AMOUNT = st.decimals(min_value=0, max_value=Decimal("999999999999.99"), places=2, allow_nan=False,
                      allow_infinity=False)
 DAY = st.dates(min_value=date(1970, 1, 1), max_value=date(2100, 12, 31))
-EMAIL = st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z0-9_]{1,5})?@[a-z][a-z0-9]{1,10}\.(com|de|example|io)", fullmatch=True)
+EMAIL = st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z0-9_]{1,5})?@[a-z][a-z0-9]{1,10}\.(com|de|example|io)",
+                      fullmatch=True)
 COUNTRY = st.from_regex(r"[A-Z]{2}", fullmatch=True)
 CURRENCY = st.from_regex(r"[A-Z]{3}", fullmatch=True)
 TAX_ID = st.builds(lambda kind, value, country: {"type": kind, "value": value, "country": country},

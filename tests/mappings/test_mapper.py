@@ -74,8 +74,9 @@ def test_null_values_pass_through_inbound() -> None:
         "segment": None, "annual_revenue": None, "name": None}
 
 
-@pytest.mark.parametrize(("native", "field"), [({"Nmae": "x"}, "Nmae"), ({"Address": {"Street": "x"}}, "Address.Street"),
-                                               ({"attributesX": 1}, "attributesX"), ({"Stage": "Customer"}, "Stage")])
+@pytest.mark.parametrize(("native", "field"), [
+    ({"Nmae": "x"}, "Nmae"), ({"Address": {"Street": "x"}}, "Address.Street"), ({"attributesX": 1}, "attributesX"),
+])
 def test_unknown_native_field_is_named(native: dict[str, Any], field: str) -> None:
     with pytest.raises(MappingError) as info:
         mapper().to_canonical(native)

@@ -60,7 +60,8 @@ def test_unknown_transform(tmp_path: Path) -> None:
 
 
 def test_non_invertible_value_map(tmp_path: Path) -> None:
-    path = write(tmp_path, "  - canonical: credit_status\n    native: Credit\n    values: {ok: OK, review: OK, hold: H}\n")
+    path = write(tmp_path, "  - canonical: credit_status\n    native: Credit\n"
+                           "    values: {ok: OK, review: OK, hold: H}\n")
     assert problems_of(tmp_path) == [
         f"{path}:9: fields[0].values: value map must be one-to-one so that inbound values can be read back"]
 
@@ -97,14 +98,16 @@ def test_native_field_mapped_inbound_twice(tmp_path: Path) -> None:
     assert problem.startswith(f"{path}:") and "fields[1].native: 'Name' is mapped inbound twice" in problem
 
 
-@pytest.mark.xfail(strict=True, reason="bug: model-level validation errors are reported at line 1 '(top level)'")
+@pytest.mark.xfail(strict=True, reason="bug: model-level validation errors are reported at the document's first line, "
+                                       "'(top level)'")
 def test_native_field_mapped_inbound_twice_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "  - {canonical: name, native: Name}\n  - {canonical: legal_name, native: Name}\n")
     assert problems_of(tmp_path) == [f"{path}:8: fields[1].native: 'Name' is mapped inbound twice"]
 
 
 def test_same_native_field_may_also_be_written_outbound(tmp_path: Path) -> None:
-    write(tmp_path, "  - {canonical: name, native: Name}\n  - {canonical: legal_name, native: Name, direction: outbound}\n")
+    write(tmp_path, "  - {canonical: name, native: Name}\n"
+                    "  - {canonical: legal_name, native: Name, direction: outbound}\n")
     assert len(load_specs(tmp_path)[0].fields) == 2
 
 

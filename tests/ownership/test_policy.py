@@ -51,7 +51,7 @@ def test_rule_index_memoises_and_agrees_with_the_policy() -> None:
 
 
 def test_unknown_entity_has_no_rule() -> None:
-    with pytest.raises(KeyError, match="no ownership rule for lead.name"):
+    with pytest.raises(KeyError, match=r"no ownership rule for lead\.name"):
         OwnershipPolicy.model_validate(policy_document()).rule_for("t", "lead", "name")
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,6 +125,36 @@ def test_stop_frees_the_port_and_close_removes_an_owned_work_dir() -> None:
     assert work.exists()
     temporary.close()
     assert not work.exists()
+
+
+ORPHANING_SCRIPT = """
+import os, sys
+from pathlib import Path
+from concord.sandbox.tryton import TrytonServer, TrytonServerSettings
+settings = TrytonServerSettings(cache_dir=Path(sys.argv[1]), work_dir=Path(sys.argv[2]))
+server = TrytonServer(settings).start()
+print(server.pid, flush=True)
+os._exit(0)  # die without stopping the server, as a killed test run would
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.tryton
+def test_server_exits_when_its_starter_dies(server: TrytonServer, tmp_path: Path) -> None:
+    script = [sys.executable, "-c", ORPHANING_SCRIPT, str(server.settings.cache_dir), str(tmp_path)]
+    started = subprocess.run(script, capture_output=True, text=True, timeout=60, check=True)
+    orphan = int(started.stdout.strip())
+    deadline = time.monotonic() + 10
+    while _alive(orphan) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(orphan)
 
 
 @pytest.mark.tryton

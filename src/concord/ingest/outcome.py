@@ -14,6 +14,8 @@ from concord.ownership.gate import GateDecision
 from concord.storage.repository import dumps
 
 EVENT_SCHEMA_VERSION = 1
+OUTBOX_DELIVERY_STATE = {"published_at": None, "attempts": 0, "next_attempt_at": None, "failed_at": None,
+                         "last_error": None}
 
 
 def _status(decision: GateDecision) -> ChangeStatus:
@@ -64,5 +66,5 @@ def event_rows(p: PreparedChange, record: GoldenRecord, events: list[DerivedEven
         rows.append({"message_id": event_id, "tenant": record.tenant, "kind": "event", "type": event.type,
                      "target": "lifecycle", "entity": record.entity, "canonical_id": record.id,
                      "correlation_id": p.correlation_id, "causation_id": p.change_id, "payload": dumps(envelope),
-                     "created_at": time.time(), "published_at": None})
+                     "created_at": time.time(), **OUTBOX_DELIVERY_STATE})
     return rows

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection
@@ -18,7 +18,7 @@ from concord.ids import new_id
 from concord.ingest.binder import BatchBinder
 from concord.ingest.cache import RecordCache
 from concord.ingest.models import ChangeError, ChangePublic
-from concord.ingest.outcome import change_public, change_row, event_rows
+from concord.ingest.outcome import OUTBOX_DELIVERY_STATE, change_public, change_row, event_rows
 from concord.ingest.prepare import PreparedChange
 from concord.ingest.router import route
 from concord.mappings.mapper import RefResolver
@@ -134,7 +134,7 @@ class BatchProcessor:
         return {"message_id": new_id(), "tenant": record.tenant, "kind": "command",
                 "type": f"{payload['op']}_{record.entity}", "target": system, "entity": record.entity,
                 "canonical_id": record.id, "correlation_id": p.correlation_id, "causation_id": p.change_id,
-                "payload": dumps(payload), "created_at": time.time(), "published_at": None}
+                "payload": dumps(payload), "created_at": time.time(), **OUTBOX_DELIVERY_STATE}
 
     def _approval_rows(self, p: PreparedChange, canonical_id: str, decision: GateDecision) -> list[dict[str, Any]]:
         now = time.time()

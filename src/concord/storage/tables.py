@@ -95,6 +95,10 @@ outbox = Table(
     Column("payload", Text, nullable=False),
     Column("created_at", Float, nullable=False),
     Column("published_at", Float),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Float),
+    Column("failed_at", Float),
+    Column("last_error", Text),
     Index("ix_outbox_unpublished", "published_at", "seq"),
     Index("ix_outbox_canonical", "canonical_id", "seq"),
 )
@@ -119,4 +123,13 @@ approvals = Table(
     Column("decided_at", Float),
     Column("reason", Text),
     Index("ix_approvals_status", "tenant", "status"),
+)
+
+sync_cursors = Table(
+    "sync_cursors", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("system", String(32), primary_key=True),
+    Column("object", String(64), primary_key=True),
+    Column("cursor", Text),
+    Column("updated_at", Float, nullable=False),
 )

@@ -65,6 +65,7 @@ def test_create_then_read_back_every_flattened_field(connector: TrytonConnector)
         "website": None,
         "tax_identifier.type": "eu_vat",
         "tax_identifier.code": VAT,
+        "tax_identifiers": [{"type": "eu_vat", "value": VAT, "country": None}],
         "address.street": "Rue de la Loi 16",
         "address.postal_code": "1000",
         "address.city": "Brussels",
@@ -87,6 +88,14 @@ def test_update_email_rewrites_the_existing_mechanism(connector: TrytonConnector
     ]
     assert updated.modified_at is not None and created.modified_at is not None
     assert updated.modified_at > created.modified_at
+
+
+def test_tax_identifiers_list_writes_the_primary_identifier(connector: TrytonConnector) -> None:
+    created = connector.create("party", {"name": "Listy NV", "tax_identifiers": [
+        {"type": "eu_vat", "value": VAT, "country": "BE"}]}, idempotency_key="cc-tax-list")
+    assert created.fields["tax_identifier.code"] == VAT
+    cleared = connector.update("party", created.id, {"tax_identifiers": []})
+    assert cleared.fields["tax_identifiers"] == [] and cleared.fields["tax_identifier.code"] is None
 
 
 def test_search_by_concord_id_tax_identifier_and_name(connector: TrytonConnector) -> None:

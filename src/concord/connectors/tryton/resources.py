@@ -7,6 +7,7 @@ contact type are flattened; anything else stays in Tryton untouched):
     name, active
     email, phone, mobile, website                  contact mechanisms, first of each type
     tax_identifier.type, tax_identifier.code       e.g. "eu_vat", "BE0897290877"
+    tax_identifiers          the same as a list [{"type", "value", "country"}] (canonical tax-id shape)
     address.street, address.postal_code, address.city, address.country   (country as ISO alpha-2)
     credit_limit_amount      decimal string for the configured company (read-only here: set_credit_limit)
 
@@ -43,8 +44,8 @@ PARTY = "party.party"
 EXTERNAL_ID_FIELDS = frozenset({"code", "concord_id"})
 MECHANISM_TYPES = ("email", "phone", "mobile", "website")
 ADDRESS_KEYS = ("street", "postal_code", "city", "country")
-WRITABLE = frozenset({"code", "concord_id", "name", "active", *MECHANISM_TYPES, "tax_identifier.type",
-                      "tax_identifier.code", *(f"address.{key}" for key in ADDRESS_KEYS)})
+WRITABLE = frozenset({"code", "concord_id", "name", "active", *MECHANISM_TYPES, "tax_identifiers",
+                      "tax_identifier.type", "tax_identifier.code", *(f"address.{key}" for key in ADDRESS_KEYS)})
 _READ = ["code", "name", "active", "write_date", "create_date", "credit_limit_amount",
          "tax_identifier.type", "tax_identifier.code", "contact_mechanisms.type", "contact_mechanisms.value",
          "identifiers.type", "identifiers.code", "addresses.street", "addresses.postal_code", "addresses.city",
@@ -124,6 +125,8 @@ def flatten_party(row: Mapping[str, RpcOut]) -> dict[str, Any]:
         fields[kind] = next((m.get("value") for m in mechanisms if m.get("type") == kind), None)
     tax = _nested(row, "tax_identifier")
     fields["tax_identifier.type"], fields["tax_identifier.code"] = tax.get("type"), tax.get("code")
+    fields["tax_identifiers"] = [{"type": tax.get("type"), "value": tax.get("code"), "country": None}] \
+        if tax.get("code") else []
     address = (_rows(row.get("addresses.")) or [{}])[0]
     for key in ADDRESS_KEYS[:-1]:
         fields[f"address.{key}"] = address.get(key) or None
@@ -340,7 +343,7 @@ class TrytonConnector:
         mechanisms = self._mechanism_ops(fields, _rows(current.get("contact_mechanisms.")))
         if mechanisms:
             values["contact_mechanisms"] = mechanisms
-        identifiers = _identifier_ops(fields, _rows(current.get("identifiers.")))
+        identifiers = _identifier_ops(_tax_list_fields(fields), _rows(current.get("identifiers.")))
         if identifiers:
             values["identifiers"] = identifiers
         address = self._address_ops(fields, _rows(current.get("addresses.")))
@@ -403,6 +406,14 @@ class TrytonConnector:
         domain: list[RpcIn] = [("party", "=", party_id), ("company", "=", company), *(extra or [])]
         rows = self.client.search_read(model, domain, fields, order=[("id", "ASC")], context=self._company(company))
         return [flatten_dotted(row) for row in rows]
+
+
+def _tax_list_fields(fields: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`tax_identifiers` (a list) written as the party's primary tax identifier: Tryton keeps one as primary."""
+    if "tax_identifiers" not in fields:
+        return fields
+    first = (fields["tax_identifiers"] or [None])[0] or {}
+    return {**fields, "tax_identifier.type": first.get("type"), "tax_identifier.code": first.get("value")}
 
 
 def _identifier_ops(fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]) -> list[RpcIn]:

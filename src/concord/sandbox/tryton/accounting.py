@@ -11,26 +11,24 @@ Fields the desktop client fills in are not filled over the API, so the ids the t
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-# proteus and trytond ship no type information; records are dynamic proxies whatever we annotate.
-from proteus import Model  # type: ignore[import-untyped]
-from proteus import config as proteus_config
-from trytond.modules.account.tests.tools import (  # type: ignore[import-untyped]
-    create_chart,
-    create_fiscalyear,
-    get_accounts,
-)
-from trytond.modules.account_invoice.tests.tools import (  # type: ignore[import-untyped]
-    create_payment_term,
-    set_fiscalyear_invoice_sequences,
-)
-from trytond.modules.company.tests.tools import create_company  # type: ignore[import-untyped]
-from trytond.modules.currency.tests.tools import get_currency  # type: ignore[import-untyped]
+# Imported by name: proteus and trytond ship no type information (their records are dynamic proxies), and
+# this way type-checking the package does not need the `erp` extra installed. This module only ever runs as
+# the child process, so the imports happen there and nowhere else.
+proteus = importlib.import_module("proteus")
+proteus_config = importlib.import_module("proteus.config")
+account_tools = importlib.import_module("trytond.modules.account.tests.tools")
+invoice_tools = importlib.import_module("trytond.modules.account_invoice.tests.tools")
+company_tools = importlib.import_module("trytond.modules.company.tests.tools")
+currency_tools = importlib.import_module("trytond.modules.currency.tests.tools")
+Model = proteus.Model
+
 
 # Tryton ships no country data (the `trytond_import_countries` script needs pycountry and the network), so
 # the template carries the few countries the demo and tests address parties in: (alpha-2, alpha-3, name).
@@ -104,12 +102,12 @@ def _setup_books(cfg: Any, company: Any, year: int) -> dict[str, int]:
     ids callers need. Three years let tests date invoices in the past or future all year long."""
     fiscalyears = {}
     for each in (year - 1, year, year + 1):
-        fiscalyear = create_fiscalyear(company, today=(date(each, 1, 1), date(each, 12, 31)))
-        set_fiscalyear_invoice_sequences(fiscalyear)
+        fiscalyear = account_tools.create_fiscalyear(company, today=(date(each, 1, 1), date(each, 12, 31)))
+        invoice_tools.set_fiscalyear_invoice_sequences(fiscalyear)
         fiscalyear.click("create_period")
         fiscalyears[each] = fiscalyear
-    create_chart(company)
-    accounts = get_accounts(company)
+    account_tools.create_chart(company)
+    accounts = account_tools.get_accounts(company)
     journal, = Model.get("account.journal").find([("type", "=", "revenue")], limit=1)
     ids = {kind: accounts[kind].id for kind in ("receivable", "payable", "revenue", "expense")}
     ids.update(fiscalyear=fiscalyears[year].id, revenue_journal=journal.id)
@@ -131,7 +129,7 @@ def _describe(company: Any, books: dict[str, int], employee: Any) -> dict[str, A
 def _second_company(cfg: Any, currency_code: str, year: int) -> dict[str, Any]:
     party = Model.get("party.party")(name="Concord Europe")
     party.save()
-    company = Model.get("company.company")(party=party, currency=get_currency(currency_code))
+    company = Model.get("company.company")(party=party, currency=currency_tools.get_currency(currency_code))
     company.save()
     user = Model.get("res.user")(cfg.user)
     user.companies.append(company)
@@ -148,11 +146,11 @@ def run(
     _create_countries()
     main_party = Model.get("party.party")(name="Concord Demo Inc")
     main_party.save()
-    create_company(party=main_party, currency=get_currency(currency))
+    company_tools.create_company(party=main_party, currency=currency_tools.get_currency(currency))
     company, = Model.get("company.company").find([("party", "=", main_party.id)])
     employee = _add_employee(cfg, company, "Concord Clerk")
     companies = [_describe(company, _setup_books(cfg, company, year), employee)]
-    payment_term = create_payment_term()
+    payment_term = invoice_tools.create_payment_term()
     payment_term.save()
     if second_currency:
         companies.append(_second_company(cfg, second_currency, year))

@@ -9,6 +9,7 @@ tests would depend on the network. Syntax validation is kept, so a malformed add
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import threading
@@ -21,14 +22,13 @@ PARENT_FLAG = "--parent-pid"
 
 def disable_email_deliverability() -> None:
     """Rebind trytond's validator before the modules that import it by name are loaded."""
-    import trytond.tools.email_ as email_tools  # type: ignore[import-untyped]
-
+    email_tools = importlib.import_module("trytond.tools.email_")
     original: Callable[..., str] = email_tools.validate_email
 
     def validate_email(email: str, check_deliverability: bool = True) -> str:
         return original(email, check_deliverability=False)
 
-    email_tools.validate_email = validate_email
+    setattr(email_tools, "validate_email", validate_email)  # noqa: B010 - a module object, untyped
 
 
 def exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
@@ -44,15 +44,12 @@ def exit_with_parent(parent_pid: int, interval_s: float = 0.5) -> None:
 
 
 def _entry(kind: str) -> Callable[[], object]:
-    if kind == "server":
-        from trytond.cli import main as server_main  # type: ignore[import-untyped]
-
-        return server_main  # type: ignore[no-any-return]
-    if kind == "admin":
-        from trytond.cli.admin import main as admin_main  # type: ignore[import-untyped]
-
-        return admin_main  # type: ignore[no-any-return]
-    raise SystemExit(f"unknown trytond command {kind!r}; expected 'server' or 'admin'")
+    # The console-script targets of `trytond` and `trytond-admin`; imported by name, trytond is untyped.
+    modules = {"server": "trytond.cli", "admin": "trytond.cli.admin"}
+    if kind not in modules:
+        raise SystemExit(f"unknown trytond command {kind!r}; expected 'server' or 'admin'")
+    entry: Callable[[], object] = importlib.import_module(modules[kind]).main
+    return entry
 
 
 def main(argv: list[str] | None = None) -> None:

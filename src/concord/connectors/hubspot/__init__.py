@@ -1,0 +1,20 @@
+"""HubSpot CRM v3 connector: companies, contacts and deals for a private app.
+
+Modules: `config` (HubSpotConfig), `auth` (private-app bearer token, re-read once after a 401), `client`
+(HTTP through the resilience runtime, HubSpot error bodies and limit headers mapped to the typed errors and
+the rate governor), `resources` (HubSpotConnector, the Connector protocol plus batch upsert/create/update).
+"""
+
+from concord.connectors.hubspot.client import HubSpotClient, build_governor, header_rules
+from concord.connectors.hubspot.config import HubSpotConfig
+from concord.connectors.hubspot.resources import BatchOutcome, ChangeCursor, HubSpotConnector
+
+__all__ = [
+    "BatchOutcome",
+    "ChangeCursor",
+    "HubSpotClient",
+    "HubSpotConfig",
+    "HubSpotConnector",
+    "build_governor",
+    "header_rules",
+]

@@ -1,0 +1,1 @@
+"""Outbound delivery (outbox commands → connectors) and inbound change capture (connectors → ingest)."""
