@@ -6,12 +6,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import Engine
 
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
 from concord.storage.engine import make_engine, upgrade
-from tests.services import fresh_postgres_database
+from tests.services import fresh_postgres_database, in_ci
+
+# CI replays the same examples every run (a red build must be reproducible); local runs keep exploring.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if in_ci() else "dev")
 
 
 @pytest.fixture(scope="session")

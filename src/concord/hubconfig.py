@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from concord.canonical.models import ENTITY_TYPES
 from concord.mappings.registry import MappingSet, bundled_specs_dir, load_mapping_set
 from concord.ownership.policy import OwnershipPolicy, RuleIndex
-from concord.yamlconf import ConfigError, load_yaml_file
+from concord.yamlconf import ConfigError, Located, load_yaml_file
 
 INTERNAL_SYSTEMS = frozenset({"concord", "steward"})  # speak canonical fields directly, no mapping
 
@@ -47,13 +47,16 @@ class HubConfig(BaseModel):
     @model_validator(mode="after")
     def _known_systems(self) -> HubConfig:
         for name, tenant in self.tenants.items():
-            for system in [*tenant.systems, *tenant.auto_create]:
+            for i, system in enumerate(tenant.systems):
                 if system not in self.systems:
-                    raise ValueError(f"tenants.{name}: unknown system {system!r}")
+                    raise Located(("tenants", name), f"unknown system {system!r}", ("tenants", name, "systems", i))
             for system, entities in tenant.auto_create.items():
+                if system not in self.systems:
+                    raise Located(("tenants", name), f"unknown system {system!r}",
+                                  ("tenants", name, "auto_create", system))
                 unknown = [e for e in entities if e not in ENTITY_TYPES]
                 if unknown:
-                    raise ValueError(f"tenants.{name}.auto_create.{system}: unknown entity {unknown[0]!r}")
+                    raise Located(("tenants", name, "auto_create", system), f"unknown entity {unknown[0]!r}")
         return self
 
 
@@ -79,7 +82,8 @@ def load_runtime(config_dir: Path | None) -> Runtime:
     """Load concord.yaml, ownership.yaml and mappings/; every problem names its file and line."""
     base = config_dir or bundled_config_dir()
     hub = load_yaml_file(HubConfig, base / "concord.yaml")
-    ownership = load_yaml_file(OwnershipPolicy, base / "ownership.yaml")
+    ownership = load_yaml_file(OwnershipPolicy, base / "ownership.yaml",
+                               context={"systems": set(hub.systems) | INTERNAL_SYSTEMS})
     mapping_dir = base / "mappings"
     mappings = load_mapping_set(mapping_dir if mapping_dir.is_dir() else bundled_specs_dir())
     unknown = sorted(mappings.systems() - set(hub.systems))

@@ -12,6 +12,17 @@ M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
 
 
+class Located(ValueError):
+    """Raised by a whole-document check to say where its problem is: `loc` is printed, `line_loc` (default
+    `loc`) finds the line."""
+
+    def __init__(self, loc: Loc, message: str, line_loc: Loc | None = None) -> None:
+        super().__init__(f"{_format_loc(loc)}: {message}")  # stands alone when validated outside a file
+        self.loc = loc
+        self.line_loc = line_loc or loc
+        self.message = message
+
+
 class ConfigError(ValueError):
     """A configuration file is malformed or invalid; the message names file, line and field."""
 
@@ -66,12 +77,17 @@ def validate_yaml(model: type[M], text: str, source: str, context: dict[str, Any
     try:
         return model.model_validate(data, context=context)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{source}:{_line_for(loc, lines)}: {_format_loc(loc)}: {msg}")
-        raise ConfigError(problems) from exc
+        raise ConfigError([_problem(err, source, lines) for err in exc.errors()]) from exc
+
+
+def _problem(err: Any, source: str, lines: dict[Loc, int]) -> str:
+    loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    msg = err["msg"].removeprefix("Value error, ")
+    line_loc = loc
+    located = err.get("ctx", {}).get("error")
+    if isinstance(located, Located):
+        loc, line_loc, msg = (*loc, *located.loc), (*loc, *located.line_loc), located.message
+    return f"{source}:{_line_for(line_loc, lines)}: {_format_loc(loc)}: {msg}"
 
 
 def load_yaml_file(model: type[M], path: Path, context: dict[str, Any] | None = None) -> M:

@@ -21,7 +21,8 @@ from concord.canonical.fields import FieldSpec, JsonValue, field_catalog, normal
 from concord.canonical.models import TaxId, TaxIdType
 
 # Printable text without surrogates or control characters: what a person types into a CRM field.
-TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=24)
+# Canonical strings are stored stripped (the models strip whitespace), so generate what survives stripping.
+TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc")), min_size=1, max_size=24).map(str.strip).filter(bool)
 CANONICAL_ID = st.from_regex(r"cus_[0-9a-f]{4,10}", fullmatch=True)
 # Up to two decimal places and twelve integer digits: amounts as ERP, CRM and billing systems hold them
 # (the `number` transform goes through a binary float, exact for up to 15 significant digits).

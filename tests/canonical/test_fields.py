@@ -89,12 +89,10 @@ def test_decimals_have_one_spelling(spelled: object, normal: str) -> None:
     assert normalize_values("account", {"credit_limit": spelled}) == {"credit_limit": normal}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: normalize_decimal keeps negative zero, so '-0' and '0' differ")
 def test_negative_zero_is_zero() -> None:
     assert normalize_values("account", {"credit_limit": "-0.00"}) == {"credit_limit": "0"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: leaf adapters ignore the models' str_strip_whitespace")
 def test_normalize_strips_whitespace_like_the_model() -> None:
     assert Account(name="  Acme  ").name == "Acme"
     assert normalize_values("account", {"name": "  Acme  "}) == {"name": "Acme"}

@@ -178,8 +178,6 @@ def test_salesforce_ignores_sobject_attributes() -> None:
                                                       "credit_status": "hold"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a null or empty parent object ('address': null, 'metadata': {}) "
-                                       "is flattened to its own key and refused as an unknown field")
 @pytest.mark.parametrize("record", [{"id": "cus_1", "address": None}, {"id": "cus_1", "metadata": {}}])
 def test_stripe_customer_with_empty_objects_maps(record: dict[str, Any]) -> None:
     # Stripe (and Concord's Stripe twin) returns "address": null and "metadata": {} for a fresh customer.
@@ -187,8 +185,6 @@ def test_stripe_customer_with_empty_objects_maps(record: dict[str, Any]) -> None
     assert all(v is None for v in result.values.values())
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a native field Concord writes (direction: outbound) is refused as "
-                                       "unknown when the system reports it back")
 @pytest.mark.parametrize(("system", "entity", "values"), [
     ("stripe", "billing_account", {"account_id": "cus_1"}),
     ("zendesk", "account", {"lifecycle_state": "active", "credit_status": "ok"}),

@@ -98,8 +98,6 @@ def test_native_field_mapped_inbound_twice(tmp_path: Path) -> None:
     assert problem.startswith(f"{path}:") and "fields[1].native: 'Name' is mapped inbound twice" in problem
 
 
-@pytest.mark.xfail(strict=True, reason="bug: model-level validation errors are reported at the document's first line, "
-                                       "'(top level)'")
 def test_native_field_mapped_inbound_twice_names_its_line(tmp_path: Path) -> None:
     path = write(tmp_path, "  - {canonical: name, native: Name}\n  - {canonical: legal_name, native: Name}\n")
     assert problems_of(tmp_path) == [f"{path}:8: fields[1].native: 'Name' is mapped inbound twice"]

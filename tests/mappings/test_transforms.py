@@ -117,8 +117,6 @@ def test_tax_ids_text_examples_and_errors() -> None:
         text.to_canonical("eu_vat:DE0;DE1")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: tax_ids_text reads an empty text as one empty tax id and fails, "
-                                       "although it writes an empty list as ''")
 def test_tax_ids_text_empty_round_trip() -> None:
     text = transform("tax_ids_text")
     assert text.to_canonical(text.to_native([])) == []

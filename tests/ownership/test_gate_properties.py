@@ -246,8 +246,6 @@ def test_non_owner_lifecycle_write_is_rejected_before_any_transition_check() -> 
     assert [r.field for r in decision.rejected] == ["lifecycle_state"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: clearing lifecycle_state raises a bare ValueError "
-                                       "(LifecycleState(None)) instead of applying or raising IllegalTransition")
 def test_clearing_lifecycle_state_is_decided_not_crashed() -> None:
     record, _ = apply_all([incoming("concord", 10, {"lifecycle_state": "active"})])
     try:

@@ -96,8 +96,6 @@ def test_bundled_tenant_override_moves_crm_fields_to_hubspot(runtime: Runtime) -
                                                                              mode=OwnershipMode.APPROVAL)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: acme-eu's account '*' rule shadows every entity-level rule, so ERP "
-                                       "fields and lifecycle_state fall to hubspot/approval for that tenant")
 @pytest.mark.parametrize(("path", "owner"), [("lifecycle_state", "concord"), ("legal_name", "tryton"),
                                              ("credit_status", "tryton"), ("billing_address.city", "tryton")])
 def test_bundled_tenant_override_keeps_erp_and_workflow_ownership(runtime: Runtime, path: str, owner: str) -> None:

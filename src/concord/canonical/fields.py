@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from concord.canonical.models import ENTITY_TYPES, Entity
@@ -72,7 +72,11 @@ def _walk(model: type[BaseModel], prefix: str) -> dict[str, FieldSpec]:
             specs.update(_walk(nested, f"{path}."))
             continue
         leaf = FieldInfo.merge_field_infos(info, default=None)
-        adapter: TypeAdapter[Any] = TypeAdapter(typing.Annotated[info.annotation, leaf])  # type: ignore[arg-type]
+        # The leaf validator keeps the model's own string handling (e.g. stripping), so a flat value and the
+        # typed entity agree.
+        config = ConfigDict(str_strip_whitespace=model.model_config.get("str_strip_whitespace", False))
+        annotated = typing.Annotated[info.annotation, leaf]  # type: ignore[name-defined]
+        adapter: TypeAdapter[Any] = TypeAdapter(annotated, config=config)
         specs[path] = FieldSpec(path=path, adapter=adapter, annotation=info.annotation)
     return specs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -14,16 +14,19 @@ from concord.canonical.fields import JsonValue
 ECHO_MEMORY = 4  # outbound values remembered per (system, field) for echo suppression
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def ts_to_us(ts: datetime) -> int:
     """Source timestamps compare as integer microseconds since the epoch (UTC); naive means UTC."""
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
-    delta = ts - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = ts - EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def us_to_ts(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
+    return EPOCH + timedelta(microseconds=us)  # integer arithmetic: a float loses microseconds after ~2255
 
 
 def value_digest(value: JsonValue) -> str:

@@ -33,17 +33,20 @@ ALLOWED_TRANSITIONS: dict[LifecycleState, frozenset[LifecycleState]] = {
 class IllegalTransition(ValueError):
     """A lifecycle move the state machine forbids; the API answers 409."""
 
-    def __init__(self, current: LifecycleState, target: LifecycleState) -> None:
+    def __init__(self, current: LifecycleState, target: LifecycleState | None) -> None:
         allowed = ", ".join(sorted(ALLOWED_TRANSITIONS[current])) or "none (terminal)"
-        super().__init__(f"illegal lifecycle transition {current} → {target}; allowed from {current}: {allowed}")
+        if target is None:
+            super().__init__(f"lifecycle_state cannot be cleared (it is {current}); allowed from {current}: {allowed}")
+        else:
+            super().__init__(f"illegal lifecycle transition {current} → {target}; allowed from {current}: {allowed}")
         self.current = current
         self.target = target
 
 
-def check_transition(current: LifecycleState | None, target: LifecycleState) -> None:
+def check_transition(current: LifecycleState | None, target: LifecycleState | None) -> None:
     """Raise IllegalTransition unless `current → target` is allowed. A new record may start in any state
     (a backfill imports customers as they are); staying in the same state is a no-op, not a transition."""
     if current is None or current == target:
         return
-    if target not in ALLOWED_TRANSITIONS[current]:
+    if target is None or target not in ALLOWED_TRANSITIONS[current]:
         raise IllegalTransition(current, target)

@@ -20,6 +20,8 @@ SCHEMA_VERSION = 1
 
 def normalize_decimal(value: Decimal) -> Decimal:
     """One spelling per amount ("12.50" and "12.5" are one value), so comparisons and round trips agree."""
+    if value.is_zero():
+        return Decimal(0)  # "-0.00" and "0" are one amount
     normal = value.normalize()
     return normal.quantize(Decimal(1)) if normal == normal.to_integral_value() else normal
 

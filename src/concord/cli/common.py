@@ -7,6 +7,7 @@ from contextlib import contextmanager
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
 
 from concord.hubconfig import Runtime, load_runtime
@@ -19,7 +20,7 @@ err_console = Console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -32,7 +33,7 @@ def runtime(s: Settings) -> Runtime:
         return load_runtime(s.config_dir)
     except ConfigError as exc:
         for problem in exc.problems:
-            err_console.print(f"[bold red]error:[/] {problem}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from exc
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -38,11 +38,12 @@ def _read_lines(path: Path) -> Iterator[tuple[int, ChangeCreate | str]]:
                 yield number, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 
 
-def _batches(path: Path, size: int, errors: list[str]) -> Iterator[list[ChangeCreate]]:
+def _batches(path: Path, size: int, errors: list[str], skipped: Callable[[], None]) -> Iterator[list[ChangeCreate]]:
     batch: list[ChangeCreate] = []
     for number, item in _read_lines(path):
         if isinstance(item, str):
             errors.append(f"{path}:{number}: {item}")
+            skipped()  # an invalid line still counts as done for the progress bar
             continue
         batch.append(item)
         if len(batch) >= size:
@@ -66,7 +67,7 @@ def ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, hel
         columns = (TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=err_console) as progress:
             task = progress.add_task("ingest", total=total)
-            for chunk in _batches(file, batch, errors):
+            for chunk in _batches(file, batch, errors, lambda: progress.advance(task, 1)):
                 for outcome in service.ingest(chunk):
                     if isinstance(outcome, ChangeError):
                         errors.append(f"{outcome.status} {outcome.detail}")

@@ -62,6 +62,9 @@ class Mapper:
                                 for fm in spec.fields if fm.values is not None}
         self.outbound_paths = frozenset(fm.canonical for fm in self._outbound)
         self._native_of = {fm.canonical: fm.native for fm in spec.fields}
+        # Native names read back but never mapped inbound: what Concord writes one way, and create defaults.
+        self._written_only = {fm.native for fm in spec.fields if not fm.inbound} | set(spec.create_defaults)
+        self._known_paths = {fm.native for fm in spec.fields} | set(spec.ignore) | set(spec.create_defaults)
 
     def native_name(self, canonical: str) -> str:
         """The system's name for a canonical field, so errors speak the submitter's language."""
@@ -72,7 +75,7 @@ class Mapper:
         for name, raw in flatten_native(native).items():
             fm = self._inbound.get(name)
             if fm is None:
-                if name != self.spec.external_id and not any(fnmatchcase(name, p) for p in self.spec.ignore):
+                if not self._skippable(name, raw):
                     raise MappingError(self.spec, name, "unknown field (not in the mapping nor its ignore list)")
                 continue
             if fm.reference is not None:
@@ -81,6 +84,14 @@ class Mapper:
                 continue
             result.values[fm.canonical] = self._in_value(fm, raw)
         return result
+
+    def _skippable(self, name: str, raw: Any) -> bool:
+        if name == self.spec.external_id or name in self._written_only:
+            return True
+        if any(fnmatchcase(name, pattern) for pattern in self.spec.ignore):
+            return True
+        # An empty or null parent object (`"address": null`, `"metadata": {}`) carries no field of its own.
+        return raw in (None, {}) and any(path.startswith(f"{name}.") for path in self._known_paths)
 
     def _in_value(self, fm: FieldMapping, raw: Any) -> JsonValue:
         if raw is None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from concord.canonical.fields import field_catalog
 from concord.canonical.models import ENTITY_TYPES
+from concord.yamlconf import Located
 
 
 class Direction(StrEnum):
@@ -104,10 +105,11 @@ class MappingSpec(BaseModel):
         seen_native: set[str] = set()
         for i, fm in enumerate(self.fields):
             if fm.canonical not in catalog:
-                raise ValueError(f"fields[{i}].canonical: {fm.canonical!r} is not a field of {self.entity}")
+                raise Located(("fields", i, "canonical"), f"{fm.canonical!r} is not a field of {self.entity}")
             if fm.inbound and fm.native in seen_native:
-                raise ValueError(f"fields[{i}].native: {fm.native!r} is mapped inbound twice")
-            seen_native.add(fm.native)
+                raise Located(("fields", i, "native"), f"{fm.native!r} is mapped inbound twice")
+            if fm.inbound:
+                seen_native.add(fm.native)
         return self
 
     @property

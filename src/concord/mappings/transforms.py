@@ -79,6 +79,8 @@ def _tax_ids_out(value: JsonValue) -> Any:
 
 
 def _tax_ids_in(raw: Any) -> JsonValue:
+    if not raw:
+        return []  # the empty text `_tax_ids_out` writes for an empty list
     out = []
     for part in str(raw or "").split(";"):
         kind, sep, val = part.partition(":")

@@ -123,9 +123,9 @@ def evaluate(record: GoldenRecord, change: IncomingChange, rules: RuleIndex) -> 
         if stored is not None:
             updated[path] = stored
     if "lifecycle_state" in decision.applied:
-        before = decision.previous["lifecycle_state"]
+        before, after = decision.previous["lifecycle_state"], decision.applied["lifecycle_state"]
         check_transition(None if before is None else LifecycleState(before),
-                         LifecycleState(decision.applied["lifecycle_state"]))
+                         None if after is None else LifecycleState(after))
     new_record = replace(record, fields={**record.fields, **updated},
                          echo_marks={s: {p: list(m) for p, m in f.items()} for s, f in record.echo_marks.items()},
                          creating=list(record.creating), synced=dict(record.synced))

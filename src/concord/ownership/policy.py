@@ -5,10 +5,11 @@ from __future__ import annotations
 from enum import StrEnum
 from fnmatch import fnmatchcase
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from concord.canonical.fields import field_catalog
 from concord.canonical.models import ENTITY_TYPES
+from concord.yamlconf import Located
 
 
 class OwnershipMode(StrEnum):
@@ -22,6 +23,15 @@ class FieldRule(BaseModel):
 
     owner: str = Field(min_length=1)
     mode: OwnershipMode = OwnershipMode.OWNER_ONLY
+
+    @field_validator("owner")
+    @classmethod
+    def _known_owner(cls, owner: str, info: ValidationInfo) -> str:
+        # A typo here would silently turn every write of the field into a refused non-owner write.
+        known = (info.context or {}).get("systems")
+        if known is not None and owner not in known:
+            raise ValueError(f"unknown system {owner!r}; known: {', '.join(sorted(known))}")
+        return owner
 
 
 EntityRules = dict[str, dict[str, FieldRule]]  # entity -> field pattern -> rule
@@ -44,27 +54,33 @@ class OwnershipPolicy(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> OwnershipPolicy:
-        for scope, rules in [("entities", self.entities), *((f"tenants.{t}", r) for t, r in self.tenants.items())]:
+        scopes: list[tuple[tuple[str, ...], EntityRules]] = [(("entities",), self.entities)]
+        scopes += [(("tenants", t), r) for t, r in self.tenants.items()]
+        for scope, rules in scopes:
             for entity, patterns in rules.items():
                 if entity not in ENTITY_TYPES:
-                    raise ValueError(f"{scope}.{entity}: unknown entity")
+                    raise Located((*scope, entity), "unknown entity")
                 paths = field_catalog(entity)
                 for pattern in patterns:
                     if not any(fnmatchcase(p, pattern) for p in paths):
-                        raise ValueError(f"{scope}.{entity}.{pattern}: matches no field of {entity}")
+                        raise Located((*scope, entity, pattern), f"matches no field of {entity}")
         for entity in ENTITY_TYPES:
             own = self.entities.get(entity, {})
             uncovered = [p for p in field_catalog(entity) if not any(fnmatchcase(p, pat) for pat in own)]
             if uncovered:
-                raise ValueError(f"entities.{entity}: no rule covers {', '.join(uncovered)} (add a '*' rule)")
+                raise Located(("entities", entity), f"no rule covers {', '.join(uncovered)} (add a '*' rule)")
         return self
 
     def rule_for(self, tenant: str, entity: str, path: str) -> FieldRule:
-        for rules in (self.tenants.get(tenant, {}).get(entity, {}), self.entities.get(entity, {})):
-            matches = [pat for pat in rules if fnmatchcase(path, pat)]
-            if matches:
-                return rules[max(matches, key=_specificity)]
-        raise KeyError(f"no ownership rule for {entity}.{path}")
+        """The most specific matching pattern across the tenant's overrides and the defaults; on equal
+        specificity the tenant's rule wins (a tenant `"*"` must not shadow a default `legal_name`)."""
+        candidates = [((*_specificity(pat), level), rule)
+                      for level, rules in ((1, self.tenants.get(tenant, {}).get(entity, {})),
+                                           (0, self.entities.get(entity, {})))
+                      for pat, rule in rules.items() if fnmatchcase(path, pat)]
+        if not candidates:
+            raise KeyError(f"no ownership rule for {entity}.{path}")
+        return max(candidates, key=lambda c: c[0])[1]
 
     def owners(self) -> set[str]:
         found = {r.owner for rules in self.entities.values() for r in rules.values()}

@@ -15,6 +15,7 @@ Wire facts (Stripe API reference: "Authentication", "Errors", "Idempotent reques
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -112,6 +113,26 @@ def _search_value(name: str, value: FormScalar) -> str:
     if isinstance(value, int | float):
         return str(value)
     return _quote(value)
+
+
+def derive_key(purpose: str, obj: str, record_id: str, params: Mapping[str, FormValue], generation: int) -> str:
+    """A deterministic Idempotency-Key for a write Concord makes without a caller key (max 255 chars)."""
+    body = "&".join(f"{k}={v}" for k, v in encode_form(params))
+    digest = hashlib.sha256(f"{purpose}|{obj}|{record_id}|{body}|{generation}".encode()).hexdigest()
+    return f"concord-{purpose}-{digest[:48]}"
+
+
+def flatten_criteria(criteria: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"metadata": {"k": v}}` becomes `metadata.k`; a top-level `concord_id` means `metadata.concord_id`."""
+    flat: dict[str, Any] = {}
+    for name, value in criteria.items():
+        if isinstance(value, Mapping):
+            flat.update(flatten_criteria(value, f"{prefix}{name}."))
+        elif not prefix and name == "concord_id":
+            flat["metadata.concord_id"] = value
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
 
 
 def path_template(path: str) -> str:

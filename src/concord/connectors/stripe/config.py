@@ -28,7 +28,8 @@ class StripeConfig(BaseModel):
     `credential_id` names the key in rate-limit buckets and metrics; it must never be the key itself.
     """
 
-    model_config = ConfigDict(frozen=True)
+    # Validation errors echo their input by default, and the input may hold the key.
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     base_url: str = Field(default="https://api.stripe.com", pattern=r"^https?://")
     api_key: SecretStr | None = None

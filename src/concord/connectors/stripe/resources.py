@@ -18,8 +18,7 @@ Change capture reads `GET /v1/events` by position (`ending_before` the last even
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +30,8 @@ from concord.connectors.stripe.client import (
     FormValue,
     StripeClient,
     StripeObject,
-    encode_form,
+    derive_key,
+    flatten_criteria,
     search_query,
 )
 from concord.connectors.stripe.config import SYSTEM, StripeConfig
@@ -98,6 +98,7 @@ class ObjectSpec:
     """How one Concord object maps onto Stripe's endpoints and event types."""
 
     path: str
+    project: Callable[[Mapping[str, Any]], dict[str, Any]]
     event_types: tuple[str, ...]
     deleted_types: tuple[str, ...]
     list_params: Mapping[str, FormValue]
@@ -105,33 +106,23 @@ class ObjectSpec:
     search_fields: frozenset[str]  # Search Query Language fields (metadata.* always allowed)
     writable: bool
 
-    def project(self, obj: Mapping[str, Any]) -> dict[str, Any]:
-        kind = obj.get("object")
-        if kind == "subscription":
-            return project_subscription(obj)
-        if kind == "invoice":
-            return project_invoice(obj)
-        return project_customer(obj)
-
 
 SPECS: dict[str, ObjectSpec] = {
     "customer": ObjectSpec(
-        "/v1/customers", ("customer.created", "customer.updated", "customer.deleted"), ("customer.deleted",),
-        {}, frozenset({"email"}), frozenset({"email", "name", "phone", "created"}), writable=True),
+        "/v1/customers", project_customer, ("customer.created", "customer.updated", "customer.deleted"),
+        ("customer.deleted",), {}, frozenset({"email"}), frozenset({"email", "name", "phone", "created"}), True),
     "subscription": ObjectSpec(
-        "/v1/subscriptions",
+        "/v1/subscriptions", project_subscription,
         ("customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
          "customer.subscription.paused", "customer.subscription.resumed"),
-        (), {"status": "all"}, frozenset({"customer", "status", "price"}), frozenset({"status", "created"}),
-        writable=True),
+        (), {"status": "all"}, frozenset({"customer", "status", "price"}), frozenset({"status", "created"}), True),
     "invoice": ObjectSpec(
-        "/v1/invoices",
+        "/v1/invoices", project_invoice,
         ("invoice.created", "invoice.updated", "invoice.deleted", "invoice.finalized", "invoice.paid",
          "invoice.payment_succeeded", "invoice.payment_failed", "invoice.overdue", "invoice.voided",
          "invoice.marked_uncollectible"),
         ("invoice.deleted",), {}, frozenset({"customer", "status", "subscription"}),
-        frozenset({"customer", "status", "number", "total", "currency", "created", "subscription"}),
-        writable=False),
+        frozenset({"customer", "status", "number", "total", "currency", "created", "subscription"}), False),
 }
 EVENT_OBJECTS: dict[str, str] = {event: name for name, spec in SPECS.items() for event in spec.event_types}
 
@@ -157,25 +148,6 @@ def record_from_event(event: Mapping[str, Any]) -> ExternalRecord | None:
         return None
     deleted = event.get("type") in SPECS[obj_name].deleted_types
     return to_record(obj_name, snapshot, modified=event.get("created"), deleted=deleted)
-
-
-def derive_key(purpose: str, obj: str, record_id: str, params: Mapping[str, FormValue], generation: int) -> str:
-    body = "&".join(f"{k}={v}" for k, v in encode_form(params))
-    digest = hashlib.sha256(f"{purpose}|{obj}|{record_id}|{body}|{generation}".encode()).hexdigest()
-    return f"concord-{purpose}-{digest[:48]}"
-
-
-def flatten_criteria(criteria: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"metadata": {"k": v}}` becomes `metadata.k`; a top-level `concord_id` means `metadata.concord_id`."""
-    flat: dict[str, Any] = {}
-    for name, value in criteria.items():
-        if isinstance(value, Mapping):
-            flat.update(flatten_criteria(value, f"{prefix}{name}."))
-        elif not prefix and name == "concord_id":
-            flat["metadata.concord_id"] = value
-        else:
-            flat[f"{prefix}{name}"] = value
-    return flat
 
 
 class Receivables(BaseModel):
