@@ -152,8 +152,9 @@ def test_stripe_nested_address_both_ways() -> None:
     stripe = shipped_mapper("stripe", "billing_account")
     native = stripe.to_native({"invoice_address.city": "Berlin", "invoice_address.country": "DE",
                                "currency": "EUR", "billing_email": "ap@acme.example"}, create=False)
-    assert native == {"address": {"city": "Berlin", "country": "DE"}, "currency": "eur", "email": "ap@acme.example"}
-    back = stripe.to_canonical({"id": "cus_1", "object": "customer", "livemode": False, **native})
+    # Stripe sets a customer's currency from its first invoice and refuses it on create/update: read-only.
+    assert native == {"address": {"city": "Berlin", "country": "DE"}, "email": "ap@acme.example"}
+    back = stripe.to_canonical({"id": "cus_1", "object": "customer", "livemode": False, "currency": "eur", **native})
     assert back.values == {"invoice_address.city": "Berlin", "invoice_address.country": "DE", "currency": "EUR",
                            "billing_email": "ap@acme.example"}
 

@@ -13,6 +13,7 @@ from concord.connectors.stripe.resources import OBJECTS, Receivables, StripeConn
 from concord.connectors.stripe.webhooks import (
     InMemorySeenStore,
     PayloadError,
+    PayloadTooLarge,
     SeenStore,
     SignatureError,
     WebhookError,
@@ -26,6 +27,7 @@ __all__ = [
     "OBJECTS",
     "InMemorySeenStore",
     "PayloadError",
+    "PayloadTooLarge",
     "Receivables",
     "SeenStore",
     "SignatureError",

@@ -239,8 +239,10 @@ class StripeClient:
         return self.call("GET", path, params).body
 
     def post(self, path: str, params: Mapping[str, FormValue], idempotency_key: str) -> StripeResponse:
-        if not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
-            raise DataRejected(SYSTEM, "idempotency keys are 1 to 255 characters", field="idempotency_key")
+        if not (0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY and idempotency_key.isascii()
+                and idempotency_key.isprintable()):
+            raise DataRejected(SYSTEM, "idempotency keys are 1 to 255 printable ASCII characters",
+                               field="idempotency_key")
         return self.call("POST", path, params, idempotency_key)
 
     def delete(self, path: str, params: Mapping[str, FormValue] | None = None) -> StripeObject:
