@@ -30,9 +30,10 @@ class OutboundCommand:
     mapping_version: str
 
     def idempotency_key(self, change_id: str) -> str:
-        # Creates are keyed by record and target, so creates queued by several changes before the first one
-        # lands still make one record; updates are keyed by the change that caused them.
-        return f"create:{self.system}:{self.canonical_id}" if self.op == "create" else f"{change_id}:{self.system}"
+        # A create is keyed by the record itself, so every create queued before the first one lands makes one
+        # record; connectors without an idempotency header store this key in their external-id field, which is
+        # how each system comes to carry the Concord id. Updates are keyed by the change that caused them.
+        return self.canonical_id if self.op == "create" else f"{change_id}:{self.system}"
 
     def to_payload(self, idempotency_key: str) -> dict[str, Any]:
         return {"op": self.op, "system": self.system, "object": self.object, "entity": self.entity,
