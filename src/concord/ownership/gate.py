@@ -69,8 +69,13 @@ class GateDecision:
                 "unchanged": len(self.unchanged)}
 
 
-def _key(fv: FieldValue) -> tuple[bool, int, str, str]:
-    return (fv.authoritative, fv.provenance.source_ts_us, fv.provenance.system, value_digest(fv.value))
+def _wins(candidate: FieldValue, current: FieldValue) -> bool:
+    """candidate's key > current's key, hashing values only to break an exact tie (rare, and hashing is not)."""
+    a = (candidate.authoritative, candidate.provenance.source_ts_us, candidate.provenance.system)
+    b = (current.authoritative, current.provenance.source_ts_us, current.provenance.system)
+    if a != b:
+        return a > b
+    return value_digest(candidate.value) > value_digest(current.value)
 
 
 def _candidate(change: IncomingChange, path: str, authoritative: bool) -> FieldValue:
@@ -98,7 +103,7 @@ def _judge(record: GoldenRecord, change: IncomingChange, path: str, rule: FieldR
                                                     rule.owner, change.system, change.source_ts_us))
         return None
     candidate = _candidate(change, path, authoritative=is_owner)
-    if current is not None and _key(candidate) <= _key(current):
+    if current is not None and not _wins(candidate, current):
         (decision.unchanged if current.value == value else decision.stale).append(path)
         return None
     if current is not None and current.value == value:
