@@ -119,3 +119,14 @@ def test_capture_replays_a_page_whose_cursor_was_not_saved(ingest: IngestService
     assert (again.replayed, again.applied) == (3, 0)
     with engine.connect() as conn:
         assert queries.counts(conn)["golden"]["account"] == 3
+
+
+def test_start_from_now_skips_what_exists(ingest: IngestService, engine: Engine) -> None:
+    _, salesforce, _, _ = setup(engine)
+    for i in range(5):
+        salesforce.create("Account", {"Name": f"Old {i}"}, idempotency_key=f"old{i}")
+    capture = ChangeCapture(DeliveryStore(engine), ingest)
+    assert capture.start_from_now("salesforce", salesforce, "Account") == 5
+    salesforce.create("Account", {"Name": "New"}, idempotency_key="new")
+    report = capture.poll("salesforce", salesforce, "Account", "account")
+    assert (report.records, report.applied) == (1, 1)

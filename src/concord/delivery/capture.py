@@ -37,6 +37,20 @@ class ChangeCapture:
     ingest: IngestService
     tenant: str = "default"
 
+    def start_from_now(self, system: str, connector: Connector, obj: str, max_pages: int = 1000) -> int:
+        """Move the cursor past everything the system holds today without ingesting it: capture then sees only
+        new changes. (Loading what exists is the explicit backfill, not a side effect of starting capture.)"""
+        cursor = self.store.cursor(self.tenant, system, obj)
+        skipped = 0
+        for _ in range(max_pages):
+            page = connector.changes_since(obj, cursor)
+            skipped += len(page.records)
+            cursor = page.cursor or cursor
+            if not page.has_more:
+                break
+        self.store.save_cursor(self.tenant, system, obj, cursor)
+        return skipped
+
     def poll(self, system: str, connector: Connector, obj: str, entity: str, max_pages: int = 100) -> CaptureReport:
         report = CaptureReport()
         cursor = self.store.cursor(self.tenant, system, obj)
