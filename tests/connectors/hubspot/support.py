@@ -23,6 +23,18 @@ START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 FAST_RETRY = RetryPolicy(max_attempts=8, base_delay_s=0.01, max_delay_s=0.05, max_elapsed_s=120.0)
 
 
+class SteppingClock(ManualClock):
+    """A ManualClock whose every sleep moves time by at least 1 µs.
+
+    At epoch-sized times a float cannot hold a step below ~2e-7 s, so `ManualClock.sleep(1e-7)` leaves
+    the time unchanged, and `RateGovernor.acquire` (which sleeps exactly the computed refill time) then
+    spins forever once a bucket is short by a rounding error. Real sleeps always move time.
+    """
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(max(seconds, 1e-6))
+
+
 @dataclass
 class Twin:
     handle: ServerHandle

@@ -240,3 +240,18 @@ def test_new_vendor_is_a_table_row_not_code() -> None:
     governor.observe(key, {"X-Acme-Calls-Left-Today": "0"})
     with pytest.raises(QuotaExhausted):
         governor.acquire(key)
+
+
+def test_acquire_terminates_on_a_manual_clock_at_epoch_sized_times() -> None:
+    """A sub-microsecond wait used to leave a float clock unmoved at ~1.7e9 s, spinning acquire forever."""
+    from concord.connectors.base import RateLimit as _RateLimit
+    from concord.connectors.runtime import ManualClock as _ManualClock
+    from concord.connectors.runtime import RateGovernor as _RateGovernor
+    from concord.connectors.runtime import RateKey as _RateKey
+
+    clock = _ManualClock(start=1_764_000_000.0)
+    governor = _RateGovernor({"x": _RateLimit(requests=18, per_seconds=1.108)}, clock=clock)
+    key = _RateKey(tenant="t", system="x", credential="c")
+    for _ in range(40):
+        governor.acquire(key)
+    assert clock.time() > 1_764_000_000.0

@@ -92,9 +92,6 @@ class HubSpotConfig(BaseModel):
         """Requests the governor lets through at once (its bucket capacity)."""
         return self.burst_limit * self.burst_fraction * (1 - self.burst_safety)
 
-    def object_spec(self, obj: str) -> ObjectSpec | None:
-        return OBJECTS.get(obj)
-
     def read_properties(self, obj: str) -> tuple[str, ...]:
         """What reads ask for: the configured properties, the Concord id and the modification stamp."""
         spec = OBJECTS[obj]

@@ -155,7 +155,10 @@ class HubSpotConnector:
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
-        self.client = HubSpotClient(config, clock, governor, recorder, transport, resolver, rng)
+        self.client = HubSpotClient(
+            config, clock=clock, governor=governor, recorder=recorder, transport=transport, resolver=resolver,
+            rng=rng,
+        )
         self.capabilities = Capabilities(
             objects=tuple(OBJECTS), bulk_batch_size=config.batch_size, upsert_by_external_id=True,
             idempotency_header=None, webhooks=False, cursor_field="hs_lastmodifieddate",

@@ -33,6 +33,9 @@ class RateKey:
         return f"{self.tenant}/{self.system}/{self.credential}"
 
 
+MIN_WAIT_S = 1e-6
+
+
 class GovernorSettings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -107,8 +110,11 @@ class RateGovernor:
                 raise RateLimited(
                     key.system, f"rate governor would wait {decision.wait:.3f}s", retry_after=decision.wait
                 )
-            self._clock.sleep(decision.wait)
-            waited += decision.wait
+            # A floor on the sleep: at epoch-sized times a sub-microsecond wait cannot move a float clock, and
+            # the loop would spin forever on a token that is 0.9999999 full.
+            wait = max(decision.wait, MIN_WAIT_S)
+            self._clock.sleep(wait)
+            waited += wait
 
     def pause(self, key: RateKey, seconds: float) -> None:
         """Stop every caller of `key` for `seconds` (a 429's Retry-After applies to the key, not one call)."""
