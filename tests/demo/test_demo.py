@@ -21,7 +21,7 @@ def test_shipped_sample_is_the_generator_output() -> None:
 
 def test_demo_reports_every_kind_of_decision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COLUMNS", "200")
-    result = CliRunner().invoke(build(), ["demo", "--workdir", str(tmp_path / "demo")])
+    result = CliRunner().invoke(build(), ["demo", "--no-live", "--workdir", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     out = result.output
     # 300 customers: every 7th tries an illegal lifecycle jump, every 5th is renamed by support (approval),

@@ -73,6 +73,27 @@ class GoldenRecord:
     # when each bound system last sent us this record (epoch seconds); kept here, not in the bindings
     # table, because the record row is rewritten anyway and a bindings update would dirty another page
     synced: dict[str, float] = field(default_factory=dict)
+    # what each system last reported per field, as [value digest, source µs]: systems send whole records, and a
+    # value a system merely repeats is not a new write from it (it would only re-raise old rejections)
+    reported: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+
+    def fresh_reports(self, system: str, values: dict[str, JsonValue], source_ts_us: int) -> list[str]:
+        """Fields of a report that say something new: changed since the system's newest report, or older
+        than it (then the gate judges them as stale or not)."""
+        seen = self.reported.get(system, {})
+        fresh = []
+        for path, value in values.items():
+            last = seen.get(path)
+            if last is None or source_ts_us <= last[1] or value_digest(value) != last[0]:
+                fresh.append(path)
+        return fresh
+
+    def note_reports(self, system: str, values: dict[str, JsonValue], source_ts_us: int) -> None:
+        seen = self.reported.setdefault(system, {})
+        for path, value in values.items():
+            last = seen.get(path)
+            if last is None or source_ts_us > last[1]:
+                seen[path] = [value_digest(value), source_ts_us]
 
     def values(self) -> dict[str, JsonValue]:
         return {path: fv.value for path, fv in self.fields.items()}
@@ -108,7 +129,7 @@ class GoldenRecord:
             index = provs.setdefault(fv.provenance, len(provs))
             fields[path] = [fv.value, index, fv.authoritative]
         return {"f": fields, "p": [p.to_json() for p in provs], "echo": self.echo_marks, "creating": self.creating,
-                "synced": self.synced}
+                "synced": self.synced, "rep": self.reported}
 
     @classmethod
     def from_json(cls, tenant: str, entity: str, rid: str, version: int, raw: dict[str, Any]) -> GoldenRecord:
@@ -117,4 +138,4 @@ class GoldenRecord:
                   in raw.get("f", {}).items()}
         return cls(tenant=tenant, entity=entity, id=rid, version=version, fields=fields,
                    echo_marks=raw.get("echo", {}), creating=raw.get("creating", []),
-                   synced=raw.get("synced", {}))
+                   synced=raw.get("synced", {}), reported=raw.get("rep", {}))

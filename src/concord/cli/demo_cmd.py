@@ -80,7 +80,23 @@ def _report(engine_url: str, ok: list[ChangePublic]) -> None:
         console.print(f"  e.g. → {cmd['target']}: {orjson.loads(cmd['payload'])['fields']}", highlight=False)
 
 
+def _live(workdir: Path, settings: Settings) -> None:
+    from concord.demo.live import live_demo, story, system_views
+
+    console.rule("Live: one customer across the Salesforce twin, a real Tryton ERP, Stripe and Zendesk twins")
+    with live_demo(runtime(settings), workdir) as running:
+        state = story(running, lambda line: console.print(f"• {line}", highlight=False))
+        table = Table("system", "record", "what it holds now", title=f"customer {state['customer']}")
+        for system, record_id, values in system_views(running, state):
+            table.add_row(system, record_id, ", ".join(f"{k}={v}" for k, v in values.items()))
+        console.print(table)
+        report = running.dispatcher.drain()
+        console.print(f"outbox: nothing left to deliver ({report.delivered} delivered now, {report.failed} failed)")
+
+
 def demo(workdir: Annotated[Path, typer.Option(help="where the demo database is written")] = Path(".concord-demo"),
+         live: Annotated[bool, typer.Option(help="also run the live part against the sandbox systems "
+                                                 "(starts the twins and a real Tryton server)")] = True,
          ) -> None:
     """Run the bundled CRM + ERP change streams through Concord and print what it decided."""
     if workdir.exists():
@@ -100,5 +116,7 @@ def demo(workdir: Annotated[Path, typer.Option(help="where the demo database is 
     engine.dispose()
     console.print(_summary(ok, refused, elapsed))
     _report(url, ok)
+    if live:
+        _live(workdir, settings)
     console.print(f"\nDatabase: {url}\nNext: [bold]CONCORD_DATABASE_URL={url} concord serve[/] and open "
                   "http://127.0.0.1:8080/docs, or [bold]concord show customer <id>[/] with the same variable.")

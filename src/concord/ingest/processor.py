@@ -87,14 +87,21 @@ class BatchProcessor:
             ref_id = binder.reference(r.tenant, r.system, ref_entity, ext)
             self._record(repo, r.tenant, ref_entity, ref_id)
             values[path] = ref_id
+        repeated: list[str] = []
+        if r.system not in INTERNAL_SYSTEMS and p.approved_by is None:
+            fresh = set(record.fresh_reports(r.system, values, p.source_ts_us))
+            repeated = [path for path in values if path not in fresh]
         change = IncomingChange(tenant=r.tenant, entity=r.entity, system=r.system, source_ts_us=p.source_ts_us,
-                                change_id=p.change_id, values=values, mapping_version=p.mapping_version,
-                                approved_by=p.approved_by)
+                                change_id=p.change_id, values={k: v for k, v in values.items() if k not in repeated},
+                                mapping_version=p.mapping_version, approved_by=p.approved_by)
         try:
             new_record, decision = evaluate(record, change, self.runtime.rules)
         except IllegalTransition as exc:
             return ChangeError(status=409, title="Illegal lifecycle transition", detail=str(exc),
                                field="lifecycle_state")
+        decision.unchanged.extend(repeated)
+        if r.system not in INTERNAL_SYSTEMS:
+            new_record.note_reports(r.system, values, p.source_ts_us)
         return self._commit_one(binder, p, new_record, decision, created)
 
     def _commit_one(self, binder: BatchBinder, p: PreparedChange, record: GoldenRecord, decision: GateDecision,

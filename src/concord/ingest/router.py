@@ -1,7 +1,7 @@
 """The router: which systems must hear about an applied change, and in which words (pure).
 
 A target gets the changed fields its mapping sends outbound, except fields the target itself owns (the owner is
-the source of truth; pushing its own field back to it could only echo or clobber). Bound targets get an update;
+the source of truth; pushing its own field back to it could only echo or clobber) — but a create seeds them. Bound targets get an update;
 unbound ones get a create only where the tenant's `auto_create` says so.
 """
 
@@ -42,11 +42,13 @@ class OutboundCommand:
                 "idempotency_key": idempotency_key}
 
 
-def _fields_for(runtime: Runtime, tenant: str, mapper: Mapper,
-                changed: dict[str, JsonValue]) -> dict[str, JsonValue]:
+def _fields_for(runtime: Runtime, tenant: str, mapper: Mapper, changed: dict[str, JsonValue],
+                create: bool) -> dict[str, JsonValue]:
+    """Mapped outbound fields; on update minus those the target owns. A create seeds them too: the owner has
+    no record yet, and from then on its own word rules."""
     target, entity = mapper.spec.system, mapper.spec.entity
-    return {path: value for path, value in changed.items()
-            if path in mapper.outbound_paths and runtime.rules.rule_for(tenant, entity, path).owner != target}
+    return {path: value for path, value in changed.items() if path in mapper.outbound_paths
+            and (create or runtime.rules.rule_for(tenant, entity, path).owner != target)}
 
 
 def route(runtime: Runtime, record: GoldenRecord, changed: dict[str, JsonValue], source: str,
@@ -65,7 +67,7 @@ def route(runtime: Runtime, record: GoldenRecord, changed: dict[str, JsonValue],
         if external_id is None and record.entity not in tenant.auto_create.get(system, ()):
             continue
         values = record.values() if create else changed
-        selected = _fields_for(runtime, record.tenant, mapper, values)
+        selected = _fields_for(runtime, record.tenant, mapper, values, create)
         if not selected:
             continue
         native = mapper.to_native(selected, create=create, resolve=resolve(system))

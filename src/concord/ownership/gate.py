@@ -94,7 +94,8 @@ def _judge(record: GoldenRecord, change: IncomingChange, path: str, rule: FieldR
         decision.echoes.append(path)
         return None
     if not is_owner and rule.mode is not OwnershipMode.FILL_IF_EMPTY:
-        if current is not None and current.value == value:
+        # A non-owner reporting an empty field as empty says nothing (systems send whole records): no rejection.
+        if (current.value if current is not None else None) == value:
             decision.unchanged.append(path)
         elif rule.mode is OwnershipMode.OWNER_ONLY:
             decision.rejected.append(FieldRejection(path, value, rule.owner, f"{path} is owned by {rule.owner}"))
@@ -106,8 +107,8 @@ def _judge(record: GoldenRecord, change: IncomingChange, path: str, rule: FieldR
     if current is not None and not _wins(candidate, current):
         (decision.unchanged if current.value == value else decision.stale).append(path)
         return None
-    if current is not None and current.value == value:
-        decision.refreshed.append(path)
+    if (current.value if current is not None else None) == value:
+        decision.refreshed.append(path)  # e.g. an owner stating a still-empty field: provenance, no change
     else:
         decision.applied[path] = value
         decision.previous[path] = None if current is None else current.value
@@ -133,7 +134,8 @@ def evaluate(record: GoldenRecord, change: IncomingChange, rules: RuleIndex) -> 
                          None if after is None else LifecycleState(after))
     new_record = replace(record, fields={**record.fields, **updated},
                          echo_marks={s: {p: list(m) for p, m in f.items()} for s, f in record.echo_marks.items()},
-                         creating=list(record.creating), synced=dict(record.synced))
+                         creating=list(record.creating), synced=dict(record.synced),
+                         reported={s: dict(f) for s, f in record.reported.items()})
     for path in decision.echoes:
         new_record.forget_echo(change.system, path, change.values[path])
     return new_record, decision
