@@ -26,7 +26,7 @@ def test_customer_moves_between_crm_erp_billing_and_support(runtime: Runtime, tm
             failed = conn.execute(select(t.outbox.c.last_error).where(t.outbox.c.failed_at.is_not(None))).all()
             pending = conn.execute(select(t.outbox.c.seq).where(t.outbox.c.kind == "command",
                                                                  t.outbox.c.published_at.is_(None))).all()
-            last_sf = [c for c in queries.changes_of(conn, state["customer"]) if c["system"] == "salesforce"][0]
+            last_sf = next(c for c in queries.changes_of(conn, state["customer"]) if c["system"] == "salesforce")
             golden = queries.golden_record(conn, state["customer"])
     assert not failed and not pending
     customer = state["customer"]

@@ -1,8 +1,8 @@
 """The router: which systems must hear about an applied change, and in which words (pure).
 
 A target gets the changed fields its mapping sends outbound, except fields the target itself owns (the owner is
-the source of truth; pushing its own field back to it could only echo or clobber) — but a create seeds them. Bound targets get an update;
-unbound ones get a create only where the tenant's `auto_create` says so.
+the source of truth; pushing its own field back to it could only echo or clobber) — a create seeds them, though.
+Bound targets get an update; unbound ones get a create only where the tenant's `auto_create` says so.
 """
 
 from __future__ import annotations
