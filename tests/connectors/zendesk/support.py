@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from concord.connectors.runtime.clock import ManualClock
 from concord.connectors.runtime.retry import RetryPolicy
 from concord.connectors.zendesk import ZendeskConfig
 from concord.sandbox.common import ServerHandle, serve_in_thread
@@ -31,6 +32,18 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+class StepClock(ManualClock):
+    """A ManualClock whose every sleep moves time by at least a millisecond.
+
+    At epoch magnitudes a float cannot hold a sub-microsecond step, and the rate governor can ask to sleep
+    for less than that while a token bucket is a rounding error short of one token: a plain ManualClock
+    then never advances and `RateGovernor.acquire` spins. A real clock always moves, so this one does too.
+    """
+
+    def sleep(self, seconds: float) -> None:
+        super().sleep(max(seconds, 0.001))
 
 
 @dataclass

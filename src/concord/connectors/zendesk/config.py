@@ -28,13 +28,13 @@ class ZendeskConfig(BaseModel):
     """Where and as whom to call the Support API.
 
     Authenticate with an API token (`email` + `api_token`, sent as `{email}/token:{api_token}` basic auth) or
-    an OAuth access token; exactly one of the two. `base_url` overrides `https://{subdomain}.zendesk.com`
-    (a sandbox twin, a proxy).
+    an OAuth access token; exactly one of the two. The account lives at `https://{subdomain}.zendesk.com`;
+    `base_url` overrides that (a sandbox twin, a proxy).
     """
 
     model_config = ConfigDict(frozen=True)
 
-    subdomain: str = Field(default="concord-sandbox", pattern=r"^[a-z0-9][a-z0-9-]*$")
+    subdomain: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]*$")
     base_url: str | None = Field(default=None, pattern=r"^https?://")
     email: str | None = None
     api_token: SecretStr | None = None
@@ -59,6 +59,8 @@ class ZendeskConfig(BaseModel):
             raise ValueError("set exactly one of api_token (with email) or oauth_token")
         if token_auth and not self.email:
             raise ValueError("api_token authentication needs the agent's email")
+        if self.subdomain is None and self.base_url is None:
+            raise ValueError("set the account's subdomain (or a base_url)")
         return self
 
     @property
