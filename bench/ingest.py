@@ -26,6 +26,7 @@ from concord.ingest.models import ChangeCreate
 from concord.ingest.processor import Outcome
 from concord.ingest.service import IngestService
 from concord.storage.engine import make_engine, upgrade
+from concord.tuning import tune_gc_for_throughput
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -129,6 +130,7 @@ def postgres_url() -> str | None:
 
 
 def main() -> None:
+    tune_gc_for_throughput()  # as `concord serve` does
     count = int(os.environ.get("BENCH_INGEST_CHANGES", "40000"))
     changes = workload(count, customers=5000)
     naive_changes = changes[: max(count // 8, 1000)]

@@ -97,8 +97,8 @@ def test_changes_since_pages_through_new_records(target: ConformanceTarget, conn
     while page.has_more:
         page = connector.changes_since(target.obj, cursor)
         cursor = page.cursor
-    created = [connector.create(target.obj, target.valid(next(_seq)), idempotency_key=f"conf-{target.name}-{next(_seq)}")
-               for _ in range(3)]
+    created = [connector.create(target.obj, target.valid(next(_seq)),
+                                idempotency_key=f"conf-{target.name}-{next(_seq)}") for _ in range(3)]
     seen: set[str] = set()
     for _ in range(20):
         page = connector.changes_since(target.obj, cursor)

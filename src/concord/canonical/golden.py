@@ -61,6 +61,9 @@ class FieldValue:
 
 @dataclass
 class GoldenRecord:
+    """Treated as immutable once stored (the ingest writer caches records): every method that changes the
+    bookkeeping dicts below replaces them (copy-on-write) instead of mutating what an older version shares."""
+
     tenant: str
     entity: str
     id: str
@@ -89,7 +92,8 @@ class GoldenRecord:
         return fresh
 
     def note_reports(self, system: str, values: dict[str, JsonValue], source_ts_us: int) -> None:
-        seen = self.reported.setdefault(system, {})
+        seen = dict(self.reported.get(system, {}))
+        self.reported = {**self.reported, system: seen}
         for path, value in values.items():
             last = seen.get(path)
             if last is None or source_ts_us > last[1]:
@@ -103,22 +107,27 @@ class GoldenRecord:
         return None if fv is None else fv.value
 
     def remember_push(self, system: str, path: str, value: JsonValue) -> None:
-        marks = self.echo_marks.setdefault(system, {}).setdefault(path, [])
         digest = value_digest(value)
-        if digest in marks:
-            marks.remove(digest)
-        marks.append(digest)
-        del marks[:-ECHO_MEMORY]
+        marks = [m for m in self.echo_marks.get(system, {}).get(path, ()) if m != digest]
+        self._set_marks(system, path, [*marks, digest][-ECHO_MEMORY:])
+
+    def _set_marks(self, system: str, path: str, marks: list[str]) -> None:
+        self.echo_marks = {**self.echo_marks, system: {**self.echo_marks.get(system, {}), path: marks}}
+
+    def mark_creating(self, system: str) -> None:
+        self.creating = [*self.creating, system]
+
+    def mark_synced(self, system: str, at: float) -> None:
+        self.synced = {**self.synced, system: at}
 
     def is_echo(self, system: str, path: str, value: JsonValue) -> bool:
         return value_digest(value) in self.echo_marks.get(system, {}).get(path, ())
 
     def forget_echo(self, system: str, path: str, value: JsonValue) -> None:
         marks = self.echo_marks.get(system, {}).get(path)
-        if marks is not None:
-            digest = value_digest(value)
-            if digest in marks:
-                marks.remove(digest)
+        digest = value_digest(value)
+        if marks is not None and digest in marks:
+            self._set_marks(system, path, [m for m in marks if m != digest])
 
     def to_json(self) -> dict[str, Any]:
         # Most fields of a record share a provenance (one change writes many fields), so provenances are

@@ -17,8 +17,11 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
 
     from concord.api.app import create_app
 
+    from concord.tuning import tune_gc_for_throughput
+
     s = settings()
     app = create_app(s, runtime(s))
+    tune_gc_for_throughput()
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level)
 
 

@@ -111,7 +111,7 @@ class BatchProcessor:
         commands = route(self.runtime, record, decision.applied, r.system, bound, self._resolvers(binder))
         for cmd in commands:
             if cmd.op == "create":
-                record.creating.append(cmd.system)
+                record.mark_creating(cmd.system)
             for path in cmd.canonical_fields:
                 record.remember_push(cmd.system, path, record.value(path))
         record.version += 1
@@ -126,7 +126,7 @@ class BatchProcessor:
             for cmd in commands)
         self.writes.approvals.extend(self._approval_rows(p, record.id, decision))
         if r.system not in INTERNAL_SYSTEMS:
-            record.synced[r.system] = time.time()
+            record.mark_synced(r.system, time.time())
         return result
 
     def _resolvers(self, binder: BatchBinder) -> Callable[[str], RefResolver]:

@@ -21,6 +21,7 @@ from concord.ingest.cache import RecordCache
 from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.processor import BatchProcessor, Outcome
+from concord.storage.engine import Checkpointer
 from concord.storage.repository import ConcurrencyConflict
 
 log = logging.getLogger(__name__)
@@ -88,17 +89,20 @@ class IngestService:
         self.batches = 0
         self.committed = 0
         self.cache = RecordCache()
+        self._checkpointer = Checkpointer(engine)
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="concord-ingest-writer", daemon=True)
             self._thread.start()
+            self._checkpointer.start()
 
     def stop(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=30)
             self._thread = None
+            self._checkpointer.stop()
 
     def submit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
         """Validate now (a bad change never reaches the writer); the future holds one outcome per change."""

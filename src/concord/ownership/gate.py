@@ -132,10 +132,8 @@ def evaluate(record: GoldenRecord, change: IncomingChange, rules: RuleIndex) -> 
         before, after = decision.previous["lifecycle_state"], decision.applied["lifecycle_state"]
         check_transition(None if before is None else LifecycleState(before),
                          None if after is None else LifecycleState(after))
-    new_record = replace(record, fields={**record.fields, **updated},
-                         echo_marks={s: {p: list(m) for p, m in f.items()} for s, f in record.echo_marks.items()},
-                         creating=list(record.creating), synced=dict(record.synced),
-                         reported={s: dict(f) for s, f in record.reported.items()})
+    # The bookkeeping dicts are shared with `record`: GoldenRecord's methods replace them, never mutate.
+    new_record = replace(record, fields={**record.fields, **updated})
     for path in decision.echoes:
         new_record.forget_echo(change.system, path, change.values[path])
     return new_record, decision
