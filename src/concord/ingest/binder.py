@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from concord.canonical.fields import JsonValue
 from concord.hubconfig import INTERNAL_SYSTEMS
 from concord.ids import new_id
+from concord.ingest.cache import BindingCache
 from concord.ingest.prepare import PreparedChange
 from concord.matching.keys import exact_keys
 from concord.storage.repository import BatchWrites, ExternalKey, IngestRepository
@@ -19,6 +20,7 @@ class BatchBinder:
 
     repo: IngestRepository
     writes: BatchWrites
+    cache: BindingCache = field(default_factory=lambda: BindingCache(0))
     known: dict[ExternalKey, str] = field(default_factory=dict)
     by_canonical: dict[str, dict[str, str]] = field(default_factory=dict)
     keys: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (tenant, entity, key) → id
@@ -37,11 +39,17 @@ class BatchBinder:
             wanted.update((r.tenant, r.system, ent, ext) for ent, ext in p.references.values())
             if r.canonical_id:
                 hinted.add(r.canonical_id)
-        self.known = self.repo.bindings_by_external(sorted(wanted))
+        self.known = {k: self.cache.external[k] for k in wanted if k in self.cache.external}
+        self.known.update(self.repo.bindings_by_external(sorted(wanted - self.known.keys())))
         ids = hinted | set(self.known.values())
-        found = self.repo.bindings_by_canonical(sorted(ids))
-        self.by_canonical = {cid: found.get(cid, {}) for cid in ids}
+        cached = {cid: dict(self.cache.systems[cid]) for cid in ids if cid in self.cache.systems}
+        found = self.repo.bindings_by_canonical(sorted(ids - cached.keys()))
+        self.by_canonical = {cid: cached.get(cid) or found.get(cid, {}) for cid in ids}
         return ids
+
+    def committed(self) -> None:
+        """After the batch's commit: what it read and bound is now safe to remember."""
+        self.cache.remember(self.known, self.by_canonical)
 
     def bind(self, tenant: str, system: str, entity: str, external_id: str, canonical_id: str,
              fresh: bool = False) -> None:
@@ -80,7 +88,9 @@ class BatchBinder:
             found = self.keys.get((r.tenant, r.entity, k))
             if found is None:
                 continue
-            if r.system not in self.bound_systems(found):
+            # Asked of the database, not a cache: linking a second record of one system would be a false merge.
+            fresh = self.repo.bindings_by_canonical([found]).get(found, {})
+            if r.system not in {**fresh, **self.bound_systems(found)}:
                 return found
             self.duplicates.append((r.external_id, found))  # same customer twice inside one system
         return None

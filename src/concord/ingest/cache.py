@@ -13,6 +13,27 @@ from collections.abc import Iterable
 from concord.canonical.golden import GoldenRecord
 
 
+class BindingCache:
+    """Bindings this process has seen committed. Only positive answers are kept, and bindings never change
+    once made, so a hit is always right; a binding another process made is simply a miss that goes to the
+    database. (A missing entry in `systems` only delays a target's update until delivery binds it.)"""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self.external: dict[tuple[str, str, str, str], str] = {}
+        self.systems: dict[str, dict[str, str]] = {}
+
+    def remember(self, external: dict[tuple[str, str, str, str], str], systems: dict[str, dict[str, str]]) -> None:
+        if len(self.external) + len(external) > self.capacity or len(self.systems) + len(systems) > self.capacity:
+            self.clear()  # crude but bounded: the next batches refill what is hot
+        self.external.update(external)
+        self.systems.update({cid: dict(bound) for cid, bound in systems.items()})
+
+    def clear(self) -> None:
+        self.external.clear()
+        self.systems.clear()
+
+
 class RecordCache:
     def __init__(self, capacity: int = 100_000) -> None:
         self.capacity = capacity

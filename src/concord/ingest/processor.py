@@ -16,7 +16,7 @@ from concord.events.derive import derive_events
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ids import new_id
 from concord.ingest.binder import BatchBinder
-from concord.ingest.cache import RecordCache
+from concord.ingest.cache import BindingCache, RecordCache
 from concord.ingest.models import ChangeError, ChangePublic
 from concord.ingest.outcome import OUTBOX_DELIVERY_STATE, change_public, change_row, event_rows
 from concord.ingest.prepare import PreparedChange
@@ -37,6 +37,8 @@ class BatchProcessor:
     read_versions: dict[str, int] = field(default_factory=dict)
     absent: set[str] = field(default_factory=set)  # ids looked up at preload and not found: new records
     cache: RecordCache = field(default_factory=lambda: RecordCache(0))
+    bindings: BindingCache = field(default_factory=lambda: BindingCache(0))
+    binder: BatchBinder | None = None
 
     def run(self, items: list[PreparedChange]) -> list[Outcome]:
         repo = IngestRepository(self.conn)
@@ -51,7 +53,7 @@ class BatchProcessor:
             elif key not in first_of:
                 first_of[key] = i
                 todo.append(i)
-        binder = BatchBinder(repo, self.writes)
+        binder = self.binder = BatchBinder(repo, self.writes, self.bindings)
         ids = binder.preload([items[i] for i in todo])
         loaded = self.cache.get_many(ids)
         loaded.update(repo.golden(sorted(ids - loaded.keys())))

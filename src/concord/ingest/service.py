@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from concord.hubconfig import Runtime
-from concord.ingest.cache import RecordCache
+from concord.ingest.cache import BindingCache, RecordCache
 from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.processor import BatchProcessor, Outcome
@@ -40,23 +40,28 @@ class _Job:
 
 
 def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[PreparedChange],
-                           cache: RecordCache | None = None) -> list[Outcome]:
+                           cache: RecordCache | None = None, bindings: BindingCache | None = None) -> list[Outcome]:
     """Run one batch in one transaction, retrying when another writer raced us (PostgreSQL, many workers)."""
     cache = cache if cache is not None else RecordCache(0)
+    bindings = bindings if bindings is not None else BindingCache(0)
     for attempt in range(RETRIES):
         try:
             with engine.begin() as conn:
-                processor = BatchProcessor(runtime, conn, cache=cache)
+                processor = BatchProcessor(runtime, conn, cache=cache, bindings=bindings)
                 outcomes = processor.run(prepared)
             cache.put_many(processor.records.values())  # only after the commit succeeded
+            if processor.binder is not None:
+                processor.binder.committed()
             return outcomes
         except (ConcurrencyConflict, IntegrityError) as exc:
             cache.clear()
+            bindings.clear()
             if attempt == RETRIES - 1:
                 raise
             log.info("retrying batch after write race: %s", type(exc).__name__)
         except BaseException:
-            cache.clear()  # records of a failed batch may have been read under a transaction that rolled back
+            cache.clear()
+            bindings.clear()  # records of a failed batch may have been read under a transaction that rolled back
             raise
     raise AssertionError("unreachable")
 
@@ -89,6 +94,7 @@ class IngestService:
         self.batches = 0
         self.committed = 0
         self.cache = RecordCache()
+        self.bindings = BindingCache()
         self._checkpointer = Checkpointer(engine)
 
     def start(self) -> None:
@@ -145,7 +151,7 @@ class IngestService:
     def _commit(self, jobs: list[_Job]) -> None:
         prepared = [p for job in jobs for p in job.prepared]
         try:
-            outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache)
+            outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache, self.bindings)
         except Exception as exc:  # the writer thread must outlive any one bad batch
             if len(jobs) > 1:  # isolate the job that fails so the others still commit
                 for job in jobs:
