@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCENARIOS = ["ingest"]
+SCENARIOS = ["ingest", "events"]
 
 
 def main(argv: list[str]) -> None:

@@ -31,7 +31,7 @@ def us_to_ts(us: int) -> datetime:
 
 def value_digest(value: JsonValue) -> str:
     """A stable short digest of a JSON-mode value (sorted keys), used for echo marks and tie-breaks."""
-    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=8).hexdigest()
+    return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=6).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,28 +76,26 @@ class GoldenRecord:
     # when each bound system last sent us this record (epoch seconds); kept here, not in the bindings
     # table, because the record row is rewritten anyway and a bindings update would dirty another page
     synced: dict[str, float] = field(default_factory=dict)
-    # what each system last reported per field, as [value digest, source µs]: systems send whole records, and a
-    # value a system merely repeats is not a new write from it (it would only re-raise old rejections)
-    reported: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    # What each system said in its newest report: {"t": source µs, "d": {field: value digest}}. Systems send
+    # whole records; a value a system merely repeats is not a new write from it (it would only re-raise old
+    # rejections). One timestamp per system keeps the record small: it is rewritten on every change.
+    reported: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fresh_reports(self, system: str, values: dict[str, JsonValue], source_ts_us: int) -> list[str]:
-        """Fields of a report that say something new: changed since the system's newest report, or older
-        than it (then the gate judges them as stale or not)."""
-        seen = self.reported.get(system, {})
-        fresh = []
-        for path, value in values.items():
-            last = seen.get(path)
-            if last is None or source_ts_us <= last[1] or value_digest(value) != last[0]:
-                fresh.append(path)
-        return fresh
+        """Fields of a report that say something new. A report not newer than the system's newest one is
+        passed on whole (the gate judges it stale or not); a newer one loses the fields it merely repeats."""
+        seen = self.reported.get(system)
+        if seen is None or source_ts_us <= seen["t"]:
+            return list(values)
+        digests = seen["d"]
+        return [path for path, value in values.items() if digests.get(path) != value_digest(value)]
 
     def note_reports(self, system: str, values: dict[str, JsonValue], source_ts_us: int) -> None:
-        seen = dict(self.reported.get(system, {}))
-        self.reported = {**self.reported, system: seen}
-        for path, value in values.items():
-            last = seen.get(path)
-            if last is None or source_ts_us > last[1]:
-                seen[path] = [value_digest(value), source_ts_us]
+        seen = self.reported.get(system)
+        if seen is not None and source_ts_us <= seen["t"]:
+            return
+        digests = {**(seen["d"] if seen else {}), **{path: value_digest(v) for path, v in values.items()}}
+        self.reported = {**self.reported, system: {"t": source_ts_us, "d": digests}}
 
     def values(self) -> dict[str, JsonValue]:
         return {path: fv.value for path, fv in self.fields.items()}

@@ -16,7 +16,6 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     import uvicorn
 
     from concord.api.app import create_app
-
     from concord.tuning import tune_gc_for_throughput
 
     s = settings()

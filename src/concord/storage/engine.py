@@ -81,7 +81,7 @@ class Checkpointer:
         while not self._stop.wait(self.interval_s):
             try:
                 self.checkpoint()
-            except Exception:  # noqa: BLE001 - a failed checkpoint is retried at the next tick
+            except Exception:  # a failed checkpoint is retried at the next tick
                 log.warning("WAL checkpoint failed", exc_info=True)
 
 
