@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCENARIOS = ["ingest", "events"]
+SCENARIOS = ["ingest", "connectors"]
 
 
 def main(argv: list[str]) -> None:
