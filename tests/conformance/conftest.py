@@ -23,6 +23,8 @@ def _targets() -> list[ConformanceTarget]:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "target" in metafunc.fixturenames:
         targets = _targets()
+        if metafunc.function.__name__.startswith("test_upsert"):  # only where the system declares an upsert
+            targets = [t for t in targets if t.external_id_field is not None]
         metafunc.parametrize("target", targets, ids=[t.name for t in targets], scope="module")
 
 
