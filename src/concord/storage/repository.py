@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from concord.canonical.golden import GoldenRecord
@@ -30,6 +30,10 @@ def dumps(value: Any) -> str:
 def _chunks(items: list[Any]) -> Iterable[list[Any]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start:start + _CHUNK]
+
+
+def _marks(values: list[Any]) -> str:
+    return ", ".join("?" * len(values))
 
 
 def _group(pairs: list[tuple[Any, str]]) -> dict[Any, list[str]]:
@@ -56,36 +60,39 @@ class IngestRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
+    # The hot reads below are plain driver SQL: building and caching SQLAlchemy expressions for an IN list of a
+    # different length every batch cost more than the queries themselves (profiles of bench/ingest).
+    def _rows(self, sql: str, params: list[Any]) -> list[Any]:
+        mark = "%s" if self.conn.dialect.name == "postgresql" else "?"
+        return list(self.conn.exec_driver_sql(sql.replace("?", mark), tuple(params)))
+
     def replays(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         # Grouped by tenant so each lookup is `tenant = ? AND key IN (...)`: SQLite turns a row-value IN
         # list into a full index scan, which cost milliseconds per batch.
-        c = t.change_log.c
         found: dict[tuple[str, str], dict[str, Any]] = {}
         for tenant, idem_keys in _group(keys).items():
             for chunk in _chunks(idem_keys):
-                rows = self.conn.execute(select(c.idempotency_key, c.decision).where(
-                    c.tenant == tenant, c.idempotency_key.in_(chunk)))
-                for key, decision in rows:
+                sql = ("SELECT idempotency_key, decision FROM change_log WHERE tenant = ?"
+                       f" AND idempotency_key IN ({_marks(chunk)})")
+                for key, decision in self._rows(sql, [tenant, *chunk]):
                     found[(tenant, key)] = orjson.loads(decision)
         return found
 
     def bindings_by_external(self, keys: list[ExternalKey]) -> dict[ExternalKey, str]:
-        b = t.bindings.c
         found: dict[ExternalKey, str] = {}
         for (tenant, system, entity), external_ids in _group([((k[0], k[1], k[2]), k[3]) for k in keys]).items():
             for chunk in _chunks(external_ids):
-                rows = self.conn.execute(select(b.external_id, b.canonical_id).where(
-                    b.tenant == tenant, b.system == system, b.entity == entity, b.external_id.in_(chunk)))
-                for external_id, canonical_id in rows:
+                sql = ("SELECT external_id, canonical_id FROM bindings WHERE tenant = ? AND system = ? AND entity = ?"
+                       f" AND external_id IN ({_marks(chunk)})")
+                for external_id, canonical_id in self._rows(sql, [tenant, system, entity, *chunk]):
                     found[(tenant, system, entity, external_id)] = canonical_id
         return found
 
     def bindings_by_canonical(self, ids: list[str]) -> dict[str, dict[str, str]]:
-        b = t.bindings.c
         found: dict[str, dict[str, str]] = {}
         for chunk in _chunks(ids):
-            for cid, system, external_id in self.conn.execute(
-                    select(b.canonical_id, b.system, b.external_id).where(b.canonical_id.in_(chunk))):
+            sql = f"SELECT canonical_id, system, external_id FROM bindings WHERE canonical_id IN ({_marks(chunk)})"
+            for cid, system, external_id in self._rows(sql, list(chunk)):
                 found.setdefault(cid, {})[system] = external_id
         return found
 
@@ -99,11 +106,10 @@ class IngestRepository:
         return found
 
     def golden(self, ids: list[str]) -> dict[str, GoldenRecord]:
-        g = t.golden_records.c
         found: dict[str, GoldenRecord] = {}
         for chunk in _chunks(ids):
-            rows = self.conn.execute(select(g.id, g.tenant, g.entity, g.version, g.data).where(g.id.in_(chunk)))
-            for rid, tenant, entity, version, data in rows:
+            sql = f"SELECT id, tenant, entity, version, data FROM golden_records WHERE id IN ({_marks(chunk)})"
+            for rid, tenant, entity, version, data in self._rows(sql, list(chunk)):
                 found[rid] = GoldenRecord.from_json(tenant, entity, rid, version, orjson.loads(data))
         return found
 
@@ -138,19 +144,19 @@ class IngestRepository:
                  "created_at": now, "updated_at": now} for r in batch.new_records])
         if not batch.changed_records:
             return
-        g = t.golden_records.c
-        stmt = (update(t.golden_records).where(g.id == _bind("rid"), g.version == _bind("old_version"))
-                .values(version=_bind("new_version"), data=_bind("new_data"), lifecycle_state=_bind("state"),
-                        updated_at=now))
-        params = [{"rid": r.id, "old_version": old, "new_version": r.version, "new_data": dumps(r.to_json()),
-                   "state": r.value("lifecycle_state")} for r, old in batch.changed_records]
+        params = [(r.version, dumps(r.to_json()), r.value("lifecycle_state"), now, r.id, old)
+                  for r, old in batch.changed_records]
+        mark = "%s" if self.conn.dialect.name == "postgresql" else "?"
+        sql = ("UPDATE golden_records SET version = ?, data = ?, lifecycle_state = ?, updated_at = ?"
+               " WHERE id = ? AND version = ?").replace("?", mark)
+        # The version check is the optimistic lock: fewer rows changed than sent means someone else wrote.
         if self.conn.dialect.supports_sane_multi_rowcount:
-            if self.conn.execute(stmt, params).rowcount != len(params):
+            if self.conn.exec_driver_sql(sql, params).rowcount != len(params):
                 raise ConcurrencyConflict("a golden record changed under this batch")
             return
         for row in params:
-            if self.conn.execute(stmt, row).rowcount != 1:
-                raise ConcurrencyConflict(f"golden record {row['rid']} changed under this batch")
+            if self.conn.exec_driver_sql(sql, row).rowcount != 1:
+                raise ConcurrencyConflict(f"golden record {row[4]} changed under this batch")
 
 
 @cache
