@@ -30,6 +30,7 @@ from concord.connectors.base import (
     RateLimited,
     RetryableError,
 )
+from concord.connectors.runtime.retry import Retrier
 from concord.connectors.tryton.auth import SecretResolver, TrytonAuth, TrytonSession
 from concord.connectors.tryton.config import SYSTEM, TrytonConfig
 
@@ -223,6 +224,9 @@ class TrytonClient:
         self._owns_http = http is None
         self._http = http or httpx.Client(timeout=config.http.timeout())
         self._next_id = 0
+        # Reads are retried here; writes are retried by the connector, which knows how to make them
+        # exactly-once (a party is looked up by its code before it is created again).
+        self.retrier = Retrier(config.retry)
 
     # -- transport ---------------------------------------------------------------------------------------
     def raw_call(self, method: str, params: list[RpcIn], headers: Mapping[str, str], *, write: bool) -> RpcOut:
@@ -265,7 +269,9 @@ class TrytonClient:
             params = [*args, self.auth.context(context)]
             return self.raw_call(name, params, self.auth.headers(session), write=write)
 
-        return self._in_session(send)
+        if write:
+            return self._in_session(send)
+        return self.retrier.run(lambda: self._in_session(send))
 
     def _in_session(self, send: Callable[[TrytonSession], RpcOut]) -> RpcOut:
         """Run `send` in the current session; after a 401 log in again once and repeat it.

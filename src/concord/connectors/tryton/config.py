@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from concord.connectors.runtime.http import HttpSettings
+from concord.connectors.runtime.retry import RetryPolicy
 
 SYSTEM = "tryton"
 
@@ -28,6 +29,7 @@ class TrytonConfig(BaseModel):
     company_id: int = Field(gt=0)
     language: str = "en"
     http: HttpSettings = Field(default_factory=HttpSettings)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
     # Tryton's create/write take lists; one call per batch keeps a transaction per batch.
     batch_size: int = Field(default=100, ge=1, le=1000)
     page_size: int = Field(default=100, ge=1, le=1000)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import httpx
@@ -190,6 +191,10 @@ class TrytonConnector:
 
     def create(self, obj: str, fields: dict[str, Any], idempotency_key: str) -> ExternalRecord:
         self._check(obj)
+        # Every attempt looks the code up first, so retrying after a lost response never creates twice.
+        return self.client.retrier.run(lambda: self._create_once(fields, idempotency_key))
+
+    def _create_once(self, fields: dict[str, Any], idempotency_key: str) -> ExternalRecord:
         code = str(fields.get("code") or fields.get("concord_id") or idempotency_key)
         existing = self._by_code(code)  # read before create: a retried create returns the first result
         if existing is not None:
@@ -211,13 +216,22 @@ class TrytonConnector:
         transaction (all of a batch or none). Parties whose code exists already are returned, not re-created."""
         self._check(obj)
         codes = [str(fields.get("code") or fields.get("concord_id") or key) for key, fields in items]
+        by_code = {code: fields for code, (_, fields) in zip(codes, items, strict=True)}
+        existing = self._by_codes(list(by_code))
+        missing = [code for code in by_code if code not in existing]
+        for start in range(0, len(missing), self.config.batch_size):
+            batch = missing[start : start + self.config.batch_size]
+            self.client.retrier.run(partial(self._create_missing, batch, by_code))
         found = self._by_codes(codes)
-        todo = [self._values({**fields, "code": code}, None)
-                for code, (_, fields) in zip(codes, items, strict=True) if code not in found]
-        for start in range(0, len(todo), self.config.batch_size):
-            self.client.create(PARTY, todo[start : start + self.config.batch_size])
-        found = self._by_codes(codes) if todo else found
         return [self._record(found[code]) for code in codes]
+
+    def _create_missing(self, codes: list[str], by_code: Mapping[str, dict[str, Any]]) -> None:
+        """One attempt at a batch: create the parties whose code does not exist yet (a retry after a lost
+        response finds the batch's transaction committed, or not at all)."""
+        found = self._by_codes(codes)
+        todo = [self._values({**by_code[code], "code": code}, None) for code in codes if code not in found]
+        if todo:
+            self.client.create(PARTY, todo)
 
     def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> ExternalRecord:
         self._check(obj)
@@ -228,7 +242,8 @@ class TrytonConnector:
         party_id = _int_id(row.get("id"))
         if values:
             try:
-                self.client.write(PARTY, [party_id], values)
+                # Writing the same values again is harmless, so a lost response is simply retried.
+                self.client.retrier.run(lambda: self.client.write(PARTY, [party_id], values))
             except DataRejected as exc:
                 raise attribute_field(exc, fields) from exc
         return self._must_read(party_id)
