@@ -51,8 +51,8 @@ def test_ingest_names_bad_lines_and_fields(env: Path) -> None:
                                    _line(3, fields={"Nmae": "typo"})]) + b"\n")
     result = CliRunner().invoke(build(), ["ingest", str(source)])
     assert result.exit_code == 1
-    assert f"{source}:2: not JSON" in result.output
-    assert f"{source}:3: source_ts" in result.output
-    assert "fields.Nmae" not in result.output or "Nmae" in result.output
-    assert "Nmae: unknown field" in result.output
-    assert "applied=1" in result.output
+    output = "".join(result.output.split("\n"))  # long temp paths wrap at the console's width
+    assert f"{source}:2: not JSON" in output
+    assert f"{source}:3: source_ts" in output
+    assert "Nmae: unknown field" in output
+    assert "applied=1" in output

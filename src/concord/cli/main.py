@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from concord.cli import config_cmds, data_cmds, demo_cmd, sandbox_cmds
+from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds
 from concord.cli.common import runtime, settings
+from concord.matching.cli import dedupe
 
 
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
@@ -31,11 +32,13 @@ def build() -> typer.Typer:
     app.command()(serve)
     app.command()(data_cmds.ingest)
     app.command()(demo_cmd.demo)
+    app.command()(dedupe)
     app.add_typer(data_cmds.show_app, name="show")
     app.add_typer(data_cmds.approvals_app, name="approvals")
     app.add_typer(config_cmds.mappings_app, name="mappings")
     app.add_typer(config_cmds.schema_app, name="schema")
     app.add_typer(sandbox_cmds.sandbox_app, name="sandbox")
+    events_cmds.register(app)
     return app
 
 

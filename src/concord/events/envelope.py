@@ -5,6 +5,7 @@ The outbox rows the ingest path writes (kind = "event") hold exactly this envelo
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
@@ -37,24 +38,34 @@ class StoredEvent(BaseModel):
     attempt: int = 1  # delivery attempt of this event to the reading consumer
 
 
-class EventLog(Protocol):
-    """An append-only log partitioned by customer key, with durable consumer positions.
+def partition_of(customer_key: str, partitions: int) -> int:
+    """Stable across processes and backends (unlike `hash`), so a customer always lands in one partition."""
+    return zlib.crc32(customer_key.encode()) % partitions
 
-    Implementations: embedded (SQLite/PostgreSQL tables) and NATS JetStream. `append` is idempotent by
-    event id; `fetch` returns, per subscription, events in order within each partition; `ack` records progress
-    durably; `nak` asks for redelivery after `delay_s`.
+
+class EventLog(Protocol):
+    """An append-only log partitioned by customer key, with durable consumer positions per subscription.
+
+    Implementations: embedded (SQLite/PostgreSQL tables) and NATS JetStream. Synchronous on purpose: the hub's
+    ingest, delivery and CLI are synchronous, and the NATS backend runs asyncio on a private loop thread.
+
+    - `append` is idempotent by event id and returns how many events were new.
+    - `fetch` returns, for one subscription, unacknowledged events in log order within each partition; an event
+      fetched but neither acked nor nak'd is delivered again after the backend's ack wait (or on restart).
+    - `ack` records progress durably; `nak` asks for redelivery after `delay_s`.
+    - `read` scans the log from an offset or a time without touching any subscription (replay).
     """
 
     partitions: int
 
-    def append(self, events: Sequence[EventEnvelope]) -> None: ...
+    def append(self, events: Sequence[EventEnvelope]) -> int: ...
 
     def fetch(self, subscription: str, max_events: int, wait_s: float = 0.0) -> list[StoredEvent]: ...
 
-    def ack(self, subscription: str, event: StoredEvent) -> None: ...
+    def ack(self, subscription: str, events: Sequence[StoredEvent]) -> None: ...
 
     def nak(self, subscription: str, event: StoredEvent, delay_s: float) -> None: ...
 
-    def seek(self, subscription: str, offset: int) -> None: ...
+    def read(self, start: int | datetime, max_events: int) -> list[StoredEvent]: ...
 
     def close(self) -> None: ...
