@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from concord.ids import new_id
 from concord.storage import tables as t
 
 
@@ -23,6 +25,8 @@ class PendingCommand:
     attempts: int
     next_attempt_at: float | None
     payload: dict[str, Any]
+    message_id: str = ""
+    correlation_id: str = ""
 
 
 class DeliveryStore:
@@ -32,13 +36,14 @@ class DeliveryStore:
     def pending(self, limit: int) -> list[PendingCommand]:
         """Undelivered commands in commit order, deferred ones included (they hold back their customer)."""
         o = t.outbox.c
-        query = (select(o.seq, o.tenant, o.target, o.entity, o.canonical_id, o.attempts, o.next_attempt_at, o.payload)
+        query = (select(o.seq, o.tenant, o.target, o.entity, o.canonical_id, o.attempts, o.next_attempt_at, o.payload,
+                        o.message_id, o.correlation_id)
                  .where(o.kind == "command", o.published_at.is_(None), o.failed_at.is_(None))
                  .order_by(o.seq).limit(limit))
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
         return [PendingCommand(r.seq, r.tenant, r.target, r.entity, r.canonical_id, r.attempts, r.next_attempt_at,
-                               orjson.loads(r.payload)) for r in rows]
+                               orjson.loads(r.payload), r.message_id, r.correlation_id) for r in rows]
 
     def external_id(self, tenant: str, system: str, entity: str, canonical_id: str) -> str | None:
         b = t.bindings.c
@@ -72,9 +77,11 @@ class DeliveryStore:
                 attempts=cmd.attempts + 1, next_attempt_at=retry_at, last_error=error[:2000]))
 
     def failed(self, cmd: PendingCommand, error: str) -> None:
+        """Mark the command failed and publish SyncFailed for it, in one transaction."""
         with self.engine.begin() as conn:
             conn.execute(update(t.outbox).where(t.outbox.c.seq == cmd.seq).values(
                 attempts=cmd.attempts + 1, failed_at=time.time(), last_error=error[:2000]))
+            conn.execute(insert(t.outbox).values(**sync_failed_row(cmd, error)))
 
     def cursor(self, tenant: str, system: str, obj: str) -> str | None:
         c = t.sync_cursors.c
@@ -91,3 +98,19 @@ class DeliveryStore:
                 conn.execute(insert(t.sync_cursors).values(tenant=tenant, system=system, object=obj, cursor=cursor,
                                                            updated_at=time.time()))
 
+
+
+def sync_failed_row(cmd: PendingCommand, error: str) -> dict[str, Any]:
+    event_id = new_id()
+    data = {"entity": cmd.entity, "canonical_id": cmd.canonical_id, "source_system": "concord",
+            "target_system": cmd.target, "operation": str(cmd.payload.get("op", "write")), "error": error[:1000],
+            "attempts": cmd.attempts + 1}
+    envelope = {"event_id": event_id, "type": "SyncFailed", "schema_version": 1, "tenant": cmd.tenant,
+                "customer_key": cmd.canonical_id, "correlation_id": cmd.correlation_id or event_id,
+                "causation_id": cmd.message_id or str(cmd.seq), "occurred_at": datetime.now(UTC).isoformat(),
+                "data": data}
+    return {"message_id": event_id, "tenant": cmd.tenant, "kind": "event", "type": "SyncFailed",
+            "target": "lifecycle", "entity": cmd.entity, "canonical_id": cmd.canonical_id,
+            "correlation_id": envelope["correlation_id"], "causation_id": envelope["causation_id"],
+            "payload": orjson.dumps(envelope).decode(), "created_at": time.time(), "published_at": None,
+            "attempts": 0, "next_attempt_at": None, "failed_at": None, "last_error": None}

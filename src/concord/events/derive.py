@@ -34,9 +34,31 @@ def _matches(expected: JsonValue, actual: JsonValue) -> bool:
     return expected is None or expected == actual
 
 
+def _amount(value: JsonValue) -> float | None:
+    return None if value is None else float(str(value))
+
+
+def _journey_events(entity: str, applied: dict[str, JsonValue], previous: dict[str, JsonValue],
+                    base: dict[str, Any], bound: list[str]) -> list[DerivedEvent]:
+    """Milestones that compare values: onboarding finished, a subscription's amount went up or down."""
+    events = []
+    if entity == "account" and previous.get("lifecycle_state") == "onboarding" and \
+            applied.get("lifecycle_state") == "active":
+        events.append(DerivedEvent("CustomerOnboarded", {**base, "systems": bound or [base["source_system"]]}))
+    if entity == "subscription" and "monthly_amount" in applied:
+        before, after = _amount(previous.get("monthly_amount")), _amount(applied["monthly_amount"])
+        if before is not None and after is not None and before != after:
+            plan = {"plan_before": previous.get("plan", applied.get("plan")), "plan_after": applied.get("plan"),
+                    "mrr_before": before, "mrr_after": after}
+            events.append(DerivedEvent("SubscriptionUpgraded" if after > before else "SubscriptionDowngraded",
+                                       {**base, **plan}))
+    return events
+
+
 def derive_events(entity: str, canonical_id: str, created: bool, applied: dict[str, JsonValue],
-                  previous: dict[str, JsonValue], source: str) -> list[DerivedEvent]:
-    """One Created/Updated event per change that altered the record, plus one per lifecycle milestone."""
+                  previous: dict[str, JsonValue], source: str, bound: list[str] | None = None) -> list[DerivedEvent]:
+    """One Created/Updated event per change that altered the record, plus one per lifecycle milestone.
+    `bound` names the systems the record is bound in (CustomerOnboarded reports them)."""
     if not applied:
         return []
     changes = {path: {"before": previous.get(path), "after": value} for path, value in applied.items()}
@@ -48,4 +70,4 @@ def derive_events(entity: str, canonical_id: str, created: bool, applied: dict[s
         if ent == entity and hit:
             events.append(DerivedEvent(event_type, {**base, "field": path, "before": previous.get(path),
                                                     "after": applied[path]}))
-    return events
+    return events + _journey_events(entity, applied, previous, base, sorted(bound or []))

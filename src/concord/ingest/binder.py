@@ -24,7 +24,8 @@ class BatchBinder:
     known: dict[ExternalKey, str] = field(default_factory=dict)
     by_canonical: dict[str, dict[str, str]] = field(default_factory=dict)
     keys: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (tenant, entity, key) → id
-    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (new id, existing id) within a system
+    # changes whose exact key names a customer already bound in the same system: key → (existing id, match key)
+    duplicate_of: dict[ExternalKey, tuple[str, str]] = field(default_factory=dict)
 
     def preload(self, items: list[PreparedChange]) -> set[str]:
         """Load, in a few statements, every binding the batch can touch; return the canonical ids in play."""
@@ -92,7 +93,7 @@ class BatchBinder:
             fresh = self.repo.bindings_by_canonical([found]).get(found, {})
             if r.system not in {**fresh, **self.bound_systems(found)}:
                 return found
-            self.duplicates.append((r.external_id, found))  # same customer twice inside one system
+            self.duplicate_of[(r.tenant, r.system, r.entity, r.external_id)] = (found, k)
         return None
 
     def bound_systems(self, canonical_id: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from concord.canonical.golden import GoldenRecord
 from concord.canonical.lifecycle import IllegalTransition
-from concord.events.derive import derive_events
+from concord.events.derive import DerivedEvent, derive_events
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ids import new_id
 from concord.ingest.binder import BatchBinder
@@ -119,7 +119,13 @@ class BatchProcessor:
         record.version += 1
         self.records[record.id] = record
         binder.remember_keys(r.tenant, r.entity, record.id, decision.applied)
-        events = derive_events(r.entity, record.id, created, decision.applied, decision.previous, r.system)
+        events = derive_events(r.entity, record.id, created, decision.applied, decision.previous, r.system,
+                               sorted(bound))
+        duplicate = binder.duplicate_of.pop((r.tenant, r.system, r.entity, r.external_id), None)
+        if duplicate is not None:  # the same customer twice inside one system: a steward must look
+            events.append(DerivedEvent("DuplicateDetected", {
+                "entity": r.entity, "canonical_id": record.id, "source_system": r.system,
+                "duplicate_of": duplicate[0], "score": 1.0, "rule": f"exact_key:{duplicate[1]}"}))
         result = change_public(p, record.id, created, decision, len(commands))
         self.writes.changes.append(change_row(p, record.id, result, decision))
         self.writes.outbox.extend(event_rows(p, record, events))
