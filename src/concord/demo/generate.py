@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import sys
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,27 +30,34 @@ def _change(system: str, entity: str, ext: str, fields: dict[str, Any], at: date
             "source_ts": at.isoformat(), "idempotency_key": key, "correlation_id": corr, "canonical_id": canonical_id}
 
 
-def _customer(rng: random.Random, i: int) -> list[tuple[datetime, dict[str, Any]]]:
-    cid, corr = f"cus_{i:04d}", f"corr-demo-{i:04d}"
+@dataclass
+class _Stream:
+    """One customer's changes as (arrival time, change) pairs."""
+
+    cid: str
+    corr: str
+    out: list[tuple[datetime, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, at: datetime, system: str, entity: str, ext: str, fields: dict[str, Any], key: str,
+            source_at: datetime | None = None) -> None:
+        change = _change(system, entity, ext, fields, source_at or at, key, self.cid, self.corr)
+        self.out.append((at, change))
+
+
+def _happy_path(rng: random.Random, s: _Stream, i: int, t0: datetime) -> tuple[str, str, str, str]:
+    """CRM create, qualification, ERP create, activation, and CRM's reflection of the ERP number."""
     name = f"{rng.choice(WORDS)} {rng.choice(['Labs', 'Systems', 'Foods', 'Motors', 'Energy', 'Health'])} {i}"
     city, country, postcode = rng.choice(CITIES)
     domain = f"{name.lower().replace(' ', '-')}.example"
-    t0 = BASE + timedelta(minutes=i * 3)
-    sf, erp = f"001{i:015d}", str(1000 + i)
-    number = f"C-{10000 + i}"
-    out: list[tuple[datetime, dict[str, Any]]] = []
-
-    def add(at: datetime, system: str, entity: str, ext: str, fields: dict[str, Any], key: str) -> None:
-        out.append((at, _change(system, entity, ext, fields, at, key, cid, corr)))
-
-    add(t0, "salesforce", "account", sf, {
+    sf, erp, number = f"001{i:015d}", str(1000 + i), f"C-{10000 + i}"
+    s.add(t0, "salesforce", "account", sf, {
         "Name": name, "Type": rng.choice(["SMB", "Mid-Market", "Enterprise"]), "Industry": "Manufacturing",
         "Website": f"https://www.{domain}", "Domain__c": domain, "Phone": f"+49 30 {rng.randint(1000000, 9999999)}",
         "NumberOfEmployees": rng.randint(5, 5000), "AnnualRevenue": rng.randint(1, 900) * 10000,
         "ShippingCity": city, "ShippingCountry": country}, f"sf-{sf}-1")
-    add(t0 + timedelta(seconds=30), "concord", "account", cid, {"lifecycle_state": "prospect"}, f"lc-{cid}-1")
-    add(t0 + timedelta(minutes=1), "concord", "account", cid, {"lifecycle_state": "qualified"}, f"lc-{cid}-2")
-    add(t0 + timedelta(minutes=2), "tryton", "account", erp, {
+    s.add(t0 + timedelta(seconds=30), "concord", "account", s.cid, {"lifecycle_state": "prospect"}, f"lc-{s.cid}-1")
+    s.add(t0 + timedelta(minutes=1), "concord", "account", s.cid, {"lifecycle_state": "qualified"}, f"lc-{s.cid}-2")
+    s.add(t0 + timedelta(minutes=2), "tryton", "account", erp, {
         "name": f"{name} {rng.choice(SUFFIX)}", "code": number, "currency": "EUR",
         "address": {"street": f"{rng.randint(1, 200)} Main St", "city": city, "postal_code": postcode,
                     "country": country},
@@ -58,24 +66,37 @@ def _customer(rng: random.Random, i: int) -> list[tuple[datetime, dict[str, Any]
                              "country": country}],
         "customer_payment_term": rng.choice(["NET30", "NET45", "NET60"]), "credit_limit_amount": 50000,
         "credit_status": "ok"}, f"erp-{erp}-1")
-    add(t0 + timedelta(minutes=3), "concord", "account", cid, {"lifecycle_state": "onboarding"}, f"lc-{cid}-3")
-    add(t0 + timedelta(minutes=4), "concord", "account", cid, {"lifecycle_state": "active"}, f"lc-{cid}-4")
+    s.add(t0 + timedelta(minutes=3), "concord", "account", s.cid, {"lifecycle_state": "onboarding"}, f"lc-{s.cid}-3")
+    s.add(t0 + timedelta(minutes=4), "concord", "account", s.cid, {"lifecycle_state": "active"}, f"lc-{s.cid}-4")
     # CRM reflects the ERP number Concord pushed to it (an echo), and a rep edits the invoice city (not theirs).
-    add(t0 + timedelta(minutes=5), "salesforce", "account", sf, {
+    s.add(t0 + timedelta(minutes=5), "salesforce", "account", sf, {
         "Name": name, "ERP_Customer_Number__c": number, "BillingCity": "Springfield"}, f"sf-{sf}-2")
+    return name, sf, erp, number
+
+
+def _complications(s: _Stream, i: int, t0: datetime, name: str, erp: str) -> None:
     if i % 4 == 0:  # credit review then hold; the older update is delivered last (out of order)
-        hold_at, review_at = t0 + timedelta(minutes=9), t0 + timedelta(minutes=8)
-        add(hold_at, "tryton", "account", erp, {"credit_status": "hold"}, f"erp-{erp}-hold")
-        out.append((hold_at + timedelta(seconds=1), _change("tryton", "account", erp, {"credit_status": "review"},
-                                                            review_at, f"erp-{erp}-review", cid, corr)))
-        add(t0 + timedelta(minutes=10), "concord", "account", cid, {"lifecycle_state": "credit_hold"}, f"lc-{cid}-5")
+        hold_at = t0 + timedelta(minutes=9)
+        s.add(hold_at, "tryton", "account", erp, {"credit_status": "hold"}, f"erp-{erp}-hold")
+        s.add(hold_at + timedelta(seconds=1), "tryton", "account", erp, {"credit_status": "review"},
+              f"erp-{erp}-review", source_at=t0 + timedelta(minutes=8))
+        s.add(t0 + timedelta(minutes=10), "concord", "account", s.cid, {"lifecycle_state": "credit_hold"},
+              f"lc-{s.cid}-5")
     if i % 5 == 0:  # the support desk renames the organisation: name is CRM's, so a steward decides
-        add(t0 + timedelta(minutes=11), "zendesk", "account", f"zd-{i}", {"name": f"{name} (Support)"}, f"zd-{i}-1")
+        s.add(t0 + timedelta(minutes=11), "zendesk", "account", f"zd-{i}", {"name": f"{name} (Support)"}, f"zd-{i}-1")
     if i % 7 == 0:  # a workflow bug tries to jump straight back to prospect: refused with 409
-        add(t0 + timedelta(minutes=12), "concord", "account", cid, {"lifecycle_state": "prospect"}, f"lc-{cid}-bad")
+        s.add(t0 + timedelta(minutes=12), "concord", "account", s.cid, {"lifecycle_state": "prospect"},
+              f"lc-{s.cid}-bad")
     if i % 3 == 0:  # a connector retry re-sends the CRM create with the same idempotency key
-        out.append((t0 + timedelta(minutes=13), out[0][1]))
-    return out
+        s.out.append((t0 + timedelta(minutes=13), s.out[0][1]))
+
+
+def _customer(rng: random.Random, i: int) -> list[tuple[datetime, dict[str, Any]]]:
+    stream = _Stream(cid=f"cus_{i:04d}", corr=f"corr-demo-{i:04d}")
+    t0 = BASE + timedelta(minutes=i * 3)
+    name, _, erp, _ = _happy_path(rng, stream, i, t0)
+    _complications(stream, i, t0, name, erp)
+    return stream.out
 
 
 def generate(customers: int = 300, seed: int = 7) -> list[dict[str, Any]]:

@@ -63,11 +63,6 @@ class GateDecision:
     def writes_record(self) -> bool:
         return bool(self.applied or self.refreshed)
 
-    def summary(self) -> dict[str, int]:
-        return {"applied": len(self.applied), "refreshed": len(self.refreshed), "rejected": len(self.rejected),
-                "pending": len(self.pending), "stale": len(self.stale), "echoes": len(self.echoes),
-                "unchanged": len(self.unchanged)}
-
 
 def _wins(candidate: FieldValue, current: FieldValue) -> bool:
     """candidate's key > current's key, hashing values only to break an exact tie (rare, and hashing is not)."""

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Table, bindparam, insert, select
+from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from concord.canonical.golden import GoldenRecord
@@ -171,10 +171,6 @@ def _insert_sql(dialect: str, table: Table) -> str:
     columns = _insert_columns(table)
     marks = [f"%({c})s" if dialect == "postgresql" else f":{c}" for c in columns]
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
-
-
-def _bind(name: str) -> Any:
-    return bindparam(name)
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:
