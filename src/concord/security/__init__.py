@@ -1,0 +1,1 @@
+"""API keys and scopes, tenants, secret encryption and rotation, the audit chain."""
