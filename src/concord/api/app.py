@@ -11,15 +11,17 @@ from sqlalchemy import text
 import concord
 from concord.api.deps import AppContext
 from concord.api.problems import install_problem_handlers
-from concord.api.routes import approvals, changes, records
+from concord.api.routes import approvals, changes, process, records, tasks
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
 from concord.settings import Settings
 from concord.storage.engine import make_engine, upgrade
+from concord.workflows.engine import WorkflowEngine
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; the database is migrated and the ingest writer started when the app starts."""
+def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None) -> FastAPI:
+    """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
+    a launched engine serving the process API (without one, process routes answer 503)."""
     runtime = runtime or load_runtime(settings.config_dir)
 
     @asynccontextmanager
@@ -38,7 +40,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app = FastAPI(title="Concord", version=concord.__version__, lifespan=lifespan,
                   description="Customer lifecycle hub: canonical model, field ownership, golden records.")
     install_problem_handlers(app)
-    for module in (changes, records, approvals):
+    app.state.workflows = workflows
+    for module in (changes, records, approvals, process, tasks):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])

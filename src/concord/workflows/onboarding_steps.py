@@ -98,9 +98,15 @@ def _party_fields(data: ErpInput) -> dict[str, Any]:
     if facts.email:
         fields["email"] = facts.email
     if facts.tax_id:
-        kind = facts.tax_id_type or data.enrichment.tax_id_type or "eu_vat"
-        fields["tax_identifiers"] = [{"type": kind, "value": facts.tax_id}]
+        fields["tax_identifier.type"] = facts.tax_id_type or data.enrichment.tax_id_type or "eu_vat"
+        fields["tax_identifier.code"] = facts.tax_id
     return fields
+
+
+# The party fields ERP names in a refusal → the onboarding fact a person corrects.
+_FACT_OF_FIELD = {"name": "name", "email": "email", "address.street": "street", "address.city": "city",
+                  "address.postal_code": "postal_code", "address.country": "country",
+                  "tax_identifier.code": "tax_id", "tax_identifier.type": "tax_id_type"}
 
 
 @durable_step("erp-create")
@@ -116,7 +122,9 @@ def erp_create(data: ErpInput) -> ErpResult:
             if callable(set_limit):
                 set_limit(int(outcome.record.id), Decimal(str(data.enrichment.credit_limit)))
     except ConnectorError as error:
-        return ErpResult(rejection=rejection_of(error))
+        rejection = rejection_of(error)
+        return ErpResult(rejection=rejection.model_copy(
+            update={"fields": [_FACT_OF_FIELD.get(f, f) for f in rejection.fields]}))
     svc.faults.after_effect("erp-create")
     return ErpResult(party_id=outcome.record.id, customer_number=str(outcome.record.fields.get("code")),
                      record=outcome.record.fields)

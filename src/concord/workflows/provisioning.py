@@ -24,7 +24,7 @@ class ProvisionInput(BaseModel):
 
     run: RunContext  # the child run: its workflow id is where its tasks wake it
     name: str
-    admin_email: str
+    admin_email: str | None = None
     plan_price: str | None = None
     seats: int = 1
     support_tier: str = "standard"
@@ -60,10 +60,12 @@ def identity_step(data: ProvisionInput) -> ProvisionResult:
     key = data.run.customer_id
 
     def act() -> dict[str, str]:
+        group = scim.create("Groups", {"displayName": data.name}, idempotency_key=f"{key}:customer")
+        if not data.admin_email:
+            return {"group": group.id}
         user = scim.create("Users", {"userName": data.admin_email, "active": True,
                                      "emails": [{"value": data.admin_email, "primary": True}]},
                            idempotency_key=f"{key}:admin")
-        group = scim.create("Groups", {"displayName": data.name}, idempotency_key=f"{key}:customer")
         add_members = getattr(scim, "add_members", None)
         if callable(add_members):
             add_members(group.id, [user.id])
@@ -95,8 +97,8 @@ def billing_step(data: ProvisionInput) -> ProvisionResult:
 
     def act() -> dict[str, str]:
         meta = {"concord_id": data.run.customer_id}
-        customer = writer.create("customer", {"name": data.name, "email": data.admin_email, "metadata": meta},
-                                 idempotency_key=f"{key}:customer").record
+        fields = {"name": data.name, "metadata": meta, **({"email": data.admin_email} if data.admin_email else {})}
+        customer = writer.create("customer", fields, idempotency_key=f"{key}:customer").record
         ids = {"customer": customer.id}
         if data.plan_price:
             sub = writer.create("subscription", {"customer": customer.id, "plan_price": data.plan_price,
