@@ -125,7 +125,7 @@ def erp_create(data: ErpInput) -> ErpResult:
         rejection = rejection_of(error)
         return ErpResult(rejection=rejection.model_copy(
             update={"fields": [_FACT_OF_FIELD.get(f, f) for f in rejection.fields]}))
-    svc.faults.after_effect("erp-create")
+    svc.faults.after_effect("erp-create", data.customer_id)
     return ErpResult(party_id=outcome.record.id, customer_number=str(outcome.record.fields.get("code")),
                      record=outcome.record.fields)
 
@@ -149,7 +149,7 @@ def erp_record(data: ErpRecordInput) -> None:
     _ingest(ChangeCreate(tenant=run.tenant, system="tryton", entity="account", external_id=erp.party_id,
                          canonical_id=run.customer_id, fields=fields, source_ts=datetime.now(UTC),
                          idempotency_key=f"{run.workflow_id}:erp-record", correlation_id=run.correlation_id))
-    services().faults.after_effect("erp-record")
+    services().faults.after_effect("erp-record", run.customer_id)
 
 
 def _lifecycle(data: LifecycleInput) -> None:
@@ -163,7 +163,7 @@ def _lifecycle(data: LifecycleInput) -> None:
 @durable_step("set-lifecycle")
 def set_lifecycle(data: LifecycleInput) -> None:
     _lifecycle(data)
-    services().faults.after_effect(f"lifecycle-{data.state}")
+    services().faults.after_effect(f"lifecycle-{data.state}", data.run.customer_id)
 
 
 @durable_step("crm-write-back")
@@ -183,7 +183,7 @@ def crm_write_back(data: CrmInput) -> CrmResult:
                 crm.update("Account", data.salesforce_id, fields)
     except ConnectorError as error:
         return CrmResult(salesforce_id=data.salesforce_id, rejection=rejection_of(error))
-    svc.faults.after_effect("crm-write-back")
+    svc.faults.after_effect("crm-write-back", data.customer_number)
     return CrmResult(salesforce_id=data.salesforce_id, written=fields)
 
 
@@ -192,4 +192,4 @@ def publish_onboarded(run: RunContext) -> None:
     """The customer becomes active; ingest derives CustomerOnboarded from onboarding → active and writes it to
     the outbox in the same transaction (the existing event path), once per change idempotency key."""
     _lifecycle(LifecycleInput(run=run, state="active"))
-    services().faults.after_effect("publish-onboarded")
+    services().faults.after_effect("publish-onboarded", run.customer_id)

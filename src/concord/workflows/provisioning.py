@@ -43,13 +43,13 @@ class ProvisionResult(BaseModel):
     cancelled: bool = False
 
 
-def _guarded(system: str, action: Callable[[], dict[str, str]]) -> ProvisionResult:
+def _guarded(system: str, subject: str, action: Callable[[], dict[str, str]]) -> ProvisionResult:
     try:
         with connector_call():
             ids = action()
     except ConnectorError as error:
         return ProvisionResult(system=system, rejection=rejection_of(error))
-    services().faults.after_effect(f"provision-{system}")
+    services().faults.after_effect(f"provision-{system}", subject)
     return ProvisionResult(system=system, ids=ids)
 
 
@@ -71,7 +71,7 @@ def identity_step(data: ProvisionInput) -> ProvisionResult:
             add_members(group.id, [user.id])
         return {"group": group.id, "user": user.id}
 
-    return _guarded("scim", act)
+    return _guarded("scim", data.run.customer_id, act)
 
 
 @durable_step("provision-zendesk")
@@ -84,7 +84,7 @@ def support_step(data: ProvisionInput) -> ProvisionResult:
                              {"name": data.name, "tags": [f"tier_{data.support_tier}", "onboarded"]})
         return {"organization": org.id}
 
-    return _guarded("zendesk", act)
+    return _guarded("zendesk", data.run.customer_id, act)
 
 
 @durable_step("provision-stripe")
@@ -107,7 +107,7 @@ def billing_step(data: ProvisionInput) -> ProvisionResult:
             ids["subscription"] = sub.id
         return ids
 
-    return _guarded("stripe", act)
+    return _guarded("stripe", data.run.customer_id, act)
 
 
 def _provision(name: str, data: ProvisionInput, step: Callable[[ProvisionInput], ProvisionResult]) -> ProvisionResult:
