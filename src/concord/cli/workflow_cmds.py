@@ -51,10 +51,11 @@ def list_tasks(status: Annotated[str, typer.Option(help="open, resolved, retried
     wanted = known.get(status)
     with database(settings()) as engine, engine.connect() as conn:
         rows = store.list_tasks(conn, tenant=tenant, status=wanted, customer_id=customer, limit=1000)
-    table = Table("id", "status", "customer", "process", "step", "system", "fields", "message")
+    table = Table("status", "customer", "process", "step", "system", "fields", "message")
+    table.add_column("id", no_wrap=True)
     for task in rows:
-        table.add_row(task.id, task.status, task.customer_id, task.process, task.step, task.system,
-                      ", ".join(task.fields), task.message[:80])
+        table.add_row(task.status, task.customer_id, task.process, task.step, task.system, ", ".join(task.fields),
+                      task.message[:80], task.id)
     console.print(table)
 
 
