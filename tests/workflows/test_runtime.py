@@ -135,3 +135,12 @@ def test_steps_refuse_to_run_without_a_launched_engine_and_system_urls_sit_besid
     assert system_url_for("sqlite:////var/lib/concord/concord.db") == \
         "sqlite:////var/lib/concord/concord-workflows.sqlite"
     assert system_url_for("postgresql+psycopg://u:p@db/concord") == "postgresql://u:p@db/concord"
+
+
+def test_runs_are_listed_by_business_key_prefix(engine: WorkflowEngine) -> None:
+    key = uuid.uuid4().hex
+    engine.start(doubling, f"test:{key}:a", Item(key=f"{key}a", value=1)).get_result(polling_interval_sec=0.05)
+    engine.start(doubling, f"test:{key}:b", Item(key=f"{key}b", value=2)).get_result(polling_interval_sec=0.05)
+    runs = engine.runs(f"test:{key}:")
+    assert sorted(r.workflow_id for r in runs) == [f"test:{key}:a", f"test:{key}:b"]
+    assert {r.status for r in runs} == {"SUCCESS"}
