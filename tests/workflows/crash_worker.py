@@ -27,7 +27,7 @@ def _finish(engine: WorkflowEngine, customer: str) -> None:
     workflow_id = workflow_id_for("default", customer)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        view = run_view(engine, "onboard-customer", workflow_id)
+        view = run_view(engine, workflow_id)
         if view is not None and view.status in DONE:
             print(view.model_dump_json(), flush=True)
             return

@@ -143,7 +143,7 @@ def settle(engine: WorkflowEngine, workflow_id: str, timeout_s: float = 60.0,
     """Poll a run until it reaches one of `until` (a waiting run counts when "waiting" is listed)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        view = run_view(engine, "onboard-customer", workflow_id)
+        view = run_view(engine, workflow_id)
         if view is not None and view.status in until:
             return view
         if time.monotonic() > deadline:

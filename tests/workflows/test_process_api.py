@@ -93,7 +93,8 @@ def test_same_key_twice_is_one_run_and_tasks_are_decided_over_http(
     again = client.post(url, json={"customer_id": customer, "admin_email": "someone@else.example"})
     assert again.status_code == 200 and again.json()["workflow_id"] == run_id
     assert again.json()["result"]["customer_number"] == customer
-    assert client.get(f"/api/v1/process/runs/{run_id}").json()["status"] == "completed"
+    run = client.get(f"/api/v1/process/runs/{run_id}").json()
+    assert (run["status"], run["process"]) == ("completed", "onboard-customer")
 
 
 def test_a_routed_event_starts_onboarding_once(systems: Systems, runtime: Runtime, database_url: str,

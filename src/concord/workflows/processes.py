@@ -75,19 +75,21 @@ def process_specs() -> dict[str, ProcessSpec]:
 def start_process(engine: WorkflowEngine, spec: ProcessSpec, request: BaseModel) -> RunView:
     """Start `spec` for `request` unless a run with its business key exists: then that run, untouched."""
     workflow_id = spec.workflow_id(request)
-    existing = run_view(engine, spec.name, workflow_id)
+    existing = run_view(engine, workflow_id)
     if existing is not None:
         return existing
     spec.preflight(engine.services.engine, request)
     if getattr(request, "correlation_id", "") is None:
         request = request.model_copy(update={"correlation_id": new_id()})
     engine.start(spec.workflow, workflow_id, request)
-    view = run_view(engine, spec.name, workflow_id)
+    view = run_view(engine, workflow_id)
     assert view is not None
     return view.model_copy(update={"created": True})
 
 
-def run_view(engine: WorkflowEngine, process: str, workflow_id: str) -> RunView | None:
+def run_view(engine: WorkflowEngine, workflow_id: str) -> RunView | None:
+    """A run as the API shows it: its process (the workflow's registered name), status and open tasks (its
+    children's included)."""
     status = engine.status(workflow_id)
     if status is None:
         return None
@@ -103,5 +105,5 @@ def run_view(engine: WorkflowEngine, process: str, workflow_id: str) -> RunView 
         state = "cancelled"
     else:
         state = "waiting" if tasks else "running"
-    return RunView(workflow_id=workflow_id, process=process, status=state, result=result,
+    return RunView(workflow_id=workflow_id, process=status.name, status=state, result=result,
                    error=None if status.error is None else str(status.error), open_tasks=tasks)

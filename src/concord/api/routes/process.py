@@ -64,9 +64,7 @@ async def onboard_customer(body: OnboardRequest, engine: Engine, response: Respo
 @router.get("/runs/{workflow_id:path}", response_model=RunView)
 async def get_run(workflow_id: str, engine: Engine,
                   _: Annotated[Principal, Depends(authorize(Scope.PROCESS_READ))]) -> RunView:
-    process = workflow_id.split(":", 1)[0]
-    name = {"onboard": "onboard-customer"}.get(process, process)
-    view = await asyncio.to_thread(run_view, engine, name, workflow_id)
+    view = await asyncio.to_thread(run_view, engine, workflow_id)
     if view is None:
         raise Problem(404, "Not found", f"no run {workflow_id}")
     return view
