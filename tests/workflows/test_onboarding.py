@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from concord.connectors.tryton import TrytonConnector
 from concord.hubconfig import Runtime
+from concord.ingest.models import ChangeCreate
+from concord.ingest.service import IngestService
 from concord.storage import queries
 from concord.tasks import store
 from concord.tasks.models import TaskAction
 from concord.workflows.engine import WorkflowEngine
+from concord.workflows.onboarding import onboard_customer
 from concord.workflows.onboarding_model import LegalEntity, OnboardRequest
 from concord.workflows.processes import process_specs, start_process
 from tests.workflows.support import Systems, crm_customer, settle
@@ -95,3 +100,25 @@ def test_cancelling_a_task_ends_the_run_as_cancelled_and_creates_nothing_further
     assert done.status == "cancelled" and done.result is not None and done.result["cancelled_at"] == "erp-create"
     assert _erp(systems).search("party", {"code": customer}) == []
     assert systems.counters["salesforce"].count("PATCH", f"/sobjects/Account/{sf_id}") == 0
+
+
+def test_a_lifecycle_move_the_state_machine_refuses_pauses_the_run_before_erp(
+        engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
+    customer, _ = crm_customer(systems, runtime, database_url, "Closed Meanwhile AG")
+    service = IngestService(engine.services.engine, runtime)
+    service.start()
+    service.ingest([ChangeCreate(system="concord", entity="account", external_id=customer, canonical_id=customer,
+                                 fields={"lifecycle_state": "closed"}, source_ts=datetime.now(UTC),
+                                 idempotency_key=f"close-{customer}")])
+    service.stop()
+    # started past the API's preflight, as if the customer was closed after the start was accepted
+    workflow_id = f"onboard:default:{customer}"
+    engine.start(onboard_customer, workflow_id, OnboardRequest(
+        customer_id=customer, correlation_id="corr-closed",
+        legal_entity=LegalEntity(tax_id="BE0897290877", tax_id_type="eu_vat")))
+    task = settle(engine, workflow_id, until=("waiting",)).open_tasks[0]
+    assert (task.step, task.fields, task.system) == ("set-lifecycle", ["lifecycle_state"], "concord")
+    assert _erp(systems).search("party", {"code": customer}) == []
+    store.decide(engine.services.engine, task.id, TaskAction.CANCEL, "sales-ops")
+    engine.wake(task.workflow_id, task.id)
+    assert settle(engine, workflow_id).status == "cancelled"

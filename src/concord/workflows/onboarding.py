@@ -100,7 +100,8 @@ def _run(run: RunContext, request: OnboardRequest) -> OnboardResult:
     facts = _complete(run, CustomerFacts.model_validate(loaded.model_dump(exclude={"found"})))
     _not_duplicate(run)
     facts, enrichment = _enriched(run, facts)
-    set_lifecycle(LifecycleInput(run=run, state=LifecycleState.ONBOARDING.value))
+    until_accepted(run, "set-lifecycle", set_lifecycle,
+                   LifecycleInput(run=run, state=LifecycleState.ONBOARDING.value), [])
     erp, accepted = until_accepted(run, "erp-create", erp_create,
                                    ErpInput(customer_id=run.customer_id, facts=facts, enrichment=enrichment),
                                    CORRECTABLE)
@@ -109,7 +110,8 @@ def _run(run: RunContext, request: OnboardRequest) -> OnboardResult:
     crm, _ = until_accepted(run, "crm-write-back", crm_write_back,
                             CrmInput(salesforce_id=facts.salesforce_id, customer_number=erp.customer_number,
                                      enrichment=enrichment), [])
-    publish_onboarded(run)
+    until_accepted(run, "publish-onboarded", publish_onboarded,
+                   LifecycleInput(run=run, state=LifecycleState.ACTIVE.value), [])
     provisioned = _provision(run, request, accepted.facts.name or "", enrichment.currency)
     return _result(run, erp, crm.salesforce_id, enrichment, provisioned)
 

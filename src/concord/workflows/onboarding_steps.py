@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from concord.connectors.base import ConnectorError
 from concord.connectors.runtime.writes import ExactlyOnceWriter
 from concord.ingest.models import ChangeCreate, ChangeError
+from concord.ingest.processor import Outcome
 from concord.ingest.service import prepare_all, process_in_transaction
 from concord.storage import queries
 from concord.workflows.engine import services
@@ -27,7 +28,7 @@ from concord.workflows.onboarding_model import (
     facts_from_record,
 )
 from concord.workflows.runs import RunContext
-from concord.workflows.steps import connector_call, durable_step, rejection_of
+from concord.workflows.steps import Rejection, connector_call, durable_step, rejection_of
 
 _SF_CREDIT = {"ok": "OK", "review": "Review", "hold": "Hold"}
 
@@ -45,6 +46,13 @@ class ErpRecordInput(BaseModel):
 class LifecycleInput(BaseModel):
     run: RunContext
     state: str
+
+    def corrected(self, corrections: dict[str, Any]) -> LifecycleInput:
+        return self  # nothing to correct: the customer's state is fixed elsewhere, then the step is retried
+
+
+class LifecycleResult(BaseModel):
+    rejection: Rejection | None = None
 
 
 
@@ -130,13 +138,13 @@ def erp_create(data: ErpInput) -> ErpResult:
                      record=outcome.record.fields)
 
 
-def _ingest(change: ChangeCreate) -> None:
+def _ingest(change: ChangeCreate) -> Outcome:
     svc = services()
     prepared, errors = prepare_all(svc.runtime, [change])
     if errors:
         error: ChangeError = errors[0]
         raise ValueError(f"{change.system} change refused: {error.detail}")
-    process_in_transaction(svc.engine, svc.runtime, prepared)
+    return process_in_transaction(svc.engine, svc.runtime, prepared)[0]
 
 
 @durable_step("erp-record")
@@ -152,18 +160,31 @@ def erp_record(data: ErpRecordInput) -> None:
     services().faults.after_effect("erp-record", run.customer_id)
 
 
-def _lifecycle(data: LifecycleInput) -> None:
+def _lifecycle(data: LifecycleInput) -> LifecycleResult:
+    """Move the customer's lifecycle state; a move the state machine or the gate refuses (someone closed the
+    customer meanwhile) comes back as a rejection, so provisioning never runs for a customer it should not."""
     run, state = data.run, data.state
-    _ingest(ChangeCreate(tenant=run.tenant, system="concord", entity="account", external_id=run.customer_id,
-                         canonical_id=run.customer_id, fields={"lifecycle_state": state},
-                         source_ts=datetime.now(UTC), idempotency_key=f"{run.workflow_id}:lifecycle:{state}",
-                         correlation_id=run.correlation_id))
+    outcome = _ingest(ChangeCreate(tenant=run.tenant, system="concord", entity="account",
+                                   external_id=run.customer_id, canonical_id=run.customer_id,
+                                   fields={"lifecycle_state": state}, source_ts=datetime.now(UTC),
+                                   idempotency_key=f"{run.workflow_id}:lifecycle:{state}",
+                                   correlation_id=run.correlation_id))
+    if isinstance(outcome, ChangeError):
+        return LifecycleResult(rejection=Rejection(system="concord", message=outcome.detail,
+                                                   fields=["lifecycle_state"], code=str(outcome.status)))
+    refused = [issue for issue in outcome.rejected if issue.field == "lifecycle_state"]
+    if refused:
+        return LifecycleResult(rejection=Rejection(system="concord", message=refused[0].reason,
+                                                   fields=["lifecycle_state"]))
+    return LifecycleResult()
 
 
 @durable_step("set-lifecycle")
-def set_lifecycle(data: LifecycleInput) -> None:
-    _lifecycle(data)
-    services().faults.after_effect(f"lifecycle-{data.state}", data.run.customer_id)
+def set_lifecycle(data: LifecycleInput) -> LifecycleResult:
+    result = _lifecycle(data)
+    if result.rejection is None:
+        services().faults.after_effect(f"lifecycle-{data.state}", data.run.customer_id)
+    return result
 
 
 @durable_step("crm-write-back")
@@ -188,8 +209,10 @@ def crm_write_back(data: CrmInput) -> CrmResult:
 
 
 @durable_step("publish-onboarded")
-def publish_onboarded(run: RunContext) -> None:
+def publish_onboarded(data: LifecycleInput) -> LifecycleResult:
     """The customer becomes active; ingest derives CustomerOnboarded from onboarding → active and writes it to
     the outbox in the same transaction (the existing event path), once per change idempotency key."""
-    _lifecycle(LifecycleInput(run=run, state="active"))
-    services().faults.after_effect("publish-onboarded", run.customer_id)
+    result = _lifecycle(data)
+    if result.rejection is None:
+        services().faults.after_effect("publish-onboarded", data.run.customer_id)
+    return result
