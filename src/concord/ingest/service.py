@@ -21,6 +21,7 @@ from concord.ingest.cache import BindingCache, RecordCache
 from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.processor import BatchProcessor, Outcome
+from concord.security.sealing import seal_batch
 from concord.storage.engine import Checkpointer
 from concord.storage.repository import ConcurrencyConflict
 
@@ -49,6 +50,7 @@ def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[Prep
             with engine.begin() as conn:
                 processor = BatchProcessor(runtime, conn, cache=cache, bindings=bindings)
                 outcomes = processor.run(prepared)
+                seal_batch(conn, processor.writes.changes)
             cache.put_many(processor.records.values())  # only after the commit succeeded
             if processor.binder is not None:
                 processor.binder.committed()
