@@ -26,3 +26,7 @@ class Settings(BaseSettings):
     master_key: SecretStr | None = Field(default=None, description="base64 32-byte key(s) encrypting secrets at "
                                                                    "rest; comma-separated, newest first")
     master_key_file: Path | None = Field(default=None, description="file holding the master key(s), one a line")
+    csrf_secret: SecretStr | None = Field(default=None, description="key signing console CSRF tokens "
+                                                                    "(random per process when unset)")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key)")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
