@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 
 def hub_wide(scope: Scope) -> Callable[..., Principal]:
-    def dependency(principal: Annotated[Principal, Depends(authorize(scope))]) -> Principal:
+    # A default, not Annotated: the annotation would be resolved in module scope, where `scope` is unknown.
+    def dependency(principal: Principal = Depends(authorize(scope))) -> Principal:
         require_tenant(principal, ALL_TENANTS)
         return principal
 
