@@ -118,7 +118,8 @@ def verify(conn: Connection) -> Verdict:
 
 def public(row: dict[str, Any]) -> dict[str, Any]:
     """An entry as the API, the export and the console show it (JSON documents decoded)."""
-    out = {k: v for k, v in row.items() if k not in ("before", "after")}
+    # str(): column names come back as sqlalchemy's quoted_name, which orjson refuses as a key
+    out = {str(k): v for k, v in row.items() if k not in ("before", "after")}
     out["before"] = None if row["before"] is None else orjson.loads(row["before"])
     out["after"] = None if row["after"] is None else orjson.loads(row["after"])
     return out
