@@ -7,6 +7,7 @@ The routes are walked from `app.routes`, so routes added later are covered witho
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -21,13 +22,18 @@ from tests.security.support import bearer
 
 # Public on purpose: liveness/readiness probes carry no data; the schema and docs describe, never answer.
 PUBLIC = {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "field", "scope", "errors"}
+PROBLEM_KEYS = {"type", "title", "status", "detail", "instance", "field", "scope", "errors", "reason"}
 
 
-def declared_scope(route: APIRoute) -> Scope | None:
+WEBHOOK = "webhook"  # an inbound webhook route: authenticated by its HMAC signature, not by an API key
+
+
+def declared_scope(route: APIRoute) -> Scope | str | None:
     stack = [route.dependant]
     while stack:
         dependant = stack.pop()
+        if getattr(dependant.call, "__concord_webhook__", False):
+            return WEBHOOK
         scope = getattr(dependant.call, "__concord_scope__", None)
         if scope is not None:
             return Scope(scope)
@@ -35,7 +41,7 @@ def declared_scope(route: APIRoute) -> Scope | None:
     return None
 
 
-def protected_routes() -> list[tuple[str, str, Scope | None]]:
+def protected_routes() -> list[tuple[str, str, Scope | str | None]]:
     app = create_app(Settings(database_url="sqlite:///:memory:"), load_runtime(None))
     found = []
     # FastAPI ≥ 0.16x keeps included routers lazily; iter_route_contexts yields each route with its full path.
@@ -88,13 +94,26 @@ def test_the_walk_finds_every_route_of_the_app() -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), ROUTES, ids=IDS)
-def test_route_names_a_scope(method: str, path: str, scope: Scope | None) -> None:
-    assert scope is not None, f"{method} {path} declares no scope: add Depends(authorize(Scope.X))"
+def test_route_names_a_scope(method: str, path: str, scope: Scope | str | None) -> None:
+    assert scope is not None, (f"{method} {path} declares no scope: add Depends(authorize(Scope.X)), or "
+                               "Depends(WebhookGuard(...)) for an inbound webhook")
+
+
+def refuses_unsigned_deliveries(world: World, method: str, path: str) -> None:
+    url = re.sub(r"\{(\w+)(?::\w+)?\}", "x", path)
+    body = b'{"id": "evt_1"}'
+    forged = {"Concord-Signature": f"t={int(time.time())},v1={'0' * 64}", "Content-Type": "application/json"}
+    assert_refused(world.client.request(method, url, content=body), (400, 401))
+    assert_refused(world.client.request(method, url, content=body, headers=forged), (400, 401))
+    assert_refused(world.client.request(method, url, content=b"x" * (8 * 1024 * 1024), headers=forged), (400, 401, 413))
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), ROUTES, ids=IDS)
-def test_route_refuses_bad_keys(world: World, method: str, path: str, scope: Scope | None) -> None:
-    needed = scope or Scope.ADMIN
+def test_route_refuses_bad_keys(world: World, method: str, path: str, scope: Scope | str | None) -> None:
+    if scope == WEBHOOK:
+        refuses_unsigned_deliveries(world, method, path)
+        return
+    needed = Scope(scope) if scope else Scope.ADMIN
     others = frozenset(Scope) - {needed, Scope.ADMIN}
     assert_refused(call(world, method, path, None), (401,))
     assert_refused(call(world, method, path, "concord_0123456789abcdef_" + "x" * 43), (401,))
@@ -105,7 +124,9 @@ def test_route_refuses_bad_keys(world: World, method: str, path: str, scope: Sco
 
 
 @pytest.mark.parametrize(("method", "path", "scope"), ROUTES, ids=IDS)
-def test_route_keeps_other_tenants_out(world: World, method: str, path: str, scope: Scope | None) -> None:
+def test_route_keeps_other_tenants_out(world: World, method: str, path: str, scope: Scope | str | None) -> None:
+    if scope == WEBHOOK:
+        return  # no key is involved: the signature decides (see test_route_refuses_bad_keys)
     response = call(world, method, path, world.admin_b)
     assert response.status_code < 500, response.text
     assert not any(marker in response.text for marker in MARKERS), response.text
