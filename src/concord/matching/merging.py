@@ -43,7 +43,7 @@ def _row(conn: Connection, tenant: str, record_id: str) -> dict[str, Any]:
     row = conn.execute(select(t.golden_records).where(g.id == record_id, g.tenant == tenant)).first()
     if row is None:
         raise MergeRefused(f"no golden record {record_id} in tenant {tenant}")
-    return dict(row._mapping)
+    return {str(k): v for k, v in row._asdict().items()}  # plain str keys: orjson refuses SQLAlchemy's quoted_name
 
 
 def _record(row: dict[str, Any]) -> GoldenRecord:
@@ -64,7 +64,7 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     if keep["entity"] != gone["entity"]:
         raise MergeRefused(f"{survivor_id} is a {keep['entity']}, {absorbed_id} a {gone['entity']}")
     b, k, g = t.bindings.c, t.match_keys.c, t.golden_records.c
-    moved = [dict(r._mapping) for r in conn.execute(select(b.id, b.system).where(b.canonical_id == absorbed_id))]
+    moved = [r._asdict() for r in conn.execute(select(b.id, b.system).where(b.canonical_id == absorbed_id))]
     keys = [r.key for r in conn.execute(select(k.key).where(k.tenant == tenant, k.canonical_id == absorbed_id))]
     merged = survive(_record(keep), _record(gone))
     version = keep["version"] + 1
@@ -127,4 +127,4 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) ->
 def merges_of(conn: Connection, tenant: str) -> list[dict[str, Any]]:
     m = merges.c
     stmt = select(m.id, m.survivor_id, m.absorbed_id, m.status, m.actor, m.created_at).where(m.tenant == tenant)
-    return [dict(r._mapping) for r in conn.execute(stmt.order_by(m.created_at))]
+    return [r._asdict() for r in conn.execute(stmt.order_by(m.created_at))]
