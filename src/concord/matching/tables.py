@@ -67,3 +67,16 @@ held_changes = Table(
     Index("ix_held_external", "tenant", "system", "entity", "external_id", "status"),
     Index("ix_held_review", "review_id"),
 )
+
+# Bindings reconciliation dropped because the record was deleted or archived in its system: the customer stays,
+# and is not reported as missing there again (re-creating a record someone deleted is a steward's call).
+binding_tombstones = Table(
+    "binding_tombstones", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("system", String(32), primary_key=True),
+    Column("entity", String(32), primary_key=True),
+    Column("canonical_id", String(64), primary_key=True),
+    Column("external_id", String(255), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)

@@ -52,9 +52,21 @@ def upgrade() -> None:
     )
     op.create_index("ix_held_external", "held_changes", ["tenant", "system", "entity", "external_id", "status"])
     op.create_index("ix_held_review", "held_changes", ["review_id"])
+    op.create_table(
+        "binding_tombstones",
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("system", sa.String(length=32), nullable=False),
+        sa.Column("entity", sa.String(length=32), nullable=False),
+        sa.Column("canonical_id", sa.String(length=64), nullable=False),
+        sa.Column("external_id", sa.String(length=255), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant", "system", "entity", "canonical_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("binding_tombstones")
     op.drop_index("ix_held_review", table_name="held_changes")
     op.drop_index("ix_held_external", table_name="held_changes")
     op.drop_table("held_changes")
