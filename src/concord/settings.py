@@ -20,3 +20,4 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "info"
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")
