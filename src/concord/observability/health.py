@@ -12,10 +12,11 @@ from urllib.parse import urlparse
 import httpx
 from sqlalchemy import Engine, select, text
 
-from concord.connectors.base import AuthError, Connector, ConnectorError
+from concord.connectors.base import AuthError, Connector, ConnectorError, NotFound
 from concord.events import tables as et
 from concord.events.hub import EventSettings
 
+PROBE_ID = "concord-readiness-probe"
 Status = Literal["ok", "failing", "not_configured"]
 
 
@@ -60,12 +61,15 @@ def check_event_backend(settings: EventSettings, engine: Engine) -> Check:
 
 
 def connector_probe(name: str, connector: Connector, obj: str) -> SystemProbe:
-    """Probe a system with one cheap authenticated read (a search for one record)."""
+    """Probe a system with one cheap authenticated read: a record that does not exist. "Not found" proves the
+    system answered and accepted the credentials without touching real data."""
 
     def probe() -> Check:
         started = time.perf_counter()
         try:
-            connector.search(obj, {}, limit=1)
+            connector.read(obj, PROBE_ID)
+        except NotFound:
+            pass
         except AuthError as exc:
             return Check(name, "failing", exc.message, reachable=True, credentials="refused")
         except (ConnectorError, httpx.HTTPError) as exc:

@@ -47,13 +47,20 @@ def mask_value(value: Any) -> Any:
     if isinstance(value, str):
         return mask_text(value)
     if isinstance(value, Mapping):
-        return {k: MASK if isinstance(k, str) and is_sensitive_key(k) and v is not None else mask_value(v)
+        return {mask_text(str(k)): MASK if is_sensitive_key(str(k)) and v is not None else mask_value(v)
                 for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [mask_value(v) for v in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return mask_text(str(value))  # any other object would be rendered by its repr: mask that text too
 
 
 def mask_event(event: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a structlog event dict with PII masked."""
     return {k: MASK if is_sensitive_key(k) and v is not None else mask_value(v) for k, v in event.items()}
+
+
+def leaks_in(line: str) -> list[str]:
+    """PII found in a rendered log line, shown masked-but-recognisable for the failure report."""
+    return [f"{found[:3]}…{found[-2:]}" for found in find_pii(line)]
