@@ -4,6 +4,7 @@ steward's corrected data through the normal ingest path (gate, golden record, ou
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, update
 
 from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
+from concord.ingest.prepare import Rejected, prepare
 from concord.ingest.service import IngestService
 from concord.ownership.gate import STEWARD
 from concord.storage import queries
@@ -33,7 +35,8 @@ def requeue_command(engine: Engine, seq: int) -> None:
 
 def steward_correction(service: IngestService, canonical_id: str, fields: dict[str, Any], actor: str,
                        correlation_id: str | None = None) -> ChangePublic | ChangeError:
-    """Write corrected canonical values as the steward (who may override owners), like any other change."""
+    """Write corrected canonical values as a steward decision: validated like any change, then applied with
+    `approved_by` set — the gate lets an approved value past the field's owner, and provenance names the actor."""
     with service.engine.connect() as conn:
         record = queries.golden_record(conn, canonical_id)
     if record is None:
@@ -41,4 +44,8 @@ def steward_correction(service: IngestService, canonical_id: str, fields: dict[s
     change = ChangeCreate(tenant=record.tenant, system=STEWARD, entity=record.entity, external_id=canonical_id,
                           canonical_id=canonical_id, fields=fields, source_ts=datetime.now(UTC),
                           idempotency_key=f"console:{actor}:{new_id()}", correlation_id=correlation_id)
-    return service.ingest([change])[0]
+    try:
+        prepared = prepare(service.runtime, change)
+    except Rejected as exc:
+        return exc.error
+    return service.submit_prepared([replace(prepared, approved_by=actor)]).result()[0]
