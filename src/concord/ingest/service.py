@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+from opentelemetry.trace import Link
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -22,6 +23,7 @@ from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.processor import BatchProcessor, Outcome
 from concord.matching.store import DuplicateChecker
+from concord.observability.tracing import current_link, span
 from concord.security.sealing import seal_batch
 from concord.storage.engine import Checkpointer
 from concord.storage.repository import ConcurrencyConflict
@@ -36,6 +38,7 @@ class _Job:
     future: Future[list[Outcome]]
     errors: dict[int, ChangeError]  # refused before reaching the writer, by position in the caller's list
     count: int
+    link: Link | None = None  # the submitter's span: the writer thread's commit span links back to it
 
     def finish(self, outcomes: list[Outcome]) -> None:
         self.future.set_result(merge(self.count, outcomes, self.errors) if self.errors else outcomes)
@@ -128,7 +131,8 @@ class IngestService:
         if not prepared:
             future.set_result(merge(len(changes), [], errors))
             return future
-        self._queue.put(_Job(prepared, future, errors, len(changes)))
+        with span("ingest.submit", {"concord.changes": len(changes), "concord.refused": len(errors)}):
+            self._queue.put(_Job(prepared, future, errors, len(changes), current_link()))
         return future
 
     def submit_prepared(self, prepared: list[PreparedChange]) -> Future[list[Outcome]]:
@@ -162,8 +166,10 @@ class IngestService:
     def _commit(self, jobs: list[_Job]) -> None:
         prepared = [p for job in jobs for p in job.prepared]
         try:
-            outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache, self.bindings,
-                                              self.checker)
+            links = [job.link for job in jobs if job.link is not None]
+            with span("ingest.commit", {"concord.changes": len(prepared)}, links=links):
+                outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache, self.bindings,
+                                                  self.checker)
         except Exception as exc:  # the writer thread must outlive any one bad batch
             if len(jobs) > 1:  # isolate the job that fails so the others still commit
                 for job in jobs:
