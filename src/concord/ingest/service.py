@@ -10,11 +10,12 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 
 from opentelemetry.trace import Link
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from concord.hubconfig import Runtime
@@ -46,13 +47,17 @@ class _Job:
 
 def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[PreparedChange],
                            cache: RecordCache | None = None, bindings: BindingCache | None = None,
-                           checker: DuplicateChecker | None = None) -> list[Outcome]:
-    """Run one batch in one transaction, retrying when another writer raced us (PostgreSQL, many workers)."""
+                           checker: DuplicateChecker | None = None,
+                           guard: Callable[[Connection], None] | None = None) -> list[Outcome]:
+    """Run one batch in one transaction, retrying when another writer raced us (PostgreSQL, many workers).
+    `guard` runs first inside the transaction (scale mode's lease fence) and may raise to refuse the commit."""
     cache = cache if cache is not None else RecordCache(0)
     bindings = bindings if bindings is not None else BindingCache(0)
     for attempt in range(RETRIES):
         try:
             with engine.begin() as conn:
+                if guard is not None:
+                    guard(conn)
                 processor = BatchProcessor(runtime, conn, cache=cache, bindings=bindings, checker=checker)
                 outcomes = processor.run(prepared)
                 seal_batch(conn, processor.writes.changes)
