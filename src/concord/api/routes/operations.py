@@ -25,7 +25,9 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/healthz", dependencies=[Depends(authorize(Scope.METRICS_READ))])
+# /healthz and /readyz are open: load balancers and orchestrators probe them without credentials. They report
+# up/down per dependency and never customer data.
+@router.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness: the process answers. Nothing else is checked (a restart would not fix a database outage)."""
     return {"status": "ok"}
@@ -40,7 +42,7 @@ def _readiness(ctx: AppContext, request: Request) -> dict[str, Any]:
             "systems": [asdict(c) for c in systems]}
 
 
-@router.get("/readyz", dependencies=[Depends(authorize(Scope.METRICS_READ))],
+@router.get("/readyz",
             responses={503: {"description": "a dependency is failing"}})
 async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
     body = await asyncio.to_thread(_readiness, ctx, request)
