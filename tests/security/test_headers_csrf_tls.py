@@ -25,6 +25,7 @@ from concord.cli.main import build
 from concord.sandbox.common import free_port
 from concord.security.csrf import COOKIE, FIELD, CsrfGuard, csrf_protect, issue_csrf
 from concord.security.headers import SecureHeadersMiddleware
+from concord.security.scopes import Scope
 from tests.security.conftest import World
 
 
@@ -67,6 +68,17 @@ def test_form_post_needs_the_double_submitted_signed_token(console: TestClient) 
     assert console.post("/console/form", data={}).status_code == 403
     console.cookies.clear()  # a cross-site form has no cookie of ours to double-submit
     assert console.post("/console/form", data={FIELD: token}).status_code == 403
+
+
+def test_console_login_cookie_carries_the_key(world: World) -> None:
+    viewer = world.key("default", frozenset({Scope.CHANGES_READ}), name="browser")
+    world.client.cookies.set("concord_key", viewer)
+    try:
+        assert world.client.get("/api/v1/approvals").status_code == 200
+        assert world.client.get("/api/v1/keys").status_code == 403
+    finally:
+        world.client.cookies.clear()
+    assert world.client.get("/api/v1/approvals").status_code == 401
 
 
 def test_tokens_are_signed_and_expire() -> None:

@@ -31,13 +31,20 @@ def context(request: Request) -> AppContext:
     return ctx
 
 
+KEY_COOKIE = "concord_key"
+
+
 def presented_key(request: Request) -> str | None:
-    """The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    """The key from `Authorization: Bearer <key>`, `X-API-Key: <key>`, or the console's `concord_key` cookie.
+
+    The cookie lets a browser use console pages; it is set SameSite=Strict and HttpOnly by the console's login
+    (so no other site can make the browser send it), and console form posts also need `csrf_protect`.
+    """
     header = request.headers.get("authorization")
     if header is not None:
         scheme, _, value = header.partition(" ")
         return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    return request.headers.get("x-api-key") or None
+    return request.headers.get("x-api-key") or request.cookies.get(KEY_COOKIE) or None
 
 
 def principal_of(request: Request) -> Principal:
