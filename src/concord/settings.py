@@ -30,3 +30,4 @@ class Settings(BaseSettings):
                                                                     "(random per process when unset)")
     tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key)")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")

@@ -118,4 +118,5 @@ def test_approvals_flow_over_http(client: TestClient) -> None:
 
 def test_health(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json()["database"] == "ok"
+    checks = {c["name"]: c["status"] for c in client.get("/readyz").json()["checks"]}
+    assert checks["database"] == "ok"

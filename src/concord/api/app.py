@@ -6,12 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
 import concord
 from concord.api.deps import AppContext
 from concord.api.problems import install_problem_handlers
 from concord.api.routes import approvals, audit, changes, keys, mapping_changes, records
+from concord.console.app import install_console
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
 from concord.security.install import install_security, start_security
@@ -43,16 +43,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     install_security(app, settings)
     for module in (changes, records, approvals, keys, audit, mapping_changes):
         app.include_router(module.router)
-
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["health"])
-    def readyz() -> dict[str, str]:
-        ctx: AppContext = app.state.concord
-        with ctx.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"status": "ready", "database": "ok"}
-
+    install_console(app, settings.otlp_endpoint)  # metrics, health, traces, experience API and /console (#7)
     return app

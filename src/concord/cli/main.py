@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds, security_cmds
+from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds, security_cmds, worker_cmds
 from concord.cli.common import runtime, settings
 from concord.matching.cli import dedupe
 
@@ -45,6 +45,7 @@ def build() -> typer.Typer:
     app.add_typer(sandbox_cmds.sandbox_app, name="sandbox")
     events_cmds.register(app)
     security_cmds.register(app)
+    worker_cmds.register(app)
     return app
 
 
