@@ -12,10 +12,10 @@ from concord.api.problems import Problem
 from concord.hubconfig import Runtime
 from concord.ingest.service import IngestService
 from concord.security.keys import authenticate
-from concord.security.scopes import Principal, Scope
+from concord.security.scopes import ALL_TENANTS, Principal, Scope
 from concord.settings import Settings
 
-LOCAL_ADMIN = Principal(key_id="local", tenant="default", scopes=frozenset({Scope.ADMIN}), actor="local")
+LOCAL_ADMIN = Principal(key_id="local", tenant=ALL_TENANTS, scopes=frozenset({Scope.ADMIN}), actor="local")
 
 
 @dataclass
@@ -62,6 +62,14 @@ def principal_of(request: Request) -> Principal:
     return principal
 
 
+def optional_principal(request: Request) -> Principal | None:
+    """Who is calling, or None without a valid key: for public routes that show more to a key holder."""
+    try:
+        return principal_of(request)
+    except Problem:
+        return None
+
+
 def authorize(scope: Scope) -> Callable[[Request], Principal]:
     """A dependency that admits a caller holding `scope`, and returns who it is (401 / 403 problem otherwise).
 
@@ -92,3 +100,10 @@ def tenant_filter(principal: Principal, requested: str | None) -> str | None:
         require_tenant(principal, requested)
         return requested
     return None if principal.tenant == "*" else principal.tenant
+
+
+def hub_operator(request: Request) -> None:
+    """A router-level dependency for hub-wide tools (the console, /metrics) that show every tenant's data: only
+    an all-tenant key passes. Router dependencies run before the route's own `authorize`, so this one
+    authenticates by itself."""
+    require_tenant(principal_of(request), ALL_TENANTS)
