@@ -78,7 +78,7 @@ def test_no_credential_in_the_database_or_the_logs(tmp_path: Path, caplog: pytes
     stored = _database_bytes(db)
     logged = caplog.text + "".join(str(r.args) for r in caplog.records)
     assert len(access_token) > 10 and caplog.records  # the flows ran and logged
-    assert b"001S" in stored and "HTTP Request" in logged  # the grep does see the data and the log lines
+    assert b"001S" in stored and "sobjects/Account" in logged  # the grep does see the data and the log lines
     for name, value in [("stripe key", stripe_key), ("salesforce secret", sf_secret),
                         ("OAuth access token", access_token), ("API key", api_key),
                         ("API key secret", api_key.split("_")[2]), ("master key", old_master)]:
