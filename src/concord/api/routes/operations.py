@@ -26,8 +26,8 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-# /healthz and /readyz are public: probes carry no key. Without a metrics:read key, /readyz shows only its status
-# (which systems exist and how they fail is for key holders).
+# /healthz and /readyz are open: load balancers and orchestrators probe them without credentials. Without a
+# metrics:read key /readyz shows only its status (which systems exist and how they fail is for key holders).
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness: the process answers. Nothing else is checked (a restart would not fix a database outage)."""
