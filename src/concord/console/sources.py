@@ -81,24 +81,24 @@ class AuditFilter:
 
 
 def audit_entries(conn: Connection, f: AuditFilter) -> list[AuditEntry]:
-    """The audit trail: the hash-chained audit log of #8 when its table exists; until then the durable
-    decision records Concord already keeps — every change (its actor is the writing system) and every steward
-    decision."""
-    if _has(conn, "audit_log"):
-        return _from_audit_log(conn, f)
+    """The audit trail: every change (its actor is the writing system), every steward decision, and the
+    hash-chained audit log of #8 (keys, mappings, secrets; its ingest seals and approval entries are left out
+    here, the change and approval rows above already show those events)."""
     entries = _from_changes(conn, f) + _from_approvals(conn, f)
+    if _has(conn, "audit_log"):
+        entries += _from_audit_log(conn, f)
     return sorted(entries, key=lambda e: e.at, reverse=True)[:f.limit]
 
 
 def _from_audit_log(conn: Connection, f: AuditFilter) -> list[AuditEntry]:
-    log = table("audit_log", column("at"), column("actor"), column("action"), column("customer"),
-                column("system"), column("detail"))
-    query = select(log).order_by(log.c.at.desc()).limit(f.limit)
-    for col, value in ((log.c.actor, f.actor), (log.c.customer, f.customer), (log.c.system, f.system)):
-        if value:
-            query = query.where(col == value)
-    return [AuditEntry(float(r.at), r.actor, r.action, r.customer, r.system, str(r.detail or ""), "audit_log")
-            for r in conn.execute(query)]
+    from concord.security.audit_query import AuditFilter as ChainFilter
+    from concord.security.audit_query import entries
+
+    found = entries(conn, ChainFilter(actor=f.actor, system=f.system, limit=f.limit * 2))
+    return [AuditEntry(float(e["at"]), e["actor"], e["action"].replace(".", " "), e["customer"], e["system"],
+                       f"{e['object_type']} {e['object_id']}", "audit_log")
+            for e in found if e["action"] != "ingest.batch" and not e["action"].startswith("approval.")
+            and (f.customer is None or e["customer"] == f.customer)]
 
 
 def _from_changes(conn: Connection, f: AuditFilter) -> list[AuditEntry]:

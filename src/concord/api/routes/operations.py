@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from concord.api.deps import AppContext, authorize, context
+from concord.api.deps import AppContext, authorize, context, hub_operator, optional_principal
 from concord.events.hub import EventSettings
 from concord.observability.health import check_database, check_event_backend, check_systems
 from concord.security.scopes import Scope
@@ -19,14 +19,15 @@ router = APIRouter(tags=["health"])
 Ctx = Annotated[AppContext, Depends(context)]
 
 
-@router.get("/metrics", response_class=Response, dependencies=[Depends(authorize(Scope.METRICS_READ))])
+@router.get("/metrics", response_class=Response,
+            dependencies=[Depends(authorize(Scope.METRICS_READ)), Depends(hub_operator)])  # figures of every tenant
 async def metrics(request: Request) -> Response:
     body = await asyncio.to_thread(generate_latest, request.app.state.ops.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-# /healthz and /readyz are open: load balancers and orchestrators probe them without credentials. They report
-# up/down per dependency and never customer data.
+# /healthz and /readyz are open: load balancers and orchestrators probe them without credentials. Without a
+# metrics:read key /readyz shows only its status (which systems exist and how they fail is for key holders).
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness: the process answers. Nothing else is checked (a restart would not fix a database outage)."""
@@ -42,8 +43,9 @@ def _readiness(ctx: AppContext, request: Request) -> dict[str, Any]:
             "systems": [asdict(c) for c in systems]}
 
 
-@router.get("/readyz",
-            responses={503: {"description": "a dependency is failing"}})
+@router.get("/readyz", responses={503: {"description": "a dependency is failing"}})
 async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
     body = await asyncio.to_thread(_readiness, ctx, request)
-    return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)
+    principal = await asyncio.to_thread(optional_principal, request)
+    shown = body if principal is not None and principal.allows(Scope.METRICS_READ) else {"status": body["status"]}
+    return JSONResponse(shown, status_code=200 if body["status"] == "ready" else 503)
