@@ -9,6 +9,7 @@ import typer
 from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds
 from concord.cli.common import runtime, settings
 from concord.matching.cli import dedupe
+from concord.reconciliation import cli as reconciliation_cli
 
 
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
@@ -39,6 +40,7 @@ def build() -> typer.Typer:
     app.add_typer(config_cmds.schema_app, name="schema")
     app.add_typer(sandbox_cmds.sandbox_app, name="sandbox")
     events_cmds.register(app)
+    reconciliation_cli.register(app)
     return app
 
 
