@@ -96,6 +96,10 @@ def test_sigkill_mid_backfill_then_rerun_loads_everything_once(twin: tuple[Path,
     bindings, distinct, golden, held = _state(engine)
     assert bindings == distinct  # no Salesforce record bound twice
     assert bindings + held == ACCOUNTS  # every record either a customer or waiting for a steward
+    with engine.connect() as conn:
+        seen = set(conn.execute(select(t.bindings.c.external_id)).scalars())
+        seen |= set(conn.execute(select(held_changes.c.external_id)).scalars())
+    assert seen == set(ids)
     assert golden <= bindings  # no customer without a record behind it (a killed batch left nothing half-made)
     assert (bindings, distinct, golden, held) == _state(make_engine(f"sqlite:///{reference_db}"))
     engine.dispose()

@@ -11,7 +11,7 @@ from sqlalchemy import text
 import concord
 from concord.api.deps import AppContext
 from concord.api.problems import install_problem_handlers
-from concord.api.routes import approvals, changes, records
+from concord.api.routes import approvals, changes, records, review
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
 from concord.settings import Settings
@@ -38,7 +38,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app = FastAPI(title="Concord", version=concord.__version__, lifespan=lifespan,
                   description="Customer lifecycle hub: canonical model, field ownership, golden records.")
     install_problem_handlers(app)
-    for module in (changes, records, approvals):
+    for module in (changes, records, approvals, review):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["health"])
