@@ -73,8 +73,12 @@ class FieldComparer:
     owned: frozenset[str] = frozenset()  # paths the system owns (set up in __post_init__)
     pushable: tuple[str, ...] = ()  # paths Concord writes to the system and the system does not own
     native_of: dict[str, frozenset[str]] = field(default_factory=dict)
-    plan: tuple[tuple[str, str, dict[str, Any] | None, bool], ...] = ()
+    names: tuple[str, ...] = ()  # the fast path's native names, aligned with `paths`
+    paths: tuple[str, ...] = ()
+    enums: tuple[tuple[int, dict[str, Any]], ...] = ()
+    push_only: tuple[int, ...] = ()
     slow: tuple[tuple[str, str], ...] = ()
+    nested: bool = False
 
     @property
     def entity(self) -> str:
@@ -92,27 +96,33 @@ class FieldComparer:
         self.pushable = tuple(sorted(p for p in self.mapper.outbound_paths if p not in self.owned))
         self.native_of = {p: frozenset(fm.native for fm in self.mapper.spec.fields if fm.canonical == p and fm.outbound)
                           for p in self.pushable}
-        # The fast path: (native name, canonical path, canonical → native values or None, pull?) for every plain
-        # field compared; fields with a transform fall back to the full comparison when either side has a value.
-        plan: list[tuple[str, str, dict[str, Any] | None, bool]] = []
-        slow: list[tuple[str, str, dict[str, Any] | None, bool]] = []
-        for fm in self.mapper.spec.fields:
-            pull = fm.inbound and fm.canonical in self.owned
-            push = fm.outbound and not fm.create_only and fm.canonical in self.native_of
-            if fm.reference is not None or not (pull or push):
-                continue
-            (slow if fm.transform else plan).append((fm.native, fm.canonical, fm.values, pull))
-        self.plan, self.slow = tuple(plan), tuple((native, path) for native, path, _, _ in slow)
+        # The fast path compares, in the system's own terms, every plain field the full comparison looks at:
+        # the system's values and the golden ones (enums translated) as two tuples, built by C-level `map`.
+        # Fields with a transform fall back to the full comparison whenever either side has a value.
+        plan = [fm for fm in self.mapper.spec.fields if fm.reference is None and (
+            (fm.inbound and fm.canonical in self.owned) or
+            (fm.outbound and not fm.create_only and fm.canonical in self.native_of))]
+        fast = [fm for fm in plan if not fm.transform]
+        self.names = tuple(fm.native for fm in fast)
+        self.paths = tuple(fm.canonical for fm in fast)
+        self.enums = tuple((i, fm.values) for i, fm in enumerate(fast) if fm.values is not None)
+        self.push_only = tuple(i for i, fm in enumerate(fast) if fm.canonical not in self.owned)
+        self.slow = tuple((fm.native, fm.canonical) for fm in plan if fm.transform)
+        self.nested = any("." in name for name in self.names)
 
     def same(self, golden: Mapping[str, JsonValue], record: ExternalRecord) -> bool:
         """True only when nothing can differ: every compared field equal in the system's own terms."""
-        native = flatten_native(record.fields)
-        for name, path, values, pull in self.plan:
-            want = golden.get(path)
-            if want is None and not pull:
-                continue  # nothing to push
-            if (values.get(want) if values is not None and want is not None else want) != native.get(name):
-                return False
+        native = flatten_native(record.fields) if self.nested else record.fields
+        got = tuple(map(native.get, self.names))
+        want: list[Any] = list(map(golden.get, self.paths))
+        for i, values in self.enums:
+            if want[i] is not None:
+                want[i] = values.get(want[i])
+        for i in self.push_only:
+            if want[i] is None:
+                want[i] = got[i]  # Concord has nothing to push here: whatever the system holds is fine
+        if tuple(want) != got:
+            return False
         return all(native.get(name) is None and golden.get(path) is None for name, path in self.slow)
 
     def drifts(self, canonical_id: str, golden: Mapping[str, JsonValue], record: ExternalRecord) -> list[Drift]:
