@@ -24,7 +24,7 @@ from concord.sandbox.salesforce.settings import SalesforceTwinSettings
 from concord.storage import tables as t
 from concord.storage.engine import make_engine, upgrade
 
-ACCOUNTS = 400
+ACCOUNTS = 240
 CONCORD = str(Path(sys.executable).with_name("concord"))
 
 
