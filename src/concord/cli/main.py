@@ -10,6 +10,7 @@ import typer
 from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds, security_cmds, worker_cmds
 from concord.cli.common import runtime, settings
 from concord.matching.cli import dedupe
+from concord.reconciliation import cli as reconciliation_cli
 
 
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
@@ -46,6 +47,7 @@ def build() -> typer.Typer:
     events_cmds.register(app)
     security_cmds.register(app)
     worker_cmds.register(app)
+    reconciliation_cli.register(app)
     return app
 
 
