@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import orjson
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from concord.cli.demo_cmd import sample_path
@@ -80,7 +79,7 @@ def config_dir(tmp: Path, partner_url: str) -> Path:
     return target
 
 
-def ingest_demo(client: TestClient) -> int:
+def ingest_demo(client: httpx.Client) -> int:
     """Returns how many changes were recorded (accepted, not answered from the idempotency record)."""
     lines = [orjson.loads(line) for line in sample_path().read_bytes().splitlines()]
     accepted = 0
@@ -127,7 +126,7 @@ def fail_one_command(engine: Engine) -> int:
     return cmd.seq
 
 
-def block_customer(client: TestClient, customer: str = BLOCKED_CUSTOMER) -> None:
+def block_customer(client: httpx.Client, customer: str = BLOCKED_CUSTOMER) -> None:
     """Move a customer onto credit hold, as the ERP's credit check would."""
     response = client.post(f"/api/v1/customers/{customer}/lifecycle",
                            json={"to": "credit_hold", "reason": "overdue invoices"})
