@@ -35,9 +35,9 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def line_chart(title: str, series: list[Series], start: int, end: int, unit: str = "") -> Markup:
-    """One line per series over minutes [start, end]; gaps count as zero (counts) — gauges pass dense points."""
-    buckets = list(range(start, end + 1, 60))
+def line_chart(title: str, series: list[Series], start: int, end: int, unit: str = "", step: int = 60) -> Markup:
+    """One line per series over buckets [start, end] of `step` seconds; a missing bucket counts as zero."""
+    buckets = list(range(start, end + 1, step))
     top = _nice_max(max((v for s in series for v in s.points.values()), default=0.0))
     span = max(len(buckets) - 1, 1)
 

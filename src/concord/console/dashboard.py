@@ -23,6 +23,7 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
 Read = Depends(authorize(Scope.METRICS_READ))
 WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
+POINTS = 120  # per line at most: a week of minutes would make an SVG of 10,000 points per series
 STATUSES = ("applied", "partial", "no_op", "rejected", "pending")
 
 
@@ -49,7 +50,7 @@ def summary(engine: Engine, ops: OpsState, f: Filters) -> dict[str, Any]:
         dead = figures.dead_letter_counts(conn)
         tasks = figures.open_task_counts(conn)
         quality = figures.quality(conn)
-    changes = sum(v for k, v in total.items() if k.startswith("changes_"))
+    changes = sum(total.get(f"changes_{s}", 0.0) for s in STATUSES)
     return {
         "changes": int(changes), "applied": int(total.get("changes_applied", 0) + total.get("changes_partial", 0)),
         "rejected_fields": int(total.get("rejected_fields", 0)),
@@ -66,25 +67,28 @@ def summary(engine: Engine, ops: OpsState, f: Filters) -> dict[str, Any]:
 
 
 def charts(engine: Engine, ops: OpsState, f: Filters) -> list[Markup]:
+    step = max(60, WINDOWS[f.window] // POINTS // 60 * 60)
     end = projector.minute(time.time())
-    start = end - WINDOWS[f.window] + 60
+    end -= end % step
+    start = end - WINDOWS[f.window] + step
     names = [f"changes_{s}" for s in STATUSES] + ["event_SyncFailed", "event_DuplicateDetected", "dead_letters",
                                                    "replays", "commands"]
     with engine.connect() as conn:
-        got = projector.series(conn, names, start, f.tenant, f.system)
-        lat = latency.percentiles(conn, start, f.tenant, f.system)
+        got = projector.series(conn, names, start, f.tenant, f.system, step)
+        lat = latency.percentiles(conn, start, f.tenant, f.system, step)
         lag = figures.event_lag(conn)
     throughput = [Series(s, got[f"changes_{s}"]) for s in STATUSES if got[f"changes_{s}"]]
-    out = [line_chart("Changes per minute by outcome", throughput, start, end),
-           line_chart("Failed syncs, dead letters, duplicates, replays per minute",
+    per = "minute" if step == 60 else f"{step // 60} minutes"
+    out = [line_chart(f"Changes per {per} by outcome", throughput, start, end, step=step),
+           line_chart(f"Failed syncs, dead letters, duplicates, replays per {per}",
                       [Series("failed syncs", got["event_SyncFailed"]), Series("dead letters", got["dead_letters"]),
                        Series("duplicates", got["event_DuplicateDetected"]), Series("replays", got["replays"])],
-                      start, end),
-           line_chart("Outbound commands per minute", [Series("commands", got["commands"])], start, end)]
+                      start, end, step=step),
+           line_chart(f"Outbound commands per {per}", [Series("commands", got["commands"])], start, end, step=step)]
     for name, by_minute in sorted(lat.items()):
         lines = [Series(q, {b: (v[i] or 0.0) * 1000 for b, v in by_minute.items()})
                  for i, q in enumerate(("p50", "p95", "p99"))]
-        out.append(line_chart(f"API latency of {name} (ms)", lines, start, end, unit=" ms"))
+        out.append(line_chart(f"API latency of {name} (ms)", lines, start, end, unit=" ms", step=step))
     out.append(bar_chart("Event lag per subscription", [(k, float(v), None) for k, v in sorted(lag.items())]))
     out.extend(_headroom(ops))
     return out

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -46,8 +48,31 @@ def _dump(spec: MappingSpec | None) -> list[str]:
     return text.splitlines()
 
 
+def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """What the configuration files on disk look like now (name, size, mtime): a change of any invalidates."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+_cache: dict[tuple[int, tuple[tuple[str, int, int], ...]], tuple[list[PendingMapping], str | None]] = {}
+_cache_lock = threading.Lock()
+
+
 def pending_mappings(running: Runtime) -> tuple[list[PendingMapping], str | None]:
-    """Specs whose file on disk differs from the loaded one: they go live on the next restart."""
+    """Specs whose file on disk differs from the loaded one: they go live on the next restart. Loading and
+    diffing the files is cached until a file changes (a stat per file per request)."""
+    key = (id(running), _signature(running.config_dir))
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        found = _compare(running)
+        with _cache_lock:
+            _cache.clear()  # one entry: the latest state of the files for the running configuration
+            _cache[key] = found
+    return found
+
+
+def _compare(running: Runtime) -> tuple[list[PendingMapping], str | None]:
     try:
         disk = load_runtime(running.config_dir)
     except ConfigError as exc:

@@ -42,7 +42,10 @@ def _engine_of(app: FastAPI) -> Callable[[], Engine | None]:
 
 def install_operations(app: FastAPI, otlp_endpoint: str | None) -> OpsState:
     configure_tracing(otlp_endpoint)
-    state = OpsState(metrics=build_metrics(_engine_of(app)), csrf=SignedCsrfGuard.with_random_secret())
+    def catch_up(engine: Engine) -> int:
+        return state.projector(engine).catch_up()
+
+    state = OpsState(metrics=build_metrics(_engine_of(app), catch_up), csrf=SignedCsrfGuard.with_random_secret())
     app.state.ops = state
 
     @app.middleware("http")

@@ -46,12 +46,13 @@ def quantile(counts: list[float], q: float) -> float | None:
     return UPPER[len(LATENCY_BUCKETS) - 1]
 
 
-def percentiles(conn: Connection, since: float, tenant: str | None = None,
-                system: str | None = None) -> dict[str, dict[int, tuple[float | None, ...]]]:
-    """system → {minute: (p50, p95, p99) in seconds}."""
+def percentiles(conn: Connection, since: float, tenant: str | None = None, system: str | None = None,
+                step: int = 60) -> dict[str, dict[int, tuple[float | None, ...]]]:
+    """system → {bucket of `step` seconds: (p50, p95, p99) in seconds}."""
     s = ot.ops_series.c
-    query = (select(s.system, s.bucket, s.metric, func.sum(s.value)).where(
-        s.metric.like(f"{PREFIX}%"), s.bucket >= max(minute(since), 1)).group_by(s.system, s.bucket, s.metric))
+    slot = (s.bucket - s.bucket % step).label("slot")
+    query = (select(s.system, slot, s.metric, func.sum(s.value)).where(
+        s.metric.like(f"{PREFIX}%"), s.bucket >= max(minute(since), 1)).group_by(s.system, slot, s.metric))
     if tenant:
         query = query.where(s.tenant == tenant)
     if system:

@@ -102,12 +102,15 @@ class OpsProjector:
         if not rows:
             return 0
         counts: Counter[SeriesKey] = Counter()
+        exact: Counter[SeriesKey] = Counter()  # totals only, finer than the series: what /metrics exports
         for r in rows:
             bucket = minute(r.received_at)
             counts[(bucket, r.tenant, r.system, f"changes_{r.status}")] += 1
+            exact[(TOTAL, r.tenant, r.system, f"changes:{r.entity}:{r.status}")] += 1
             if r.rejected:
                 counts[(bucket, r.tenant, r.system, "rejected_fields")] += r.rejected
-        add_series(conn, with_totals(counts))
+                exact[(TOTAL, r.tenant, r.system, "changes_with_refusals")] += 1
+        add_series(conn, {**with_totals(counts), **exact})
         self._link(conn, {r.canonical_id for r in rows if r.entity != "account"})
         _save_watermark(conn, "change_log", rows[-1].seq)
         return len(rows)
@@ -138,13 +141,15 @@ class OpsProjector:
         if not rows:
             return 0
         counts: Counter[SeriesKey] = Counter()
+        exact: Counter[SeriesKey] = Counter()
         for r in rows:
             bucket = minute(r.created_at)
             if r.kind == "command":
                 counts[(bucket, r.tenant, r.target, "commands")] += 1
+                exact[(TOTAL, r.tenant, r.target, f"commands:{r.type}")] += 1
             else:
                 counts[(bucket, r.tenant, "", f"event_{r.type}")] += 1
-        add_series(conn, with_totals(counts))
+        add_series(conn, {**with_totals(counts), **exact})
         _save_watermark(conn, "outbox", rows[-1].seq)
         return len(rows)
 
@@ -178,12 +183,13 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 
 def series(conn: Connection, metrics: list[str], since: float, tenant: str | None = None,
-           system: str | None = None) -> dict[str, dict[int, float]]:
-    """metric → {bucket: summed value} over the filters, from `since` on."""
+           system: str | None = None, step: int = 60) -> dict[str, dict[int, float]]:
+    """metric → {bucket: summed value} over the filters, from `since` on, in buckets of `step` seconds."""
     s = ot.ops_series.c
-    query = (select(s.metric, s.bucket, func.sum(s.value))
+    slot = (s.bucket - s.bucket % step).label("slot")
+    query = (select(s.metric, slot, func.sum(s.value))
              .where(s.metric.in_(metrics), s.bucket >= max(minute(since), TOTAL + 1))
-             .group_by(s.metric, s.bucket))
+             .group_by(s.metric, slot))
     if tenant:
         query = query.where(s.tenant == tenant)
     if system:
@@ -192,6 +198,14 @@ def series(conn: Connection, metrics: list[str], since: float, tenant: str | Non
     for metric, bucket, value in conn.execute(query):
         out[metric][int(bucket)] = float(value)
     return out
+
+
+def totals_by_key(conn: Connection, prefix: str) -> dict[tuple[str, str, str], int]:
+    """(tenant, system, metric) → all-time total, for metrics starting with `prefix`."""
+    s = ot.ops_series.c
+    rows = conn.execute(select(s.tenant, s.system, s.metric, s.value).where(s.bucket == TOTAL,
+                                                                           s.metric.like(f"{prefix}%")))
+    return {(r.tenant, r.system, r.metric): int(r.value) for r in rows}
 
 
 def totals(conn: Connection, tenant: str | None = None, system: str | None = None) -> dict[str, float]:
