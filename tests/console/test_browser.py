@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 from concord.api.app import create_app
 from concord.api.deps import AppContext
 from concord.settings import Settings
+from tests.connectors.stripe.support import running_twin
 from tests.console import scenario
 from tests.console.browser import CHROMIUM_ARGS, ConsoleErrors, artifacts_dir, live_server, require_chromium
 
@@ -53,6 +54,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             scenario.block_customer(api)
             scenario.fail_one_command(ctx.engine)
             scenario.run_events(ctx.engine, config)
+            with running_twin() as stripe:
+                scenario.stripe_traffic(app.state.ops, stripe.url)
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
             try:
                 yield Live(url, api, ctx.engine, config, partner, browser)
@@ -92,7 +95,10 @@ def test_dashboard_shows_live_figures_after_the_demo_run(live: Live, page: Any) 
     changes = page.locator('[data-live="changes"]')
     assert int(changes.inner_text()) == count(live.engine, "SELECT COUNT(*) FROM change_log")
     assert int(page.locator('[data-live="dead_letters"]').inner_text()) == 1
-    assert page.locator("svg.chart").count() >= 3
+    assert page.locator("svg.chart").count() >= 4
+    assert page.get_by_text("API latency of stripe (ms)").is_visible()  # p50/p95/p99 of real twin calls
+    headroom = page.locator("figure", has_text="Daily quota left").inner_text()
+    assert "stripe · default" in headroom and "of 5.0k" in headroom
     moved = live.api.post("/api/v1/customers/cus_0020/lifecycle", json={"to": "suspended", "reason": "audit"})
     assert moved.status_code == 202, moved.text
     expected = str(count(live.engine, "SELECT COUNT(*) FROM change_log"))

@@ -23,7 +23,9 @@ router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
 Read = Depends(authorize(Scope.METRICS_READ))
 WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
-POINTS = 120  # per line at most: a week of minutes would make an SVG of 10,000 points per series
+# Points per line stay ≤ 120 (a week of minutes would be an SVG of 10,000 points per series); whole hours are
+# read from the hourly rollup.
+STEPS = {"1h": 60, "6h": 180, "24h": 720, "7d": 7200}
 STATUSES = ("applied", "partial", "no_op", "rejected", "pending")
 
 
@@ -67,7 +69,7 @@ def summary(engine: Engine, ops: OpsState, f: Filters) -> dict[str, Any]:
 
 
 def charts(engine: Engine, ops: OpsState, f: Filters) -> list[Markup]:
-    step = max(60, WINDOWS[f.window] // POINTS // 60 * 60)
+    step = STEPS[f.window]
     end = projector.minute(time.time())
     end -= end % step
     start = end - WINDOWS[f.window] + step
@@ -88,7 +90,8 @@ def charts(engine: Engine, ops: OpsState, f: Filters) -> list[Markup]:
     for name, by_minute in sorted(lat.items()):
         lines = [Series(q, {b: (v[i] or 0.0) * 1000 for b, v in by_minute.items()})
                  for i, q in enumerate(("p50", "p95", "p99"))]
-        out.append(line_chart(f"API latency of {name} (ms)", lines, start, end, unit=" ms", step=step))
+        out.append(line_chart(f"API latency of {name} (ms)", lines, start, end, unit=" ms", step=step,
+                              summed=False))
     out.append(bar_chart("Event lag per subscription", [(k, float(v), None) for k, v in sorted(lag.items())]))
     out.extend(_headroom(ops))
     return out
@@ -98,7 +101,7 @@ def _headroom(ops: OpsState) -> list[Markup]:
     rate, daily = [], []
     for watched in ops.metrics.headroom.watched():
         room = watched.governor.headroom(watched.key)
-        label = f"{watched.key.system} ({watched.key.tenant})"
+        label = f"{watched.key.system} · {watched.key.tenant} · {watched.key.credential}"
         if room.tokens is not None:
             rate.append((label, room.tokens, room.capacity))
         if room.daily_remaining is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from sqlalchemy import select
 from concord.api.deps import AppContext, authorize, context
 from concord.console.app import render
 from concord.console.forms import back, checked_form
+from concord.console.mappings import config_signature
 from concord.events import tables as et
 from concord.events.hub import EventSettings, MissingSecret, build_runner, build_subscriber, open_log
 from concord.events.registry import SchemaRegistry
@@ -31,6 +33,9 @@ Ctx = Annotated[AppContext, Depends(context)]
 Read = Depends(authorize(Scope.EVENTS_READ))
 Operate = Depends(authorize(Scope.EVENTS_OPERATE))
 PAGE = "/console/dead-letters"
+SHOWN = 100
+_names: dict[tuple[str, object], list[str]] = {}
+_names_lock = threading.Lock()
 
 
 def _recent_replays(ctx: AppContext) -> list[dict[str, Any]]:
@@ -40,10 +45,18 @@ def _recent_replays(ctx: AppContext) -> list[dict[str, Any]]:
 
 
 def subscription_names(ctx: AppContext) -> list[str]:
-    try:
-        return sorted(load_routing(ctx.settings.config_dir, set(SchemaRegistry.default().types())).subscriptions)
-    except ConfigError:
-        return []
+    """The subscriptions of events.yaml, re-read only when the configuration files change."""
+    key = (str(ctx.settings.config_dir), config_signature(ctx.runtime.config_dir))
+    with _names_lock:
+        if key not in _names:
+            try:
+                names = sorted(load_routing(ctx.settings.config_dir, set(SchemaRegistry.default().types()))
+                               .subscriptions)
+            except ConfigError:
+                names = []
+            _names.clear()
+            _names[key] = names
+        return _names[key]
 
 
 @router.get("", response_class=HTMLResponse, dependencies=[Read])
@@ -51,7 +64,7 @@ async def dead_letters(ctx: Ctx, request: Request,
                        status: Annotated[str, Query(pattern="^(dead|retried|discarded)$")] = "dead",
                        subscription: Annotated[str | None, Query(max_length=128)] = None) -> HTMLResponse:
     store = ConsumerStore(ctx.engine)
-    letters = await asyncio.to_thread(store.dead_letters, subscription or None, status, 200)
+    letters = await asyncio.to_thread(store.dead_letters, subscription or None, status, SHOWN)
     return render(request, "dead_letters.html", letters=letters, status=status, subscription=subscription or "",
                   subscriptions=subscription_names(ctx), replays=await asyncio.to_thread(_recent_replays, ctx))
 

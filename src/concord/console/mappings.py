@@ -48,7 +48,7 @@ def _dump(spec: MappingSpec | None) -> list[str]:
     return text.splitlines()
 
 
-def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+def config_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
     """What the configuration files on disk look like now (name, size, mtime): a change of any invalidates."""
     files = sorted(p for p in directory.rglob("*") if p.is_file())
     return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
@@ -61,7 +61,7 @@ _cache_lock = threading.Lock()
 def pending_mappings(running: Runtime) -> tuple[list[PendingMapping], str | None]:
     """Specs whose file on disk differs from the loaded one: they go live on the next restart. Loading and
     diffing the files is cached until a file changes (a stat per file per request)."""
-    key = (id(running), _signature(running.config_dir))
+    key = (id(running), config_signature(running.config_dir))
     with _cache_lock:
         found = _cache.get(key)
     if found is None:

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select
 from concord.connectors.runtime.http import CallSample
 from concord.observability import tables as ot
 from concord.observability.metrics import LATENCY_BUCKETS
-from concord.observability.projector import SeriesKey, add_series, minute, with_totals
+from concord.observability.projector import HOURLY, SeriesKey, add_series, minute, with_totals
 
 PREFIX = "latency_le_"
 QUANTILES = (0.5, 0.95, 0.99)
@@ -50,9 +50,10 @@ def percentiles(conn: Connection, since: float, tenant: str | None = None, syste
                 step: int = 60) -> dict[str, dict[int, tuple[float | None, ...]]]:
     """system → {bucket of `step` seconds: (p50, p95, p99) in seconds}."""
     s = ot.ops_series.c
+    rollup = HOURLY if step % 3600 == 0 else ""
     slot = (s.bucket - s.bucket % step).label("slot")
     query = (select(s.system, slot, s.metric, func.sum(s.value)).where(
-        s.metric.like(f"{PREFIX}%"), s.bucket >= max(minute(since), 1)).group_by(s.system, slot, s.metric))
+        s.metric.like(f"{rollup}{PREFIX}%"), s.bucket >= max(minute(since), 1)).group_by(s.system, slot, s.metric))
     if tenant:
         query = query.where(s.tenant == tenant)
     if system:
@@ -60,6 +61,6 @@ def percentiles(conn: Connection, since: float, tenant: str | None = None, syste
     hist: dict[str, dict[int, list[float]]] = {}
     for sys_name, bucket, metric, value in conn.execute(query):
         row = hist.setdefault(sys_name, {}).setdefault(int(bucket), [0.0] * len(UPPER))
-        row[int(metric.removeprefix(PREFIX))] += float(value)
+        row[int(metric.removeprefix(rollup).removeprefix(PREFIX))] += float(value)
     return {name: {b: tuple(quantile(c, q) for q in QUANTILES) for b, c in by_minute.items()}
             for name, by_minute in hist.items()}

@@ -32,10 +32,19 @@ def minute(ts: float) -> int:
 TOTAL = 0  # the bucket that holds all-time totals, so headline figures never sum the whole series
 
 
+HOURLY = "h:"  # prefix of the hourly rollup of a metric: week-long charts read 168 buckets, not 10,080
+
+
+def hour(ts: float) -> int:
+    return int(ts) - int(ts) % 3600
+
+
 def with_totals(counts: Counter[SeriesKey]) -> dict[SeriesKey, float]:
+    """The per-minute counts plus their hourly rollups and all-time totals."""
     totals: Counter[SeriesKey] = Counter()
-    for (_, tenant, system, metric), value in counts.items():
+    for (bucket, tenant, system, metric), value in counts.items():
         totals[(TOTAL, tenant, system, metric)] += value
+        totals[(hour(bucket), tenant, system, HOURLY + metric)] += value
     return {**counts, **totals}
 
 
@@ -184,11 +193,13 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 def series(conn: Connection, metrics: list[str], since: float, tenant: str | None = None,
            system: str | None = None, step: int = 60) -> dict[str, dict[int, float]]:
-    """metric → {bucket: summed value} over the filters, from `since` on, in buckets of `step` seconds."""
+    """metric → {bucket: summed value} over the filters, from `since` on, in buckets of `step` seconds
+    (read from the hourly rollup when `step` is whole hours)."""
     s = ot.ops_series.c
+    prefix = HOURLY if step % 3600 == 0 else ""
     slot = (s.bucket - s.bucket % step).label("slot")
     query = (select(s.metric, slot, func.sum(s.value))
-             .where(s.metric.in_(metrics), s.bucket >= max(minute(since), TOTAL + 1))
+             .where(s.metric.in_([prefix + m for m in metrics]), s.bucket >= max(minute(since), TOTAL + 1))
              .group_by(s.metric, slot))
     if tenant:
         query = query.where(s.tenant == tenant)
@@ -196,7 +207,7 @@ def series(conn: Connection, metrics: list[str], since: float, tenant: str | Non
         query = query.where(s.system == system)
     out: dict[str, dict[int, float]] = {m: {} for m in metrics}
     for metric, bucket, value in conn.execute(query):
-        out[metric][int(bucket)] = float(value)
+        out[metric.removeprefix(prefix)][int(bucket)] = float(value)
     return out
 
 
