@@ -45,8 +45,15 @@ def json_formatter() -> logging.Formatter:
                     structlog.processors.format_exc_info, mask_pii, structlog.processors.JSONRenderer()])
 
 
+# httpx and httpcore log every request URL at INFO, query string included: vendors that take a key in the URL
+# (HubSpot's hapikey, Zendesk tokens) would leak it. Connector calls are logged by concord.connectors.http, masked.
+QUIET_LOGGERS = ("httpx", "httpcore")
+
+
 def configure_structlog() -> None:
     """Route structlog through `logging` so one handler (and one masking step) sees every line."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     structlog.configure(
         processors=[*_shared(), structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(), wrapper_class=structlog.stdlib.BoundLogger,
