@@ -12,14 +12,17 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import Engine, text
 
 from concord.api.app import create_app
 from concord.api.deps import AppContext
+from concord.security.scopes import ALL_TENANTS
 from concord.settings import Settings
 from tests.connectors.stripe.support import running_twin
 from tests.console import scenario
 from tests.console.browser import CHROMIUM_ARGS, ConsoleErrors, artifacts_dir, live_server, require_chromium
+from tests.security.support import bearer, key_for
 
 pytestmark = pytest.mark.slow
 PAGES = {"dashboard": "/console/dashboard", "customers": "/console/customers",
@@ -35,6 +38,7 @@ class Live:
     config: Path
     partner: scenario.Partner
     browser: Any
+    key: str
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +54,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                                   config_dir=config))
         with live_server(app) as url, httpx.Client(base_url=url, timeout=60) as api, sync_playwright() as pw:
             ctx: AppContext = app.state.concord
+            key = key_for(ctx.engine, tenant=ALL_TENANTS, name="operator")
+            api.headers.update(bearer(key))
             scenario.ingest_demo(api)
             scenario.block_customer(api)
             scenario.fail_one_command(ctx.engine)
@@ -58,7 +64,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 scenario.stripe_traffic(app.state.ops, stripe.url)
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
             try:
-                yield Live(url, api, ctx.engine, config, partner, browser)
+                yield Live(url, api, ctx.engine, config, partner, browser, key)
             finally:
                 browser.close()
     os.environ.pop(scenario.SECRET_ENV, None)
@@ -66,7 +72,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 
 @pytest.fixture
 def page(live: Live, request: pytest.FixtureRequest) -> Iterator[Any]:
-    context = live.browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.url)
+    context = live.browser.new_context(viewport={"width": 1360, "height": 900}, base_url=live.url,
+                                       extra_http_headers=bearer(live.key))
     tab = context.new_page()
     errors = ConsoleErrors()
     errors.attach(tab)
@@ -102,8 +109,7 @@ def test_dashboard_shows_live_figures_after_the_demo_run(live: Live, page: Any) 
     moved = live.api.post("/api/v1/customers/cus_0020/lifecycle", json={"to": "suspended", "reason": "audit"})
     assert moved.status_code == 202, moved.text
     expected = str(count(live.engine, "SELECT COUNT(*) FROM change_log"))
-    page.wait_for_function(f"document.querySelector('[data-live=\"changes\"]').textContent === '{expected}'",
-                           timeout=15_000)  # the page refreshes itself every 5 s, no reload
+    expect(changes).to_have_text(expected, timeout=15_000)  # the page refreshes itself every 5 s, no reload
 
 
 def test_customer_360_shows_provenance_and_the_blocked_reason(live: Live, page: Any) -> None:
