@@ -80,7 +80,9 @@ def seed(engine: Engine, now: float) -> None:
 
 def _seed_changes(cur: Any, now: float) -> None:
     rng = random.Random(7)
-    decision = orjson.dumps({"applied": ["name", "website", "industry"]}).decode()
+    # The first change of a customer creates it (name included); later ones touch other fields, as in real streams.
+    created = orjson.dumps({"applied": ["name", "website", "industry", "legal_name"]}).decode()
+    updated = orjson.dumps({"applied": ["employee_count", "website"]}).decode()
     payload = orjson.dumps({"fields": {"Name": "x"}}).decode()
     for chunk in _rows(CHANGES, 50_000):
         rows = []
@@ -91,7 +93,8 @@ def _seed_changes(cur: Any, now: float) -> None:
             status = STATUSES[rng.randrange(len(STATUSES))]
             rows.append((f"chg{seq:09d}", f"k{seq}", f"corr-{customer}-{seq // CUSTOMERS}", system,
                          f"{system[:2]}{customer:09d}", f"cus_{customer:07d}", int(at * 1e6), at,
-                         f"{system}/account@1", status, 1 if status == "rejected" else 0, payload, decision))
+                         f"{system}/account@1", status, 1 if status == "rejected" else 0, payload,
+                         created if seq < CUSTOMERS else updated))
         cur.executemany("INSERT INTO change_log (change_id, tenant, idempotency_key, correlation_id, system, entity, "
                         "external_id, canonical_id, source_ts_us, received_at, mapping_version, status, rejected, "
                         "pending, payload, decision) VALUES (?, 'default', ?, ?, ?, 'account', ?, ?, ?, ?, ?, ?, ?, "

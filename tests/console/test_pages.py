@@ -61,6 +61,13 @@ def test_customer_360_shows_blocked_reason_provenance_and_timeline(ops_run: OpsR
     assert "corr-demo-" in page  # timeline grouped by correlation id
 
 
+def test_customers_are_found_by_name_fragment_and_external_id(ops_run: OpsRun) -> None:
+    by_name = ops_run.client.get("/console/customers?q=globex energy 3").text
+    assert f'href="/console/customers/{BLOCKED_CUSTOMER}"' in by_name
+    by_id = ops_run.client.get("/console/customers?q=001000000000000003").text
+    assert re.findall(r'href="/console/customers/(cus_\d+)"', by_id) == [BLOCKED_CUSTOMER]
+
+
 def test_dashboard_figures_match_the_database(ops_run: OpsRun) -> None:
     summary = ops_run.client.get("/console/api/summary").json()
     with ops_run.engine.connect() as conn:

@@ -14,6 +14,7 @@ from concord.api.deps import AppContext, authorize, context, require_tenant, ten
 from concord.api.problems import Problem
 from concord.console.app import render
 from concord.console.customer360 import Customer360, load_customer
+from concord.observability import tables as ot
 from concord.security.scopes import Principal, Scope
 from concord.storage import tables as t
 
@@ -33,13 +34,21 @@ def find_customers(conn: Connection, q: str | None, tenant: str | None = None) -
         query = query.where(g.tenant == tenant)
     if q:
         ids = [q, *conn.execute(select(b.canonical_id).where(b.external_id == q).limit(10)).scalars()]
-        exact = conn.execute(query.where(g.id.in_(ids))).all()
-        rows = exact or conn.execute(query.where(g.data.like(f'%"name":["%{_like(q)}%', escape="\\"))
-                                     .order_by(g.updated_at.desc()).limit(LIST_LIMIT)).all()
+        rows = conn.execute(query.where(g.id.in_(ids))).all() or conn.execute(
+            query.where(g.id.in_(_named(conn, q, tenant))).order_by(g.updated_at.desc())).all()
     else:
         rows = conn.execute(query.order_by(g.updated_at.desc()).limit(LIST_LIMIT)).all()
     return [{"id": r.id, "tenant": r.tenant, "state": r.lifecycle_state, "updated_at": r.updated_at,
              "name": _name(r.data)} for r in rows]
+
+
+def _named(conn: Connection, q: str, tenant: str | None) -> list[str]:
+    """Accounts whose name or legal name contains `q` (case-insensitive), from the projected name index."""
+    n = ot.ops_customer_names.c
+    query = select(n.canonical_id).where(n.search.like(f"%{_like(q.lower())}%", escape="\\")).limit(LIST_LIMIT)
+    if tenant is not None:
+        query = query.where(n.tenant == tenant)
+    return list(conn.execute(query).scalars())
 
 
 def _like(text: str) -> str:
@@ -58,6 +67,8 @@ async def customer_list(ctx: Ctx, request: Request, principal: Reader,
     scope = tenant_filter(principal, tenant or None)
 
     def load() -> list[dict[str, Any]]:
+        if q:
+            request.app.state.ops.projector(ctx.engine).catch_up()  # names are a projection: bring it up to date
         with ctx.engine.connect() as conn:
             return find_customers(conn, q.strip() if q else None, scope)
 

@@ -107,7 +107,7 @@ class OpsProjector:
         c = t.change_log.c
         since = _watermark(conn, "change_log")
         rows = conn.execute(select(c.seq, c.tenant, c.system, c.entity, c.canonical_id, c.status, c.rejected,
-                                   c.received_at).where(c.seq > since).order_by(c.seq).limit(BATCH)).all()
+                                   c.received_at, c.decision).where(c.seq > since).order_by(c.seq).limit(BATCH)).all()
         if not rows:
             return 0
         counts: Counter[SeriesKey] = Counter()
@@ -121,6 +121,9 @@ class OpsProjector:
                 exact[(TOTAL, r.tenant, r.system, "changes_with_refusals")] += 1
         add_series(conn, {**with_totals(counts), **exact})
         self._link(conn, {r.canonical_id for r in rows if r.entity != "account"})
+        # a substring test first: decisions are JSON, and most changes leave the name alone
+        self._name(conn, {r.canonical_id for r in rows
+                          if r.entity == "account" and ('"name"' in r.decision or '"legal_name"' in r.decision)})
         _save_watermark(conn, "change_log", rows[-1].seq)
         return len(rows)
 
@@ -141,6 +144,21 @@ class OpsProjector:
             stmt = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
             conn.execute(stmt.on_conflict_do_update(index_elements=["canonical_id"], set_={
                 "account_id": stmt.excluded.account_id}), links)
+
+    def _name(self, conn: Connection, ids: set[str]) -> None:
+        """Keep the searchable name of accounts whose name or legal name a change applied."""
+        g = t.golden_records.c
+        names: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted(ids), 1000):
+            for r in conn.execute(select(g.id, g.tenant, g.data).where(g.id.in_(chunk), g.entity == "account")):
+                fields = orjson.loads(r.data).get("f", {})
+                parts = [str(fields[k][0]) for k in ("name", "legal_name") if fields.get(k) and fields[k][0]]
+                names.append({"canonical_id": r.id, "tenant": r.tenant, "search": " | ".join(parts).lower()[:600]})
+        if names:
+            table = ot.ops_customer_names
+            stmt = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["canonical_id"], set_={
+                "search": stmt.excluded.search}), names)
 
     def _outbox(self, conn: Connection) -> int:
         o = t.outbox.c
