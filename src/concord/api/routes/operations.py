@@ -27,6 +27,8 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
+# /healthz and /readyz are open: load balancers and orchestrators probe them without credentials. They report
+# up/down per dependency and never customer data.
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     """Liveness: the process answers. Nothing else is checked (a restart would not fix a database outage).
