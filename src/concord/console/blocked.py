@@ -41,8 +41,8 @@ def why_blocked(facts: CustomerFacts) -> list[BlockedReason]:
             reasons.append(BlockedReason(r["entity"], f"{r['entity'].replace('_', ' ')} {r['id']} is {r['status']}",
                                          r.get("system")))
     for task in facts.open_tasks:
-        reasons.append(BlockedReason("task", f"open task: {task.get('title') or task.get('kind')}",
-                                     task.get("system")))
+        reasons.append(BlockedReason("task", f"{task.get('process')} waits at {task.get('step')}: "
+                                             f"{task.get('message') or task.get('kind')}", task.get("system")))
     for cmd in facts.failed_commands:
         reasons.append(BlockedReason("sync", f"{cmd['type']} to {cmd['target']} failed: {cmd['last_error'] or '?'}",
                                      cmd["target"]))

@@ -15,7 +15,7 @@ from concord.api.deps import AppContext, authorize, context, require_tenant, ten
 from concord.console import actions
 from concord.console.app import render
 from concord.console.forms import back, checked_form, record_action
-from concord.console.sources import NoTaskActions, TaskActions, TaskActionUnavailable, open_tasks
+from concord.console.sources import NoTaskActions, TaskActions, TaskActionUnavailable, open_tasks, task_tenant
 from concord.ingest.models import ChangeError
 from concord.security.scopes import Principal, Scope
 from concord.storage import tables as t
@@ -111,6 +111,11 @@ async def resolve_command(ctx: Ctx, request: Request, seq: int, principal: Resol
 @router.post("/tasks/{task_id}/{action}")
 async def act_on_task(request: Request, task_id: str, action: str, principal: Resolver) -> RedirectResponse:
     form = await checked_form(request)
+    engine = request.app.state.concord.engine
+    with engine.connect() as conn:
+        tenant = task_tenant(conn, task_id)
+    if tenant is not None:
+        require_tenant(principal, tenant)
     handler, actor = task_actions(request), principal.actor
     try:
         if action == "resolve":
@@ -126,5 +131,5 @@ async def act_on_task(request: Request, task_id: str, action: str, principal: Re
             return back(PAGE, f"unknown action {action!r}", "error")
     except TaskActionUnavailable as exc:
         return back(PAGE, str(exc), "error")
-    record_action(request.app.state.concord.engine, principal, f"task.{action}", "task", task_id)
+    record_action(engine, principal, f"task.{action}", "task", task_id, tenant=tenant)
     return back(PAGE, f"task {task_id}: {action} done")

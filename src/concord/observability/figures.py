@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, column, func, inspect, select, table
+from sqlalchemy import Connection, func, select
 
+from concord.console.sources import open_task_counts as counted_tasks  # the one reader of #5's tasks
 from concord.events import tables as et
 from concord.observability.projector import totals_by_key
 from concord.storage import tables as t
@@ -121,10 +122,5 @@ def event_lag(conn: Connection) -> dict[str, int]:
 
 
 def open_task_counts(conn: Connection) -> dict[tuple[str, str], int]:
-    """Open exception tasks per (tenant, kind) once the tasks table of issue #5 exists; empty before."""
-    if not inspect(conn).has_table("tasks"):
-        return {}
-    tasks = table("tasks", column("tenant"), column("kind"), column("status"))
-    rows = conn.execute(select(tasks.c.tenant, tasks.c.kind, func.count()).where(tasks.c.status == "open")
-                        .group_by(tasks.c.tenant, tasks.c.kind))
-    return {(r[0], r[1]): int(r[2]) for r in rows}
+    """Open exception tasks per (tenant, kind), read where the console reads the inbox."""
+    return counted_tasks(conn)
