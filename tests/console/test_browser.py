@@ -153,7 +153,11 @@ def test_a_replay_started_from_the_browser_is_recorded(live: Live, page: Any) ->
     page.goto("/console/dead-letters")
     form = page.locator("#replay-form")
     form.locator("select[name=subscription]").select_option("partner-webhook")
+    form.locator("input[name=customer]").fill(scenario.BLOCKED_CUSTOMER)
+    before = len(live.partner.received)
     form.get_by_role("button", name="Replay").click()
     page.wait_for_url("**/console/dead-letters?**")
-    assert "replay #" in page.locator(".flash").inner_text()
+    assert "delivered 1, failed 0" in page.locator(".flash").inner_text()
     assert page.locator("#replays tbody tr").count() == 1
+    again = live.partner.received[before:]
+    assert [e["customer_key"] for e in again] == [scenario.BLOCKED_CUSTOMER]  # delivered once more, on request
