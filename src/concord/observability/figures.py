@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, select
 
 from concord.console.sources import open_task_counts as counted_tasks  # the one reader of #5's tasks
 from concord.events import tables as et
+from concord.matching import tables as mt
 from concord.observability.projector import totals_by_key
 from concord.storage import tables as t
 
@@ -61,7 +62,8 @@ def rejected_fields(conn: Connection) -> dict[tuple[str, str], int]:
 
 
 def quality(conn: Connection) -> dict[tuple[str, str, str], int]:
-    """Data-quality exceptions: changes that had fields refused, and steward approvals still pending."""
+    """Data-quality exceptions: changes that had fields refused, steward approvals still pending, possible
+    duplicates awaiting a match review, and changes held back by the online duplicate check."""
     a = t.approvals.c
     out: dict[tuple[str, str, str], int] = {}
     for (tenant, system, _), n in totals_by_key(conn, "changes_with_refusals").items():
@@ -69,6 +71,12 @@ def quality(conn: Connection) -> dict[tuple[str, str, str], int]:
     for tenant, system, n in conn.execute(select(a.tenant, a.system, func.count()).where(a.status == "pending")
                                           .group_by(a.tenant, a.system)):
         out[(tenant, system, "awaiting_steward")] = int(n)
+    r, h = mt.match_reviews.c, mt.held_changes.c
+    for tenant, n in conn.execute(select(r.tenant, func.count()).where(r.status == "pending").group_by(r.tenant)):
+        out[(tenant, "", "duplicate_review")] = int(n)
+    for tenant, system, n in conn.execute(select(h.tenant, h.system, func.count()).where(h.status == "held")
+                                          .group_by(h.tenant, h.system)):
+        out[(tenant, system, "held_for_review")] = int(n)
     return out
 
 
