@@ -20,10 +20,12 @@ def test_every_cause_is_reported_with_its_source() -> None:
                      "system": "concord"}],
         failed_commands=[{"type": "update_account", "target": "zendesk", "last_error": "DataRejected: name"}],
         dead_letters=[{"type": "CustomerCreated", "subscription": "partner-webhook", "error": "HTTP 500"}],
-        pending_approvals=[{"system": "zendesk", "field": "legal_name"}])
+        pending_approvals=[{"system": "zendesk", "field": "legal_name"}],
+        duplicate_reviews=[{"other": "cus_9", "score": 0.91}])
     reasons = why_blocked(facts)
     assert [r.code for r in reasons] == ["lifecycle", "credit", "subscription", "task", "sync", "dead_letter",
-                                         "approval"]
+                                         "duplicate", "approval"]
+    assert reasons[6].message == "possible duplicate of cus_9 awaits a steward (score 0.91)"
     assert reasons[0].message == "customer is on credit hold" and reasons[0].system == "tryton"
     assert reasons[2].message == "subscription sub_1 is past_due" and reasons[2].system == "stripe"
     assert reasons[3].message == "onboard-customer waits at validate: tax id missing"

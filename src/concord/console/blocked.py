@@ -25,6 +25,7 @@ class CustomerFacts:
     failed_commands: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     open_tasks: list[dict[str, Any]] = field(default_factory=list)
+    duplicate_reviews: list[dict[str, Any]] = field(default_factory=list)  # {"other", "score"}
     related: list[dict[str, Any]] = field(default_factory=list)  # {"entity", "id", "status", "system"}
 
 
@@ -49,6 +50,9 @@ def why_blocked(facts: CustomerFacts) -> list[BlockedReason]:
     for letter in facts.dead_letters:
         reasons.append(BlockedReason("dead_letter", f"{letter['type']} stuck in {letter['subscription']}: "
                                                     f"{letter['error'][:200]}"))
+    for review in facts.duplicate_reviews:
+        reasons.append(BlockedReason("duplicate", f"possible duplicate of {review['other']} awaits a steward "
+                                                  f"(score {review['score']:.2f})"))
     for a in facts.pending_approvals:
         reasons.append(BlockedReason("approval", f"{a['system']} change to {a['field']} awaits a steward",
                                      a["system"]))

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from concord.canonical.golden import GoldenRecord, us_to_ts
 from concord.console.blocked import BlockedReason, CustomerFacts, why_blocked
 from concord.console.sources import open_tasks_of
 from concord.events import tables as et
+from concord.matching import tables as mt
 from concord.observability import tables as ot
 from concord.storage import queries
 from concord.storage import tables as t
@@ -79,6 +80,7 @@ def load_customer(conn: Connection, customer_id: str) -> Customer360 | None:
     tasks = open_tasks_of(conn, ids)
     facts = _facts(record, related, _commands(conn, ids, failed_only=True), _dead_letters(conn, ids), approvals,
                    tasks)
+    facts.duplicate_reviews = _reviews(conn, record.tenant, customer_id)
     return Customer360(view=view, related=related, blocked=why_blocked(facts),
                        timeline=_timeline(conn, ids, commands), pending_approvals=approvals, open_tasks=tasks)
 
@@ -109,6 +111,16 @@ def _commands(conn: Connection, ids: list[str], failed_only: bool = False) -> li
     if failed_only:
         query = query.where(o.published_at.is_(None), o.failed_at.is_not(None))
     return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _reviews(conn: Connection, tenant: str, customer_id: str) -> list[dict[str, Any]]:
+    """Pending match reviews that involve this customer, with the other record of the pair."""
+    r = mt.match_reviews.c
+    rows = conn.execute(select(r.left_id, r.right_id, r.score).where(
+        r.tenant == tenant, r.entity == "account", r.status == "pending",
+        or_(r.left_id == customer_id, r.right_id == customer_id)).limit(20))
+    return [{"other": row.right_id if row.left_id == customer_id else row.left_id, "score": float(row.score)}
+            for row in rows]
 
 
 def _dead_letters(conn: Connection, ids: list[str]) -> list[dict[str, Any]]:
