@@ -13,7 +13,7 @@ from concord.console.customer360 import related_ids
 from concord.ingest.models import ChangeCreate, ChangePublic
 from concord.ingest.service import IngestService
 from concord.observability import projector
-from concord.observability.latency import flush_calls, percentiles
+from concord.observability.latency import SeriesCallRecorder, flush_calls, percentiles
 
 
 def change(i: int, **extra: object) -> ChangeCreate:
@@ -61,3 +61,15 @@ def test_latency_percentiles_combine_across_flushes(engine: Engine) -> None:
         p50, p95, p99 = next(iter(percentiles(conn, now - 60)["stripe"].values()))
     assert p50 is not None and p50 <= 0.005
     assert p95 is not None and 0.5 <= p95 <= 1.0 and p99 is not None and p99 <= 1.0
+
+
+def test_a_worker_recorder_lands_in_the_shared_histograms(engine: Engine) -> None:
+    recorder = SeriesCallRecorder(engine, flush_every_s=3600)
+    for latency_s in (0.003, 0.004, 0.2):
+        recorder.record(CallSample("zendesk", "PUT x", "PUT", 200, "ok", latency_s, "c"))
+    with engine.connect() as conn:
+        assert "zendesk" not in percentiles(conn, time.time() - 60)  # kept until the interval or a flush
+    recorder.flush()
+    with engine.connect() as conn:
+        (p50, _, p99), = percentiles(conn, time.time() - 60)["zendesk"].values()
+    assert p50 is not None and p50 <= 0.005 and p99 is not None and 0.1 <= p99 <= 0.25

@@ -3,11 +3,12 @@ Prometheus histogram), turned into p50/p95/p99 at read time so flushes from many
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
 from collections import Counter
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from concord.connectors.runtime.http import CallSample
 from concord.observability import tables as ot
@@ -64,3 +65,32 @@ def percentiles(conn: Connection, since: float, tenant: str | None = None, syste
         row[int(metric.removeprefix(rollup).removeprefix(PREFIX))] += float(value)
     return {name: {b: tuple(quantile(c, q) for q in QUANTILES) for b, c in by_minute.items()}
             for name, by_minute in hist.items()}
+
+
+class SeriesCallRecorder:
+    """A `CallRecorder` for processes without a console (workers, the dispatcher, the CLI): it keeps samples
+    and adds them to the shared per-minute histograms every `flush_every_s`, so the dashboard shows latency
+    of calls made anywhere. `flush()` on shutdown writes the rest."""
+
+    def __init__(self, engine: Engine, tenant: str = "", flush_every_s: float = 10.0) -> None:
+        self.engine = engine
+        self.tenant = tenant
+        self.flush_every_s = flush_every_s
+        self._pending: list[tuple[CallSample, float]] = []
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def record(self, sample: CallSample) -> None:
+        with self._lock:
+            self._pending.append((sample, time.time()))
+            due = time.monotonic() - self._last >= self.flush_every_s
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            taken, self._pending = self._pending, []
+            self._last = time.monotonic()
+        if taken:
+            with self.engine.begin() as conn:
+                flush_calls(conn, [s for s, _ in taken], self.tenant, stamps=[at for _, at in taken])
