@@ -42,16 +42,26 @@ class Verdict:
     merge: MergeResult | None = None
 
 
-def list_reviews(conn: Connection, tenant: str, status: str | None = "pending", entity: str | None = None,
+def list_reviews(conn: Connection, tenant: str | None, status: str | None = "pending", entity: str | None = None,
                  limit: int = 200) -> list[dict[str, Any]]:
+    """Reviews of `tenant` (None: every tenant's, for an all-tenant caller)."""
     m = match_reviews.c
-    stmt = select(match_reviews).where(m.tenant == tenant)
+    stmt = select(match_reviews)
+    if tenant is not None:
+        stmt = stmt.where(m.tenant == tenant)
     if status is not None:
         stmt = stmt.where(m.status == status)
     if entity is not None:
         stmt = stmt.where(m.entity == entity)
     rows = conn.execute(stmt.order_by(m.score.desc(), m.id).limit(limit))
     return [{**r._mapping, "evidence": orjson.loads(r.evidence)} for r in rows]
+
+
+def review_tenant(conn: Connection, review_id: str) -> str | None:
+    """The tenant a review belongs to, or None when there is no such review."""
+    m = match_reviews.c
+    tenant: str | None = conn.execute(select(m.tenant).where(m.id == review_id)).scalar()
+    return tenant
 
 
 def _pending(conn: Connection, review_id: str) -> Any:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from concord.api.deps import AppContext, authorize, context
+from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
 from concord.api.problems import Problem
 from concord.matching import review
 from concord.matching.merging import MergeRefused
@@ -58,15 +58,22 @@ class VerdictPublic(BaseModel):
 @router.get("", response_model=list[ReviewPublic])
 def list_reviews(ctx: Ctx, principal: Annotated[Principal, Depends(authorize(Scope.RECORDS_READ))],
                  status: Annotated[str, Query(pattern="^(pending|same|different|auto)$")] = "pending",
-                 entity: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[ReviewPublic]:
+                 entity: str | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+                 tenant: str | None = None) -> list[ReviewPublic]:
     with ctx.engine.connect() as conn:
-        rows: list[dict[str, Any]] = review.list_reviews(conn, principal.tenant, status, entity, limit)
+        rows: list[dict[str, Any]] = review.list_reviews(conn, tenant_filter(principal, tenant), status, entity,
+                                                         limit)
     return [ReviewPublic.model_validate(r) for r in rows]
 
 
 async def _decide(ctx: AppContext, principal: Principal, review_id: str, body: VerdictBody,
                   link: bool) -> VerdictPublic:
     decide = review.link if link else review.split
+    with ctx.engine.connect() as conn:
+        owner = review.review_tenant(conn, review_id)
+    if owner is None:
+        raise Problem(404, "Not found", f"no review {review_id}")
+    require_tenant(principal, owner)
     try:
         verdict = await asyncio.to_thread(decide, ctx.ingest, review_id, body.actor or principal.actor)
     except review.ReviewNotFound as exc:
