@@ -17,6 +17,7 @@ from concord.hubconfig import load_runtime
 from concord.security.keys import create_key, revoke_key, rotate_key
 from concord.security.scopes import ALL_TENANTS, ROLES, Scope
 from concord.settings import Settings
+from concord.storage.engine import make_engine, upgrade
 from tests.security.support import bearer
 
 TENANT_A, TENANT_B = "default", "acme-eu"
@@ -73,6 +74,15 @@ def _seed(world: World) -> None:
     world.ids.update(record_id=first["canonical_id"], customer_id=first["canonical_id"],
                      change_id=pending["change_id"], approval_id=approval["id"], proposal_id=proposal["id"],
                      key_id=world.admin_a.split("_")[1], system="salesforce", entity="account")
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """For tests whose SQL is dialect-neutral (webhook nonces, secrets): PostgreSQL adds minutes, not coverage."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'concord.db'}", sqlite_synchronous="NORMAL")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")
