@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, select, update
 
 from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError
@@ -118,7 +118,3 @@ def split(service: IngestService, review_id: str, actor: str) -> Verdict:
         _close(conn, review_id, "different", actor)
     return Verdict(review_id, "different", row.right_id)
 
-
-def pending_count(engine: Engine, tenant: str) -> int:
-    with engine.connect() as conn:
-        return len(list_reviews(conn, tenant, "pending", limit=10_000))
