@@ -11,6 +11,7 @@ from concord.api.app import create_app
 from concord.api.routes import review as review_routes
 from concord.hubconfig import Runtime
 from concord.settings import Settings
+from tests.security.support import bearer, key_for
 
 ACME = {"Name": "Acme Logistics GmbH", "Phone": "+49 30 1234567", "ShippingStreet": "12 Market Street",
         "ShippingCity": "Berlin", "ShippingPostalCode": "10115", "ShippingCountry": "DE"}
@@ -20,6 +21,7 @@ ACME = {"Name": "Acme Logistics GmbH", "Phone": "+49 30 1234567", "ShippingStree
 def client(database_url: str, runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(Settings(database_url=database_url, sqlite_synchronous="NORMAL"), runtime)
     with TestClient(app) as test_client:
+        test_client.headers.update(bearer(key_for(app.state.concord.engine)))
         yield test_client
 
 

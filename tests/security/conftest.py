@@ -66,6 +66,12 @@ def _seed(world: World) -> None:
         "system": "zendesk", "entity": "account", "external_id": "z-secret", "fields": {"name": "Zebra Holdings"},
         "source_ts": "2026-03-01T12:05:00Z", "idempotency_key": "a2", "canonical_id": first["canonical_id"]}).json()
     [approval] = c.get("/api/v1/approvals", headers=headers).json()
+    # two look-alikes the online duplicate check holds for a steward: a review of tenant A
+    look_alike = {"Name": "Leaky Acme Logistics GmbH", "Phone": "+49 30 1234567", "ShippingStreet": "12 Market St",
+                  "ShippingCity": "Berlin", "ShippingPostalCode": "10115", "ShippingCountry": "DE"}
+    for ext, key in (("001L1", "a3"), ("001L2", "a4")):
+        c.post("/api/v1/changes", headers=headers, json={**change, "external_id": ext, "fields": look_alike,
+                                                        "idempotency_key": key})
     spec = load_runtime(None).mappings.get("salesforce", "account")
     assert spec is not None
     proposal = c.post("/api/v1/mappings/proposals", headers=bearer(world.hub_admin),
