@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -95,9 +96,22 @@ class ChangeBus:
                                    f"{config.subjects} (CONCORD_SCALE_SUBJECT_PREFIX)")
 
     # -- publishing -------------------------------------------------------------------------------------
-    def publish(self, changes: Sequence[ChangeCreate]) -> list[int]:
-        """Publish and wait for JetStream's acknowledgements; returns each change's stream sequence."""
-        return self._call(self._publish(changes)) if changes else []
+    def publish(self, changes: Sequence[ChangeCreate], patience_s: float = 20.0) -> list[int]:
+        """Publish and wait for JetStream's acknowledgements; returns each change's stream sequence.
+
+        While a cluster elects a new stream leader (a node died) publishes time out for a few seconds: the
+        whole call is repeated until `patience_s` ran out — safe, the stream keeps one copy per message id."""
+        if not changes:
+            return []
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                return self._call(self._publish(changes))
+            except (NatsError, TimeoutError) as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.info("publish not acknowledged (%s); repeating", type(exc).__name__)
+                time.sleep(0.5)
 
     async def _publish(self, changes: Sequence[ChangeCreate]) -> list[int]:
         futures = []
@@ -111,7 +125,7 @@ class ChangeBus:
     # -- consuming --------------------------------------------------------------------------------------
     def open(self, partition: int, after_seq: int) -> None:
         self.close_partition(partition)
-        self._subs[partition] = self._call(self._open(partition, after_seq), timeout=30)
+        self._subs[partition] = self._call(self._open(partition, after_seq), timeout=8)
 
     async def _open(self, partition: int, after_seq: int) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1,
@@ -164,6 +178,18 @@ class ChangeBus:
             return await self._subs[partition].fetch(batch=per, timeout=self.settings.fetch_wait_s)
         except (TimeoutError, NatsTimeout):
             return []
+
+    def broken(self) -> list[int]:
+        """Partitions whose consumer is gone (its NATS node died): an empty fetch cannot tell, so ask."""
+        if not self._subs:
+            return []
+        return self._call(self._broken(), timeout=30)
+
+    async def _broken(self) -> list[int]:
+        parts = list(self._subs)
+        infos = await asyncio.gather(*(asyncio.wait_for(self._subs[p].consumer_info(), 3.0) for p in parts),
+                                     return_exceptions=True)
+        return [p for p, info in zip(parts, infos, strict=True) if isinstance(info, BaseException)]
 
     def ack(self, partitions: Sequence[int]) -> None:
         """Acknowledge up to the last fetched message (AckAll): lets the consumer move its window on."""

@@ -52,6 +52,8 @@ class Worker:
         self.bindings = BindingCache()
         self._owned_lock = threading.Lock()
         self._owned: list[int] = []
+        self._to_open: set[int] = set()  # held partitions without a consumer yet (or whose consumer broke)
+        self._next_open = 0.0
 
     def owned(self) -> list[int]:
         """The partitions held right now (read by the delivery thread)."""
@@ -69,6 +71,7 @@ class Worker:
                     if self.leases.draining and not self.leases.held:
                         log.info("drained: every partition handed over")
                         return
+                self._open_pending()
                 if not self.bus.owned():
                     stop.wait(0.1)
                     continue
@@ -86,13 +89,21 @@ class Worker:
             return
         for p in changes.lost:
             self.bus.close_partition(p)
+            self._to_open.discard(p)
         if changes.gained:
             # Records cached while another worker owned these customers may be stale; the version check would
             # catch it, but a clean start costs one read.
             self.cache.clear()
             self.bindings.clear()
-        for lease in changes.gained:
-            self.bus.open(lease.partition, lease.committed_seq)
+        self._to_open.update(lease.partition for lease in changes.gained)
+        self._next_open = 0.0
+        try:
+            gone = self.bus.broken()
+        except Exception:  # NATS itself is away: the client reconnects; look again at the next tick
+            gone = []
+        if gone:
+            log.warning("consumers of %s are gone (a NATS node left); reopening", gone)
+            self._reopen(gone)
         self.stats.gained += len(changes.gained)
         self.stats.lost += len(changes.lost)
         if changes.gained or changes.lost:
@@ -148,22 +159,37 @@ class Worker:
         for p in lost:
             self.leases.held.pop(p, None)
             self.bus.close_partition(p)
+            self._to_open.discard(p)
         self._reopen([p for p in positions if p not in lost])
         with self._owned_lock:
             self._owned = sorted(self.leases.held)
 
     def _reopen(self, partitions: list[int]) -> None:
-        """Start the partitions again from their committed positions (what was fetched is read again)."""
+        """Read the partitions again from their committed positions (what was fetched comes again)."""
+        for p in partitions:
+            self.bus.close_partition(p)
+        self._to_open.update(p for p in partitions if p in self.leases.held)
+        self._next_open = 0.0
+
+    def _open_pending(self) -> None:
+        """Open consumers for held partitions that have none. A failure (a NATS node or leader is away) is
+        retried shortly; the lease stays held meanwhile, so the partition waits for this worker."""
+        self._to_open &= set(self.leases.held)
+        if not self._to_open or time.monotonic() < self._next_open:
+            return
         try:
-            committed = self.leases.positions(partitions)
-            for p in partitions:
-                if p in self.leases.held:
-                    self.bus.open(p, committed[p])
+            committed = self.leases.positions(sorted(self._to_open))
         except Exception:
-            log.warning("reopening %s failed; retrying on the next batch", partitions, exc_info=True)
-            for p in partitions:
-                self.bus.close_partition(p)
-                self.leases.held.pop(p, None)  # the tick claims it back (or another worker does)
+            log.warning("reading positions failed", exc_info=True)
+            self._next_open = time.monotonic() + FAILURE_PAUSE_S
+            return
+        for p in sorted(self._to_open):
+            try:
+                self.bus.open(p, committed[p])
+                self._to_open.discard(p)
+            except Exception as exc:
+                log.warning("opening partition %s failed (%s); retrying", p, type(exc).__name__)
+                self._next_open = time.monotonic() + FAILURE_PAUSE_S
 
     def _leave(self) -> None:
         for p in self.bus.owned():
