@@ -24,6 +24,7 @@ from concord.scale.worker import Worker, WorkerStats
 from concord.storage.engine import make_engine, upgrade
 
 log = logging.getLogger(__name__)
+MIGRATION_LOCK = 0x636F6E63  # "conc"
 
 
 def open_database(url: str, pool_size: int = 5) -> Engine:
@@ -43,7 +44,14 @@ def open_database(url: str, pool_size: int = 5) -> Engine:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise ScaleConfigError(f"cannot connect to the database at CONCORD_DATABASE_URL={shown}: {reason}") from exc
-    upgrade(engine)
+    # Workers started together on a new database would run the migrations side by side: one at a time.
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        try:
+            upgrade(engine)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            lock.commit()
     return engine
 
 
