@@ -20,6 +20,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import nats
 from nats.aio.client import Client
@@ -64,13 +65,15 @@ class ChangeBus:
         self._js = self._nc.jetstream()
 
     async def _connect(self, timeout_s: float) -> Client:
-        # At start-up every server gets one try (a clear error beats a silent wait); once connected the client
-        # reconnects forever, moving to another node of the cluster when one goes away.
-        probe = await nats.connect(servers=self.settings.server_list(), connect_timeout=timeout_s,
-                                   allow_reconnect=False)
-        await probe.close()
-        return await nats.connect(servers=self.settings.server_list(), connect_timeout=timeout_s,
-                                  max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        # nats-py retries an unreachable first server without end; at start-up a clear error beats a silent
+        # wait, so probe the servers first. Once connected the client reconnects forever, moving to another
+        # node of the cluster when one goes away.
+        reachable = [url for url in self.settings.server_list() if await _reachable(url, timeout_s)]
+        if not reachable:
+            raise ConnectionError("no server accepts connections")
+        return await asyncio.wait_for(nats.connect(servers=self.settings.server_list(), connect_timeout=timeout_s,
+                                                   max_reconnect_attempts=-1, reconnect_time_wait=0.5),
+                                      timeout_s * (len(self.settings.server_list()) + 1))
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -227,3 +230,13 @@ class ChangeBus:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+async def _reachable(url: str, timeout_s: float) -> bool:
+    parsed = urlparse(url if "://" in url else f"nats://{url}")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parsed.hostname, parsed.port or 4222), timeout_s)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True
