@@ -22,8 +22,8 @@ from sqlalchemy import Engine, text
 
 from concord.hubconfig import Runtime
 from concord.scale.bus import ChangeBus
-from concord.scale.settings import ScaleSettings
 from concord.scale.runner import open_database
+from concord.scale.settings import ScaleSettings
 from tests.scale.cluster import NATS_SERVER, NatsCluster
 from tests.scale.conftest import throwaway
 from tests.scale.support import (

@@ -61,7 +61,7 @@ def test_a_batch_of_a_worker_that_lost_its_lease_does_not_commit(engine: Engine)
 
 def test_a_worker_with_another_partition_count_refuses_to_start(engine: Engine) -> None:
     LeaseManager(engine, "a", 64, ttl_s=5.0).prepare()
-    with pytest.raises(ScaleConfigError, match="database was set up with 64 partitions.*PARTITIONS=32"):
+    with pytest.raises(ScaleConfigError, match=r"database was set up with 64 partitions.*PARTITIONS=32"):
         LeaseManager(engine, "b", 32, ttl_s=5.0).prepare()
 
 
