@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -64,6 +65,20 @@ def governor_store(scale: ScaleSettings) -> GovernorStore | None:
         raise ScaleConfigError(f"cannot reach Redis at CONCORD_SCALE_REDIS_URL={scale.redis_url}: {exc}") from exc
 
 
+def start_delivery(engine: Engine, scale: ScaleSettings, worker: Worker, connectors_file: Path) -> Callable[[], None]:
+    """Deliver the held partitions' commands on a thread; returns what stops it and closes the connectors."""
+    connectors = load_connectors(connectors_file, governor_store(scale))
+    store = PartitionedDeliveryStore(engine, scale.partitions, worker.owned)
+    delivery = DeliveryLoop(CommandDispatcher(store, connectors))
+    delivery.start()
+
+    def stop() -> None:
+        delivery.stop()
+        connectors_close(connectors)
+
+    return stop
+
+
 def run_worker(database_url: str, runtime: Runtime, scale: ScaleSettings, stop: threading.Event,
                connectors_file: Path | None = None) -> WorkerStats:
     """Check everything, then work until `stop` (or a drain) and hand the partitions back."""
@@ -78,12 +93,7 @@ def run_worker(database_url: str, runtime: Runtime, scale: ScaleSettings, stop: 
         bus.ensure_stream()
         worker = Worker(engine, runtime, bus, leases, scale)
         if connectors_file is not None:
-            connectors = load_connectors(connectors_file, governor_store(scale))
-            stack.callback(connectors_close, connectors)
-            store = PartitionedDeliveryStore(engine, scale.partitions, worker.owned)
-            delivery = DeliveryLoop(CommandDispatcher(store, connectors))
-            delivery.start()
-            stack.callback(delivery.stop)
+            stack.callback(start_delivery(engine, scale, worker, connectors_file))
         log.info("worker %s started: %d partitions, stream %s", leases.worker_id, scale.partitions, scale.stream)
         worker.run(stop)
         return worker.stats
