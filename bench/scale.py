@@ -124,6 +124,9 @@ def scale_settings() -> ScaleSettings:
     return ScaleSettings(nats_urls=NATS, stream=f"BENCH_{tag}", subject_prefix=f"bench{tag}", partitions=PARTITIONS)
 
 
+PUBLISHED: list[Row] = []  # the publish side of each throughput run: the bus ceiling measured in passing
+
+
 def throughput(count: int, changes: list[ChangeCreate]) -> Row:
     scale = scale_settings()
     bus = ChangeBus(scale)
@@ -135,6 +138,8 @@ def throughput(count: int, changes: list[ChangeCreate]) -> Row:
                 started = time.perf_counter()
                 for i in range(0, len(changes), 1000):
                     bus.publish(changes[i:i + 1000])
+                PUBLISHED.append(Row(f"bus publish, acked (while {count} worker(s) consume)", len(changes),
+                                     time.perf_counter() - started))
                 wait_for(engine, len(changes))
                 seconds = time.perf_counter() - started
             engine.dispose()
@@ -184,6 +189,7 @@ def main() -> None:
     size = int(os.environ.get("CONCORD_BENCH_SCALE_CHANGES", "20000"))
     changes = workload(size, customers=size // 4)
     rows = [embedded(changes), throughput(1, changes), throughput(2, changes), paced_lag(2)]
+    rows += PUBLISHED
     table = Table("scenario", "changes", "seconds", "changes/s", "lag p50 ms", "lag p99 ms",
                   title=f"bench/scale — {PARTITIONS} partitions, 2 cores shared with PostgreSQL, NATS and the "
                         "publisher (and other work on this machine)")

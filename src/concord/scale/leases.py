@@ -113,6 +113,10 @@ class LeaseManager:
                     changes.lost += self._release(conn, sorted(self.held)[target:])
             elif len(self.held) < target:
                 changes.gained = self._claim(conn, now, target - len(self.held))
+            # A dead owner's partitions are taken whatever the shares say: the fair split can lag behind (a
+            # replacement registered but slow to start); the excess is given back at the next balanced tick.
+            if not self.draining:
+                changes.gained += self._claim_orphans(conn, now)
         return changes
 
     def _now(self, conn: Connection) -> float:
@@ -177,6 +181,17 @@ class LeaseManager:
             for p in partitions:
                 self.held.pop(p, None)
 
+    def _claim_orphans(self, conn: Connection, now: float) -> list[Lease]:
+        rows = conn.execute(text(
+            "UPDATE scale_leases SET owner = :w, token = token + 1, expires_at = :exp, updated_at = :now"
+            " WHERE partition IN (SELECT partition FROM scale_leases WHERE owner IS NOT NULL AND owner <> :w"
+            " AND expires_at < :orphaned ORDER BY partition FOR UPDATE SKIP LOCKED)"
+            " RETURNING partition, token, committed_seq"),
+            {"w": self.worker_id, "exp": now + self.ttl_s, "now": now, "orphaned": now - self.ttl_s / 2})
+        gained = [Lease(p, tok, seq) for p, tok, seq in rows]
+        self.held.update({lease.partition: lease for lease in gained})
+        return gained
+
     # -- inside a batch's transaction -------------------------------------------------------------------
     def fence(self, conn: Connection, positions: Mapping[int, int]) -> None:
         """Refuse the batch unless every partition in it is still ours; then advance their positions."""
@@ -185,8 +200,9 @@ class LeaseManager:
                                  " AND owner = :w ORDER BY partition FOR UPDATE"),
                             {"ps": parts, "w": self.worker_id})
         tokens = {p: tok for p, tok in rows}
-        with self.lock:
-            held = dict(self.held)
+        # No `self.lock` here: a keeper tick holds it while waiting for these very rows (a deadlock across the
+        # two locks); copying the dict is atomic under the GIL.
+        held = dict(self.held)
         lost = [p for p in parts if p not in held or tokens.get(p) != held[p].token]
         if lost:
             raise LeaseLost(lost)
