@@ -83,6 +83,11 @@ def takeover_seconds(engine: Engine, dead: str, timeout_s: float = 30.0) -> floa
         if not held:
             return time.monotonic() - started
         time.sleep(0.1)
+    with engine.connect() as conn:  # what held the takeover up, for the failure report
+        now = conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one()
+        print("slow takeover of", dead, "at", now, conn.execute(text(
+            "SELECT partition, owner, token, expires_at FROM scale_leases ORDER BY partition")).all(),
+            conn.execute(text("SELECT worker_id, heartbeat_at, draining FROM scale_workers")).all())
     return timeout_s
 
 

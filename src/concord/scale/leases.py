@@ -137,11 +137,16 @@ class LeaseManager:
     def _renew(self, conn: Connection, now: float) -> list[int]:
         if not self.held:
             return []
-        rows = conn.execute(text(
+        # Rows our own in-flight batch holds (the fence locks them) are skipped rather than waited for: that
+        # batch may run for seconds, and this tick must not stall behind it (it also takes dead workers'
+        # partitions over). Those rows' leases are extended at the next tick.
+        conn.execute(text(
             "UPDATE scale_leases SET expires_at = :exp WHERE partition IN (SELECT partition FROM scale_leases"
-            " WHERE owner = :w AND partition = ANY(:ps) ORDER BY partition FOR UPDATE)"  # fence's lock order
-            " RETURNING partition, token"), {"exp": now + self.ttl_s, "w": self.worker_id, "ps": list(self.held)})
-        still = {p: tok for p, tok in rows}
+            " WHERE owner = :w AND partition = ANY(:ps) ORDER BY partition FOR UPDATE SKIP LOCKED)"),
+            {"exp": now + self.ttl_s, "w": self.worker_id, "ps": list(self.held)})
+        rows = conn.execute(text("SELECT partition, owner, token FROM scale_leases WHERE partition = ANY(:ps)"),
+                            {"ps": list(self.held)})
+        still = {p: tok for p, owner, tok in rows if owner == self.worker_id}
         lost = [p for p, lease in self.held.items() if still.get(p) != lease.token]
         for p in lost:
             del self.held[p]
