@@ -37,6 +37,7 @@ from concord.scale.settings import ScaleConfigError, ScaleSettings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+PUBLISH_ACK_TIMEOUT_S = 5.0
 RETENTION_S = 7 * 86_400.0  # how long a change stays replayable from the stream
 
 
@@ -123,7 +124,10 @@ class ChangeBus:
             futures.append(await self._js.publish_async(
                 subject, change.model_dump_json().encode(),
                 headers={"Nats-Msg-Id": f"{change.tenant}:{change.idempotency_key}"}))
-        return [int(ack.seq) for ack in await asyncio.gather(*futures)]
+        # An ack lost with a dying node would leave its future pending for good: give up after a while and let
+        # `publish` repeat the whole call (the message ids make the repeat harmless).
+        acks = await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_ACK_TIMEOUT_S)
+        return [int(ack.seq) for ack in acks]
 
     # -- consuming --------------------------------------------------------------------------------------
     def open(self, partition: int, after_seq: int) -> None:
