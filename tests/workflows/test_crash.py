@@ -22,6 +22,9 @@ pytestmark = [pytest.mark.tryton, pytest.mark.slow]
 
 CRASH_POINTS = ["lifecycle-onboarding", "erp-create", "erp-record", "crm-write-back", "publish-onboarded",
                 "provision-scim", "provision-zendesk", "provision-stripe"]
+# Unrelated names: similar ones at one address would be held by the online duplicate check, not onboarded.
+CRASH_NAMES = ["Aldebaran", "Betelgeuse Logistique", "Capella Foods", "Deneb Mining", "Electra Textiles",
+               "Fomalhaut Partners", "Gacrux Media", "Hadar Pharma", "Izar Robotics", "Jabbah Shipping"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -52,7 +55,8 @@ def test_sigkill_at_each_step_then_restart_creates_everything_exactly_once(
     """Worker k finishes the run worker k-1 left behind, then starts customer k and dies at crash point k."""
     connections = str(systems.write_connections(tmp_path / "connections.yaml"))
     price = systems.price()
-    customers = [crm_customer(systems, runtime, database_url, f"Crash {point} SA") for point in CRASH_POINTS]
+    customers = [crm_customer(systems, runtime, database_url, f"{name} SA")
+                 for name in CRASH_NAMES[:len(CRASH_POINTS)]]
     finished: list[tuple[str, str]] = []
     previous = "-"
     for point, (customer, _) in zip([*CRASH_POINTS, None], [*customers, ("-", "-")], strict=True):

@@ -23,6 +23,7 @@ from concord.settings import Settings
 from concord.workflows.engine import WorkflowEngine
 from concord.workflows.processes import process_specs
 from concord.workflows.signals import SignalStarter
+from tests.security.support import bearer, key_for
 from tests.workflows.support import Systems, crm_customer, settle
 
 pytestmark = pytest.mark.tryton
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.tryton
 def client(engine: WorkflowEngine, database_url: str, runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(Settings(database_url=database_url, sqlite_synchronous="NORMAL"), runtime, engine)
     with TestClient(app) as test_client:
+        test_client.headers.update(bearer(key_for(app.state.concord.engine)))
         yield test_client
 
 
