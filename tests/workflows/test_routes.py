@@ -11,12 +11,15 @@ from fastapi.testclient import TestClient
 from concord.api.app import create_app
 from concord.hubconfig import Runtime
 from concord.settings import Settings
+from tests.security.support import bearer, key_for
 
 
 @pytest.fixture
 def client(tmp_path: Path, runtime: Runtime) -> Iterator[TestClient]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'api.db'}", sqlite_synchronous="NORMAL")
-    with TestClient(create_app(settings, runtime)) as test_client:
+    app = create_app(settings, runtime)
+    with TestClient(app) as test_client:
+        test_client.headers.update(bearer(key_for(app.state.concord.engine)))
         yield test_client
 
 

@@ -36,6 +36,7 @@ class UnknownCustomer(LookupError):
 class RunView(BaseModel):
     workflow_id: str
     process: str
+    tenant: str | None = None
     status: RunStatus
     created: bool = False
     result: dict[str, Any] | None = None
@@ -105,5 +106,7 @@ def run_view(engine: WorkflowEngine, workflow_id: str) -> RunView | None:
         state = "cancelled"
     else:
         state = "waiting" if tasks else "running"
-    return RunView(workflow_id=workflow_id, process=status.name, status=state, result=result,
+    args = status.input["args"] if status.input else ()
+    tenant = getattr(args[0], "tenant", None) if args else None
+    return RunView(workflow_id=workflow_id, process=status.name, tenant=tenant, status=state, result=result,
                    error=None if status.error is None else str(status.error), open_tasks=tasks)

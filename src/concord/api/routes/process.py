@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
-from concord.api.deps import authorize
+from concord.api.deps import authorize, require_tenant
 from concord.api.problems import Problem
 from concord.canonical.lifecycle import IllegalTransition
 from concord.security.scopes import Principal, Scope
@@ -25,15 +25,30 @@ from concord.workflows.processes import RunView, UnknownCustomer, process_specs,
 router = APIRouter(prefix="/api/v1/process", tags=["process"])
 
 
-def workflow_engine(request: Request) -> WorkflowEngine:
+def workflow_engine(request: Request) -> WorkflowEngine | None:
     engine: WorkflowEngine | None = getattr(request.app.state, "workflows", None)
-    if engine is None:
-        raise Problem(503, "Workflows not running", "this server runs no workflow engine (start it with "
-                                                    "`concord workflows worker` or pass one to create_app)")
     return engine
 
 
-Engine = Annotated[WorkflowEngine, Depends(workflow_engine)]
+def _running(engine: WorkflowEngine | None) -> WorkflowEngine:
+    # Checked inside the handler, after the caller's key and tenant: a refusal must not depend on the engine.
+    if engine is None:
+        raise Problem(503, "Workflows not running", "this server runs no workflow engine (start it with "
+                                                    "`concord workflows worker --serve`)")
+    return engine
+
+
+Engine = Annotated[WorkflowEngine | None, Depends(workflow_engine)]
+Starter = Annotated[Principal, Depends(authorize(Scope.PROCESS_RUN))]
+Reader = Annotated[Principal, Depends(authorize(Scope.PROCESS_READ))]
+
+
+def _own_tenant(principal: Principal, body: BaseModel) -> BaseModel:
+    """The request in the caller's tenant: an omitted tenant is the key's own, another tenant is refused."""
+    if "tenant" not in body.model_fields_set and principal.tenant != "*":
+        body = body.model_copy(update={"tenant": principal.tenant})
+    require_tenant(principal, str(getattr(body, "tenant", "")))
+    return body
 
 
 async def _start(engine: WorkflowEngine, process: str, body: BaseModel, response: Response) -> RunView:
@@ -54,17 +69,16 @@ async def _start(engine: WorkflowEngine, process: str, body: BaseModel, response
 @router.post("/onboard-customer", response_model=RunView, status_code=202,
              responses={200: {"model": RunView, "description": "the run with this business key had finished"},
                         404: {"description": "unknown customer"}, 409: {"description": "illegal transition"}})
-async def onboard_customer(body: OnboardRequest, engine: Engine, response: Response,
-                           _: Annotated[Principal, Depends(authorize(Scope.PROCESS_RUN))]) -> RunView:
+async def onboard_customer(principal: Starter, body: OnboardRequest, engine: Engine, response: Response) -> RunView:
     """Onboard a customer: validate, duplicate check, policy enrichment, ERP, CRM write-back, CustomerOnboarded,
     then identity, support and billing provisioning. Key: `onboard:<tenant>:<customer_id>`."""
-    return await _start(engine, "onboard-customer", body, response)
+    return await _start(_running(engine), "onboard-customer", _own_tenant(principal, body), response)
 
 
 @router.get("/runs/{workflow_id:path}", response_model=RunView)
-async def get_run(workflow_id: str, engine: Engine,
-                  _: Annotated[Principal, Depends(authorize(Scope.PROCESS_READ))]) -> RunView:
-    view = await asyncio.to_thread(run_view, engine, workflow_id)
+async def get_run(principal: Reader, workflow_id: str, engine: Engine) -> RunView:
+    view = None if engine is None else await asyncio.to_thread(run_view, engine, workflow_id)
     if view is None:
         raise Problem(404, "Not found", f"no run {workflow_id}")
+    require_tenant(principal, view.tenant or "")
     return view
