@@ -1,0 +1,187 @@
+"""Mappings and ownership: the versions running; mapping change proposals awaiting a second person's approval
+(#8's four-eyes workflow, with the diff against the running spec and the dry-run); spec files changed on disk
+but not running; and non-owner field writes awaiting a steward (current → proposed) — decided from the browser."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import yaml
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Connection
+
+from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
+from concord.api.routes.mapping_changes import hub_wide
+from concord.console.app import render
+from concord.console.forms import back, checked_form, record_action
+from concord.hubconfig import Runtime, load_runtime
+from concord.ingest import stewardship
+from concord.ingest.models import ChangeError
+from concord.mappings.spec import MappingSpec
+from concord.security import proposals
+from concord.security.scopes import Principal, Scope
+from concord.storage import queries
+from concord.yamlconf import ConfigError
+
+router = APIRouter(prefix="/console/mappings", tags=["console"], include_in_schema=False)
+Ctx = Annotated[AppContext, Depends(context)]
+Reader = Annotated[Principal, Depends(authorize(Scope.MAPPINGS_READ))]
+Decider = Annotated[Principal, Depends(authorize(Scope.APPROVALS_DECIDE))]
+Approver = Annotated[Principal, Depends(hub_wide(Scope.MAPPINGS_APPROVE))]
+PAGE = "/console/mappings"
+
+
+@dataclass
+class PendingMapping:
+    label: str
+    running: int | None
+    on_disk: int | None
+    diff: list[str]
+
+
+def _dump(spec: MappingSpec | None) -> list[str]:
+    if spec is None:
+        return []
+    text = yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    return text.splitlines()
+
+
+def config_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """What the configuration files on disk look like now (name, size, mtime): a change of any invalidates."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+_cache: dict[tuple[int, tuple[tuple[str, int, int], ...]], tuple[list[PendingMapping], str | None]] = {}
+_cache_lock = threading.Lock()
+
+
+def pending_mappings(running: Runtime) -> tuple[list[PendingMapping], str | None]:
+    """Specs whose file on disk differs from the loaded one: they go live on the next restart. Loading and
+    diffing the files is cached until a file changes (a stat per file per request)."""
+    key = (id(running), config_signature(running.config_dir))
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        found = _compare(running)
+        with _cache_lock:
+            _cache.clear()  # one entry: the latest state of the files for the running configuration
+            _cache[key] = found
+    return found
+
+
+def _compare(running: Runtime) -> tuple[list[PendingMapping], str | None]:
+    try:
+        disk = load_runtime(running.config_dir)
+    except ConfigError as exc:
+        return [], "configuration on disk does not load: " + "; ".join(exc.problems[:3])
+    pending = []
+    for key in sorted(set(running.mappings.mappers) | set(disk.mappings.mappers)):
+        now, new = running.mappings.mappers.get(key), disk.mappings.mappers.get(key)
+        old_spec, new_spec = (now.spec if now else None), (new.spec if new else None)
+        if old_spec != new_spec:
+            diff = list(difflib.unified_diff(_dump(old_spec), _dump(new_spec), "running", "on disk", lineterm=""))
+            pending.append(PendingMapping(f"{key[0]}/{key[1]}", old_spec.version if old_spec else None,
+                                          new_spec.version if new_spec else None, diff))
+    return pending, None
+
+
+def _ownership(runtime: Runtime) -> list[dict[str, Any]]:
+    rows = []
+    for entity, rules in sorted(runtime.ownership.entities.items()):
+        for pattern, rule in sorted(rules.items()):
+            rows.append({"scope": "all tenants", "entity": entity, "field": pattern, "owner": rule.owner,
+                         "mode": str(rule.mode)})
+    for tenant, entities in sorted(runtime.ownership.tenants.items()):
+        for entity, rules in sorted(entities.items()):
+            for pattern, rule in sorted(rules.items()):
+                rows.append({"scope": tenant, "entity": entity, "field": pattern, "owner": rule.owner,
+                             "mode": str(rule.mode)})
+    return rows
+
+
+def proposal_diffs(conn: Connection, running: Runtime) -> list[dict[str, Any]]:
+    """Open mapping proposals with the unified diff of the running spec → the proposed one."""
+    out = []
+    for p in proposals.list_proposals(conn, "proposed", limit=50):
+        spec = MappingSpec.model_validate(p["spec"])
+        current = running.mappings.get(spec.system, spec.entity)
+        diff = list(difflib.unified_diff(_dump(current.spec if current else None), _dump(spec),
+                                         f"running v{current.spec.version if current else '—'}",
+                                         f"proposed v{spec.version}", lineterm=""))
+        out.append({**p, "diff": diff, "label": f"{spec.system}/{spec.entity}"})
+    return out
+
+
+def _load(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        approvals = [{**a, "value": orjson.loads(a["value"]), "current": orjson.loads(a["current"])}
+                     for a in queries.approvals(conn, tenant, "pending", limit=200)]
+        proposed = proposal_diffs(conn, ctx.runtime)
+    specs = sorted((m.spec for m in ctx.runtime.mappings.mappers.values()), key=lambda s: s.label)
+    pending, problem = pending_mappings(ctx.runtime)
+    return {"specs": specs, "pending": pending, "problem": problem, "approvals": approvals, "proposals": proposed,
+            "ownership_version": ctx.runtime.ownership.version, "rules": _ownership(ctx.runtime)}
+
+
+@router.get("", response_class=HTMLResponse)
+async def mappings(ctx: Ctx, request: Request, principal: Reader,
+                   tenant: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+    values = await asyncio.to_thread(_load, ctx, tenant_filter(principal, tenant or None))
+    return render(request, "mappings.html", **values)
+
+
+@router.post("/proposals/{proposal_id}/{decision}")
+async def decide_proposal(ctx: Ctx, request: Request, proposal_id: str, decision: str,
+                          principal: Approver) -> RedirectResponse:
+    """Approve (activates the version, not by its proposer) or reject a mapping change."""
+    form = await checked_form(request)
+
+    def run() -> str:
+        with ctx.engine.begin() as conn:
+            if decision == "approve":
+                version = proposals.approve(conn, ctx.runtime, proposal_id, principal.actor)
+                return f"mapping change approved: version {version} active"
+            proposals.reject(conn, proposal_id, principal.actor, form.get("reason") or None)
+            return "mapping change rejected"
+
+    if decision not in ("approve", "reject"):
+        return back(PAGE, f"unknown decision {decision!r}", "error")
+    try:
+        return back(PAGE, await asyncio.to_thread(run))
+    except proposals.ProposalError as exc:
+        return back(PAGE, f"proposal {proposal_id}: {exc}", "error")
+
+
+@router.post("/approvals/{approval_id}/{decision}")
+async def decide(ctx: Ctx, request: Request, approval_id: str, decision: str, principal: Decider
+                 ) -> RedirectResponse:
+    form = await checked_form(request)
+    with ctx.engine.connect() as conn:
+        found = queries.approval(conn, approval_id)
+    if found is not None:
+        require_tenant(principal, str(found["tenant"]))
+    actor, reason = principal.actor, form.get("reason") or None
+    try:
+        if decision == "approve":
+            outcome = await asyncio.to_thread(stewardship.approve, ctx.ingest, approval_id, actor, reason)
+            if isinstance(outcome, ChangeError):
+                return back(PAGE, f"approval {approval_id}: {outcome.detail}", "error")
+        elif decision == "reject":
+            await asyncio.to_thread(stewardship.reject, ctx.engine, approval_id, actor, reason)
+        else:
+            return back(PAGE, f"unknown decision {decision!r}", "error")
+    except (stewardship.ApprovalNotFound, stewardship.ApprovalClosed) as exc:
+        return back(PAGE, f"approval {approval_id}: {exc}", "error")
+    assert found is not None  # a decision on a missing approval raised ApprovalNotFound above
+    record_action(ctx.engine, principal, f"approval.{decision}d", "approval", approval_id,
+                  tenant=str(found["tenant"]), customer=str(found["canonical_id"]), system=str(found["system"]),
+                  after={"field": found["field"], "reason": reason})
+    return back(PAGE, f"approval {approval_id} {decision}d")
