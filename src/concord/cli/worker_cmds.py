@@ -12,7 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from concord.cli.common import console, database, err_console, fail, runtime, settings
+from concord.cli.common import console, err_console, fail, runtime, settings
 from concord.ingest.models import ChangeCreate
 from concord.ingest.prepare import Rejected, prepare
 from concord.scale.bus import ChangeBus
@@ -44,9 +44,16 @@ def worker(connectors: Annotated[Path | None, typer.Option(
     Ctrl-C hands its partitions over and stops it; `concord scale drain` does the same from elsewhere."""
     s = settings()
     rt = runtime(s)
-    with database(s) as engine:
-        start_security(engine, rt)  # map with the activated mapping versions, as the server does
     scale = _scale_settings()
+    try:  # a wrong database URL must fail here with the setting's name, not as a traceback from the migrations
+        scale.check()
+        engine = open_database(s.database_url)
+    except ScaleConfigError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        start_security(engine, rt)  # map with the activated mapping versions, as the server does
+    finally:
+        engine.dispose()
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
