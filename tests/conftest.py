@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,3 +50,61 @@ def ingest(engine: Engine, runtime: Runtime) -> Iterator[IngestService]:
     service.start()
     yield service
     service.stop()
+
+
+# --- The log test (issue #7) ------------------------------------------------------------------------------------
+# Every log line of the whole suite is rendered by Concord's JSON formatter (the one `concord serve` installs), and
+# the session fails if any rendered line still holds an email address, phone number or tax id.
+class _PiiLeakCatcher(logging.Handler):
+    def __init__(self) -> None:
+        from concord.observability.logs import json_formatter
+
+        super().__init__(level=logging.DEBUG)
+        self.setFormatter(json_formatter())
+        self.lines = 0
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from concord.observability.pii import leaks_in
+
+        try:
+            line = self.format(record)
+        except Exception as exc:  # a line that cannot be rendered is reported, not lost
+            line = f"unrenderable log record from {record.name}: {exc!r}"
+        self.lines += 1
+        found = leaks_in(line)
+        if found and len(self.leaks) < 50:
+            self.leaks.append(f"{record.name}: {', '.join(found)} in {line[:300]}")
+
+
+_PII_CATCHER_KEY = pytest.StashKey[_PiiLeakCatcher]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from concord.observability.logs import configure_structlog
+
+    configure_structlog()
+    catcher = _PiiLeakCatcher()
+    root = logging.getLogger()
+    root.addHandler(catcher)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)  # INFO lines are what production emits: check them all
+    config.stash[_PII_CATCHER_KEY] = catcher
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    catcher = session.config.stash.get(_PII_CATCHER_KEY, None)
+    if catcher is not None and catcher.leaks:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    catcher = terminalreporter.config.stash.get(_PII_CATCHER_KEY, None)
+    if catcher is None:
+        return
+    if catcher.leaks:
+        terminalreporter.section("PII in log lines (the log test failed)", red=True)
+        for leak in catcher.leaks:
+            terminalreporter.line(leak)
+    else:
+        terminalreporter.line(f"log test: {catcher.lines} log lines checked, no unmasked email, phone or tax id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,3 +20,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "info"
+    auth: str = Field(default="keys", pattern=r"^(keys|disabled)$",
+                      description="keys: every API route needs an API key; disabled: everyone is the local admin "
+                                  "(developer mode, only when set explicitly)")
+    master_key: SecretStr | None = Field(default=None, description="base64 32-byte key(s) encrypting secrets at "
+                                                                   "rest; comma-separated, newest first")
+    master_key_file: Path | None = Field(default=None, description="file holding the master key(s), one a line")
+    csrf_secret: SecretStr | None = Field(default=None, description="key signing console CSRF tokens "
+                                                                    "(random per process when unset)")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key)")
+    tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")

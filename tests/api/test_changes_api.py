@@ -11,12 +11,14 @@ from fastapi.testclient import TestClient
 from concord.api.app import create_app
 from concord.hubconfig import Runtime
 from concord.settings import Settings
+from tests.security.support import bearer, key_for
 
 
 @pytest.fixture
 def client(database_url: str, runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(Settings(database_url=database_url, sqlite_synchronous="NORMAL"), runtime)
     with TestClient(app) as test_client:
+        test_client.headers.update(bearer(key_for(app.state.concord.engine)))
         yield test_client
 
 
@@ -116,4 +118,5 @@ def test_approvals_flow_over_http(client: TestClient) -> None:
 
 def test_health(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json()["database"] == "ok"
+    checks = {c["name"]: c["status"] for c in client.get("/readyz").json()["checks"]}
+    assert checks["database"] == "ok"

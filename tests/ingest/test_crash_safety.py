@@ -17,6 +17,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from concord.sandbox.common import free_port
+from concord.storage.engine import make_engine, upgrade
+from tests.security.support import bearer, key_for
 
 TOTAL = 10_000
 THREADS = 8
@@ -54,8 +56,17 @@ def server(db_url: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
             proc.wait(timeout=20)
 
 
-def _hammer(url: str, indexes: list[int], acked: dict[str, str], lock: threading.Lock) -> None:
-    with httpx.Client(base_url=url, timeout=10) as client:
+def _admin_headers(db_url: str) -> dict[str, str]:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    token = key_for(engine)
+    engine.dispose()
+    return bearer(token)
+
+
+def _hammer(url: str, indexes: list[int], acked: dict[str, str], lock: threading.Lock,
+            headers: dict[str, str]) -> None:
+    with httpx.Client(base_url=url, timeout=10, headers=headers) as client:
         for i in indexes:
             try:
                 response = client.post("/api/v1/changes", json=_change(i))
@@ -71,8 +82,9 @@ def test_sigkill_during_ingest_loses_no_acknowledged_change(tmp_path: Path) -> N
     db_url = f"sqlite:///{tmp_path / 'crash.db'}"
     acked: dict[str, str] = {}
     lock = threading.Lock()
+    headers = _admin_headers(db_url)
     with server(db_url) as (proc, url):
-        workers = [threading.Thread(target=_hammer, args=(url, list(range(n, TOTAL, THREADS)), acked, lock))
+        workers = [threading.Thread(target=_hammer, args=(url, list(range(n, TOTAL, THREADS)), acked, lock, headers))
                    for n in range(THREADS)]
         for w in workers:
             w.start()
@@ -94,7 +106,7 @@ def test_sigkill_during_ingest_loses_no_acknowledged_change(tmp_path: Path) -> N
     assert not missing, f"{len(missing)} acknowledged changes lost, e.g. {missing[:3]}"
     assert all(stored[k] == [cid] for k, cid in acked.items())
 
-    with server(db_url) as (_, url), httpx.Client(base_url=url, timeout=60) as client:
+    with server(db_url) as (_, url), httpx.Client(base_url=url, timeout=60, headers=headers) as client:
         for start in range(0, TOTAL, 500):
             batch = [_change(i) for i in range(start, min(start + 500, TOTAL))]
             result = client.post("/api/v1/changes/batch", json={"changes": batch}).json()

@@ -6,14 +6,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy import text
 
 import concord
 from concord.api.deps import AppContext
 from concord.api.problems import install_problem_handlers
-from concord.api.routes import approvals, changes, records
+from concord.api.routes import approvals, audit, changes, keys, mapping_changes, records
+from concord.console.app import install_console
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
+from concord.security.install import install_security, start_security
 from concord.settings import Settings
 from concord.storage.engine import make_engine, upgrade
 
@@ -26,6 +27,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, settings.sqlite_synchronous)
         upgrade(engine)
+        start_security(engine, runtime)
         service = IngestService(engine, runtime, settings.max_batch)
         service.start()
         app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service)
@@ -38,18 +40,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app = FastAPI(title="Concord", version=concord.__version__, lifespan=lifespan,
                   description="Customer lifecycle hub: canonical model, field ownership, golden records.")
     install_problem_handlers(app)
-    for module in (changes, records, approvals):
+    install_security(app, settings)
+    for module in (changes, records, approvals, keys, audit, mapping_changes):
         app.include_router(module.router)
-
-    @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["health"])
-    def readyz() -> dict[str, str]:
-        ctx: AppContext = app.state.concord
-        with ctx.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        return {"status": "ready", "database": "ok"}
-
+    install_console(app, settings.otlp_endpoint)  # metrics, health, traces, experience API and /console (#7)
     return app

@@ -1,4 +1,4 @@
-"""What route handlers receive: the engine, the runtime configuration and the ingest service."""
+"""What route handlers receive: the engine, the runtime configuration, the ingest service, and who is calling."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ from dataclasses import dataclass
 from fastapi import Request
 from sqlalchemy import Engine
 
+from concord.api.problems import Problem
 from concord.hubconfig import Runtime
 from concord.ingest.service import IngestService
+from concord.security.keys import authenticate
 from concord.security.scopes import Principal, Scope
 from concord.settings import Settings
+
+LOCAL_ADMIN = Principal(key_id="local", tenant="default", scopes=frozenset({Scope.ADMIN}), actor="local")
 
 
 @dataclass
@@ -27,17 +31,57 @@ def context(request: Request) -> AppContext:
     return ctx
 
 
-def authorize(scope: Scope) -> Callable[[Request], Principal]:
-    """A dependency that admits a caller holding `scope`, and returns who it is.
+def presented_key(request: Request) -> str | None:
+    """The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    header = request.headers.get("authorization")
+    if header is not None:
+        scheme, _, value = header.partition(" ")
+        return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    return request.headers.get("x-api-key") or None
 
-    Placeholder until API keys land (issue #8): every caller is the local admin of the `default` tenant.
-    Routes must still name their scope so that the key check covers them the day it is switched on.
+
+def principal_of(request: Request) -> Principal:
+    """Authenticate the caller (401 problem when there is no valid key); no scope is checked here."""
+    ctx = context(request)
+    if ctx.settings.auth == "disabled":  # developer mode: only ever set explicitly (CONCORD_AUTH=disabled)
+        return LOCAL_ADMIN
+    token = presented_key(request)
+    if token is None:
+        raise Problem(401, "Unauthorized", "an API key is required: Authorization: Bearer <key> or X-API-Key")
+    with ctx.engine.connect() as conn:
+        principal = authenticate(conn, token)
+    if principal is None:
+        raise Problem(401, "Unauthorized", "the API key is not valid (unknown, expired or revoked)")
+    return principal
+
+
+def authorize(scope: Scope) -> Callable[[Request], Principal]:
+    """A dependency that admits a caller holding `scope`, and returns who it is (401 / 403 problem otherwise).
+
+    Routes must also keep the caller inside its tenant: filter queries by `principal.tenant` and refuse objects
+    of another tenant with `require_tenant`.
     """
 
     def dependency(request: Request) -> Principal:
-        principal = Principal(key_id="local", tenant="default", scopes=frozenset({Scope.ADMIN}), actor="local")
+        principal = principal_of(request)
+        if not principal.allows(scope):
+            raise Problem(403, "Forbidden", f"this API key lacks the scope {scope.value!r}", scope=scope.value)
         request.state.principal = principal
         return principal
 
     dependency.__concord_scope__ = scope  # type: ignore[attr-defined]
     return dependency
+
+
+def require_tenant(principal: Principal, tenant: str) -> None:
+    """Refuse (403) an object or a request of another tenant than the caller's."""
+    if not principal.sees(tenant):
+        raise Problem(403, "Forbidden", "this API key is not allowed to use that tenant's data", field="tenant")
+
+
+def tenant_filter(principal: Principal, requested: str | None) -> str | None:
+    """The tenant a list query is restricted to: the caller's own (None only for an all-tenant key)."""
+    if requested is not None:
+        require_tenant(principal, requested)
+        return requested
+    return None if principal.tenant == "*" else principal.tenant

@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds
+from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds, security_cmds, worker_cmds
 from concord.cli.common import runtime, settings
 from concord.matching.cli import dedupe
 
 
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
-          port: Annotated[int | None, typer.Option(help="port")] = None) -> None:
+          port: Annotated[int | None, typer.Option(help="port")] = None,
+          tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS")] = None,
+          tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None) -> None:
     """Run the API (and, in later releases, the console) with uvicorn."""
     import uvicorn
 
     from concord.api.app import create_app
+    from concord.security.install import serving_checks
     from concord.tuning import tune_gc_for_throughput
 
-    s = settings()
+    s = serving_checks(settings(), tls_cert, tls_key)
     app = create_app(s, runtime(s))
     tune_gc_for_throughput()
-    uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level)
+    uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level,
+                ssl_certfile=s.tls_cert, ssl_keyfile=s.tls_key)
 
 
 def build() -> typer.Typer:
@@ -39,6 +44,8 @@ def build() -> typer.Typer:
     app.add_typer(config_cmds.schema_app, name="schema")
     app.add_typer(sandbox_cmds.sandbox_app, name="sandbox")
     events_cmds.register(app)
+    security_cmds.register(app)
+    worker_cmds.register(app)
     return app
 
 

@@ -69,6 +69,24 @@ class DuplicateDetectedV1(EventData):
     rule: str = Field(min_length=1)
 
 
+class CustomersMergedV1(EventData):
+    """Two golden records are one customer now: `canonical_id` survives, `absorbed_id` is gone; `merge_id`
+    undoes it (`concord unmerge`)."""
+
+    absorbed_id: str = Field(min_length=1)
+    merge_id: str = Field(min_length=1)
+    actor: str = Field(min_length=1)
+    systems: list[str] = Field(default_factory=list, description="systems whose bindings moved to the survivor")
+
+
+class CustomersUnmergedV1(EventData):
+    """A merge was undone: `canonical_id` and `absorbed_id` are two customers again, as before `merge_id`."""
+
+    absorbed_id: str = Field(min_length=1)
+    merge_id: str = Field(min_length=1)
+    actor: str = Field(min_length=1)
+
+
 class SyncFailedV1(EventData):
     target_system: str = Field(min_length=1)
     operation: str = Field(min_length=1)
@@ -98,6 +116,8 @@ def catalogue() -> dict[str, list[type[BaseModel]]]:
     types["SubscriptionDowngraded"] = [PlanChangeV1]
     types["DuplicateDetected"] = [DuplicateDetectedV1]
     types["SyncFailed"] = [SyncFailedV1]
+    types["CustomersMerged"] = [CustomersMergedV1]
+    types["CustomersUnmerged"] = [CustomersUnmergedV1]
     return types
 
 

@@ -1,17 +1,32 @@
-"""Resolving which golden record a change belongs to: binding, source hint, exact key, or a new record."""
+"""Resolving which golden record a change belongs to: binding, source hint, exact key, the online duplicate
+check (link, or hold for a steward), or a new record."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+
 from concord.canonical.fields import JsonValue
 from concord.hubconfig import INTERNAL_SYSTEMS
 from concord.ids import new_id
 from concord.ingest.cache import BindingCache
 from concord.ingest.prepare import PreparedChange
+from concord.matching.decision import Outcome
 from concord.matching.keys import exact_keys
+from concord.matching.online import incoming_ref, judge, review_row
+from concord.matching.store import DuplicateChecker
+from concord.matching.tables import held_changes
 from concord.storage.repository import BatchWrites, ExternalKey, IngestRepository
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The change may be an existing customer: it waits for the steward's verdict on review `review_id`."""
+
+    review_id: str
+    candidate: str
 
 
 @dataclass
@@ -26,6 +41,9 @@ class BatchBinder:
     keys: dict[tuple[str, str, str], str] = field(default_factory=dict)  # (tenant, entity, key) → id
     # changes whose exact key names a customer already bound in the same system: key → (existing id, match key)
     duplicate_of: dict[ExternalKey, tuple[str, str]] = field(default_factory=dict)
+    checker: DuplicateChecker | None = None  # the online duplicate check; None: exact keys only
+    held: dict[ExternalKey, Hold] = field(default_factory=dict)
+    review_rows: list[dict[str, object]] = field(default_factory=list)  # match_reviews rows of this batch
 
     def preload(self, items: list[PreparedChange]) -> set[str]:
         """Load, in a few statements, every binding the batch can touch; return the canonical ids in play."""
@@ -63,8 +81,8 @@ class BatchBinder:
                                      "external_id": external_id, "canonical_id": canonical_id,
                                      "last_sync_at": now, "created_at": now})
 
-    def resolve(self, p: PreparedChange) -> tuple[str, bool]:
-        """The canonical id for this change's record, and whether this batch bound it just now."""
+    def resolve(self, p: PreparedChange) -> tuple[str, bool] | Hold:
+        """The canonical id for this change's record and whether this batch bound it just now; or a Hold."""
         r = p.request
         if r.system in INTERNAL_SYSTEMS:  # Concord's own writes address the golden record directly
             return r.canonical_id or r.external_id, False
@@ -73,6 +91,11 @@ class BatchBinder:
         if existing is not None:
             return existing, False
         known_id = r.canonical_id or self._match(p)
+        if known_id is None and key not in self.duplicate_of and self.checker is not None:
+            verdict = self._online(p, key)
+            if isinstance(verdict, Hold):
+                return verdict
+            known_id = verdict
         canonical_id = known_id or new_id()
         self.bind(r.tenant, r.system, r.entity, r.external_id, canonical_id, fresh=known_id is None)
         return canonical_id, True
@@ -95,6 +118,36 @@ class BatchBinder:
                 return found
             self.duplicate_of[(r.tenant, r.system, r.entity, r.external_id)] = (found, k)
         return None
+
+    def _online(self, p: PreparedChange, key: ExternalKey) -> str | Hold | None:
+        """Ask the online index before minting a customer: the candidate's id to link to, a Hold, or None."""
+        assert self.checker is not None
+        r = p.request
+        hold = self.held.get(key) or self._held_in_store(key)
+        if hold is not None:  # a later change of a record already waiting: it waits too, in order
+            self.held[key] = hold
+            return hold
+        result = self.checker.check(self.repo.conn, r.tenant, r.entity, p.values)
+        verdict = judge(result, r.system, lambda cid: set(self.repo.bindings_by_canonical([cid]).get(cid, {}))
+                        | set(self.bound_systems(cid)))
+        if verdict.outcome is Outcome.NEW or verdict.decision is None or verdict.candidate is None:
+            return None
+        link = verdict.outcome is Outcome.LINK
+        row = review_row(r.tenant, r.entity, verdict.decision, incoming_ref(r.system, r.external_id), "online",
+                         "auto" if link else "pending")
+        self.review_rows.append(row)  # an auto-link is kept too, with its evidence, so a steward can audit it
+        if link:
+            return verdict.candidate
+        hold = self.held[key] = Hold(str(row["id"]), verdict.candidate)
+        return hold
+
+    def _held_in_store(self, key: ExternalKey) -> Hold | None:
+        h = held_changes.c
+        tenant, system, entity, external_id = key
+        row = self.repo.conn.execute(select(h.review_id).where(
+            h.tenant == tenant, h.system == system, h.entity == entity, h.external_id == external_id,
+            h.status == "held").limit(1)).first()
+        return None if row is None else Hold(row.review_id, "")
 
     def bound_systems(self, canonical_id: str) -> dict[str, str]:
         if canonical_id not in self.by_canonical:

@@ -31,6 +31,7 @@ class ChangeStatus(StrEnum):
     NO_OP = "no_op"  # durable and recorded, but nothing changed (stale, echo, unchanged)
     REJECTED = "rejected"  # every field was refused by the ownership gate
     PENDING = "pending"  # nothing applied; steward approval awaited
+    HELD = "held"  # maybe an existing customer: held, unbound, until a steward links or splits (review_id)
 
 
 class FieldIssue(BaseModel):
@@ -52,6 +53,7 @@ class ChangePublic(BaseModel):
     correlation_id: str
     outbound_commands: int
     replayed: bool = Field(default=False, description="answered from the idempotency record")
+    review_id: str | None = Field(default=None, description="the match review holding this change (status held)")
 
 
 class ChangeError(BaseModel):

@@ -8,20 +8,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, insert
 
 from concord.canonical.golden import GoldenRecord
 from concord.canonical.lifecycle import IllegalTransition
 from concord.events.derive import DerivedEvent, derive_events
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ids import new_id
-from concord.ingest.binder import BatchBinder
+from concord.ingest.binder import BatchBinder, Hold
 from concord.ingest.cache import BindingCache, RecordCache
-from concord.ingest.models import ChangeError, ChangePublic
+from concord.ingest.models import ChangeError, ChangePublic, ChangeStatus
 from concord.ingest.outcome import OUTBOX_DELIVERY_STATE, change_public, change_row, event_rows
 from concord.ingest.prepare import PreparedChange
 from concord.ingest.router import route
 from concord.mappings.mapper import RefResolver
+from concord.matching.online import held_row
+from concord.matching.store import DuplicateChecker
+from concord.matching.tables import held_changes, match_reviews
 from concord.ownership.gate import GateDecision, IncomingChange, evaluate
 from concord.storage.repository import BatchWrites, IngestRepository, dumps
 
@@ -39,6 +42,8 @@ class BatchProcessor:
     cache: RecordCache = field(default_factory=lambda: RecordCache(0))
     bindings: BindingCache = field(default_factory=lambda: BindingCache(0))
     binder: BatchBinder | None = None
+    checker: DuplicateChecker | None = None  # the online duplicate check, kept current with each change here
+    held: list[dict[str, Any]] = field(default_factory=list)  # held_changes rows of this batch
 
     def run(self, items: list[PreparedChange]) -> list[Outcome]:
         repo = IngestRepository(self.conn)
@@ -53,7 +58,7 @@ class BatchProcessor:
             elif key not in first_of:
                 first_of[key] = i
                 todo.append(i)
-        binder = self.binder = BatchBinder(repo, self.writes, self.bindings)
+        binder = self.binder = BatchBinder(repo, self.writes, self.bindings, checker=self.checker)
         ids = binder.preload([items[i] for i in todo])
         loaded = self.cache.get_many(ids)
         loaded.update(repo.golden(sorted(ids - loaded.keys())))
@@ -81,7 +86,10 @@ class BatchProcessor:
 
     def _one(self, binder: BatchBinder, repo: IngestRepository, p: PreparedChange) -> Outcome:
         r = p.request
-        canonical_id, _ = binder.resolve(p)
+        resolved = binder.resolve(p)
+        if isinstance(resolved, Hold):
+            return self._hold(p, resolved)
+        canonical_id, _ = resolved
         record = self._record(repo, r.tenant, r.entity, canonical_id)
         created = record.version == 0
         values = dict(p.values)
@@ -105,6 +113,18 @@ class BatchProcessor:
         if r.system not in INTERNAL_SYSTEMS:
             new_record.note_reports(r.system, values, p.source_ts_us)
         return self._commit_one(binder, p, new_record, decision, created)
+
+    def _hold(self, p: PreparedChange, hold: Hold) -> ChangePublic:
+        """Durable and logged, but applied nowhere: the steward's link or split releases it (matching.review)."""
+        r = p.request
+        self.held.append(held_row(r.tenant, r.system, r.entity, r.external_id, hold.review_id, p.change_id,
+                                  r.model_dump_json()))
+        result = ChangePublic.model_construct(
+            change_id=p.change_id, canonical_id="", status=ChangeStatus.HELD, created=False, applied=[], rejected=[],
+            pending=[], stale=[], echoes=[], mapping_version=p.mapping_version, correlation_id=p.correlation_id,
+            outbound_commands=0, replayed=False, review_id=hold.review_id)
+        self.writes.changes.append(change_row(p, "", result, GateDecision()))
+        return result
 
     def _commit_one(self, binder: BatchBinder, p: PreparedChange, record: GoldenRecord, decision: GateDecision,
                     created: bool) -> ChangePublic:
@@ -135,6 +155,8 @@ class BatchProcessor:
         self.writes.approvals.extend(self._approval_rows(p, record.id, decision))
         if r.system not in INTERNAL_SYSTEMS:
             record.mark_synced(r.system, time.time())
+        if self.checker is not None and decision.applied:
+            self.checker.updated(record.tenant, record.entity, record.id, record.values())
         return result
 
     def _resolvers(self, binder: BatchBinder) -> Callable[[str], RefResolver]:
@@ -168,3 +190,7 @@ class BatchProcessor:
             elif record.version != old:
                 self.writes.changed_records.append((record, old))
         repo.write(self.writes)
+        if self.binder is not None and self.binder.review_rows:
+            self.conn.execute(insert(match_reviews), self.binder.review_rows)
+        if self.held:
+            self.conn.execute(insert(held_changes), self.held)

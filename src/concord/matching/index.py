@@ -38,7 +38,8 @@ class MatchIndex:
     settings: MatchSettings = field(default_factory=MatchSettings)
     max_candidates: int = 200  # a query never compares more records than this
     rows: dict[str, Row] = field(default_factory=dict)
-    postings: dict[str, list[str]] = field(default_factory=dict)
+    # key → ids holding it, as an insertion-ordered set: removal stays O(1) even for a very common key
+    postings: dict[str, dict[str, None]] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -47,11 +48,14 @@ class MatchIndex:
         self.upsert_row(record_id, self.spec.project(values))
 
     def upsert_row(self, record_id: str, row: Row) -> None:
-        if record_id in self.rows:
+        old = self.rows.get(record_id)
+        if old == row:
+            return  # most golden updates touch no matched field: nothing to re-key
+        if old is not None:
             self.remove(record_id)
         self.rows[record_id] = row
         for key in set(self.spec.block_keys(row)):
-            self.postings.setdefault(key, []).append(record_id)
+            self.postings.setdefault(key, {})[record_id] = None
 
     def remove(self, record_id: str) -> None:
         row = self.rows.pop(record_id, None)
@@ -60,7 +64,7 @@ class MatchIndex:
         for key in set(self.spec.block_keys(row)):
             ids = self.postings.get(key)
             if ids is not None and record_id in ids:
-                ids.remove(record_id)
+                del ids[record_id]
                 if not ids:
                     del self.postings[key]
 
@@ -92,7 +96,7 @@ class MatchIndex:
 
     def _candidates(self, row: Row, exclude: str | None) -> list[str]:
         # Rare keys first: a tax id or domain names one customer, a phonetic name key may name many.
-        lists = sorted((self.postings.get(k, []) for k in set(self.spec.block_keys(row))), key=len)
+        lists = sorted((self.postings.get(k, {}) for k in set(self.spec.block_keys(row))), key=len)
         seen: dict[str, None] = {}
         for ids in lists:
             if len(ids) > self.settings.max_block:

@@ -49,7 +49,10 @@ def _phonetic(name: str) -> str:
 # ---- accounts -------------------------------------------------------------------------------------------
 def _account_row(values: Mapping[str, JsonValue]) -> Row:
     country = _text(values, "legal_address.country") or _text(values, "billing_address.country")
-    prefix = "legal_address" if _text(values, "legal_address.line1") else "billing_address"
+    # ERP owns the legal and billing addresses, CRM the shipping one: a record known only to CRM is matched on
+    # the address it has rather than on none (most companies ship where they are registered).
+    prefix = next((p for p in ("legal_address", "billing_address", "shipping_address")
+                   if _text(values, f"{p}.line1") or _text(values, f"{p}.postal_code")), "legal_address")
     taxes = sorted({n.tax_id(t.get("type"), t.get("value"), t.get("country") or country)
                     for t in values.get("tax_profile.tax_ids") or [] if isinstance(t, dict)} - {""})
     return (

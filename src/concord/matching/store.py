@@ -54,7 +54,9 @@ def load_index(conn: Connection, tenant: str, entity: str, settings: MatchSettin
     settings = settings or MatchSettings()
     spec = SPECS[entity]
     records = [(cid, spec.project(values)) for cid, values in golden_values(conn, tenant, entity)]
-    index = MatchIndex(spec, fit_model(spec, [r for _, r in records], settings), settings)
+    # Steward verdicts, once there are enough of both kinds, replace the unsupervised estimate (decision 026).
+    model = steward_model(conn, tenant, entity) or fit_model(spec, [r for _, r in records], settings)
+    index = MatchIndex(spec, model, settings)
     for cid, row in records:
         index.upsert_row(cid, row)
     return index
@@ -115,13 +117,14 @@ class DuplicateChecker:
     use and then kept current by the caller (`updated` / `removed` after each commit)."""
 
     settings: MatchSettings = field(default_factory=MatchSettings)
+    entities: frozenset[str] = CHECKED_ENTITIES
     indexes: dict[tuple[str, str], MatchIndex] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, conn: Connection, tenant: str, entity: str, values: Mapping[str, JsonValue],
               exclude: str | None = None) -> CheckResult | None:
         """None for entities without identity matching (contracts, subscriptions, ...)."""
-        if entity not in CHECKED_ENTITIES:
+        if entity not in self.entities:
             return None
         with self.lock:
             index = self.indexes.get((tenant, entity))
@@ -134,6 +137,11 @@ class DuplicateChecker:
             index = self.indexes.get((tenant, entity))
             if index is not None:
                 index.upsert(canonical_id, values)
+
+    def forget(self) -> None:
+        """Drop every index (rebuilt from the store on next use): after a rollback, or a merge elsewhere."""
+        with self.lock:
+            self.indexes.clear()
 
     def removed(self, tenant: str, entity: str, canonical_id: str) -> None:
         with self.lock:

@@ -73,6 +73,11 @@ def _wins(candidate: FieldValue, current: FieldValue) -> bool:
     return value_digest(candidate.value) > value_digest(current.value)
 
 
+def outranks(candidate: FieldValue, current: FieldValue) -> bool:
+    """The gate's order on field values, for whoever else must pick between two (merge survivorship)."""
+    return _wins(candidate, current)
+
+
 def _candidate(change: IncomingChange, path: str, authoritative: bool) -> FieldValue:
     prov = Provenance(system=change.system, source_ts_us=change.source_ts_us, change_id=change.change_id,
                       mapping_version=change.mapping_version, approved_by=change.approved_by)

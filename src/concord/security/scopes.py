@@ -41,3 +41,33 @@ class Principal:
 
     def allows(self, scope: Scope) -> bool:
         return Scope.ADMIN in self.scopes or scope in self.scopes
+
+    def sees(self, tenant: str) -> bool:
+        """Whether this caller may read or change data of `tenant`."""
+        return self.tenant in (tenant, ALL_TENANTS)
+
+
+ALL_TENANTS = "*"  # a hub operator's key: not bound to one tenant (only ever created explicitly)
+
+_VIEW = frozenset({Scope.CHANGES_READ, Scope.RECORDS_READ, Scope.PROCESS_READ, Scope.TASKS_READ, Scope.EVENTS_READ,
+                   Scope.MAPPINGS_READ, Scope.METRICS_READ})
+
+# Least privilege: each role is the smallest bundle its people need; `admin` is never part of a role but its own.
+ROLES: dict[str, frozenset[Scope]] = {
+    "viewer": _VIEW,
+    "operator": _VIEW | {Scope.CHANGES_WRITE, Scope.PROCESS_RUN, Scope.EVENTS_OPERATE},
+    "steward": _VIEW | {Scope.APPROVALS_DECIDE, Scope.TASKS_RESOLVE, Scope.REVIEW_DECIDE, Scope.MAPPINGS_PROPOSE,
+                        Scope.AUDIT_READ},
+    "integration-admin": _VIEW | {Scope.CHANGES_WRITE, Scope.EVENTS_OPERATE, Scope.MAPPINGS_PROPOSE,
+                                  Scope.MAPPINGS_APPROVE, Scope.AUDIT_READ},
+    "admin": frozenset({Scope.ADMIN}),
+}
+
+
+def parse_scopes(names: list[str]) -> frozenset[Scope]:
+    """Scope values from their names; the error names the one that is not a scope."""
+    known = {s.value: s for s in Scope}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(f"unknown scope {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return frozenset(known[n] for n in names)

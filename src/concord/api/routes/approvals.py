@@ -9,14 +9,18 @@ import orjson
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
-from concord.api.deps import AppContext, context
+from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
 from concord.api.problems import Problem
 from concord.ingest import stewardship
 from concord.ingest.models import ChangeError, ChangePublic
+from concord.security import audit
+from concord.security.scopes import Principal, Scope
 from concord.storage import queries
 
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 Ctx = Annotated[AppContext, Depends(context)]
+Reader = Annotated[Principal, Depends(authorize(Scope.CHANGES_READ))]
+Decider = Annotated[Principal, Depends(authorize(Scope.APPROVALS_DECIDE))]
 
 
 class ApprovalPublic(BaseModel):
@@ -48,13 +52,34 @@ def _public(row: dict[str, Any]) -> ApprovalPublic:
 
 @router.get("", response_model=list[ApprovalPublic])
 def list_approvals(ctx: Ctx, status: Annotated[str | None, Query(pattern="^(pending|approved|rejected)$")] = "pending",
-                   tenant: str | None = None) -> list[ApprovalPublic]:
+                   tenant: str | None = None, *, principal: Reader) -> list[ApprovalPublic]:
     with ctx.engine.connect() as conn:
-        return [_public(r) for r in queries.approvals(conn, tenant, status)]
+        return [_public(r) for r in queries.approvals(conn, tenant_filter(principal, tenant), status)]
+
+
+def _check(ctx: AppContext, approval_id: str, principal: Principal) -> dict[str, Any]:
+    """The approval, if it exists and is in the caller's tenant."""
+    with ctx.engine.connect() as conn:
+        row = queries.approval(conn, approval_id)
+    if row is None:
+        raise Problem(404, "Not found", f"no approval {approval_id}")
+    require_tenant(principal, row["tenant"])
+    return row
+
+
+def _audit(ctx: AppContext, row: dict[str, Any], principal: Principal, decision: Decision, verdict: str) -> None:
+    """Who decided: the key's name besides the actor the body states."""
+    with ctx.engine.begin() as conn:
+        audit.append(conn, audit.Entry(
+            tenant=row["tenant"], actor=principal.actor, action=f"approval.{verdict}", object_type="approval",
+            object_id=row["id"], customer=row["canonical_id"], system=row["system"],
+            correlation_id=row["correlation_id"], before={"status": "pending"},
+            after={"status": verdict, "actor": decision.actor, "reason": decision.reason}))
 
 
 @router.post("/{approval_id}/approve", response_model=ChangePublic)
-async def approve(approval_id: str, decision: Decision, ctx: Ctx) -> ChangePublic:
+async def approve(approval_id: str, decision: Decision, ctx: Ctx, principal: Decider) -> ChangePublic:
+    row = await asyncio.to_thread(_check, ctx, approval_id, principal)
     try:
         outcome = await asyncio.to_thread(stewardship.approve, ctx.ingest, approval_id, decision.actor, decision.reason)
     except stewardship.ApprovalNotFound as exc:
@@ -63,14 +88,17 @@ async def approve(approval_id: str, decision: Decision, ctx: Ctx) -> ChangePubli
         raise Problem(409, "Already decided", str(exc)) from exc
     if isinstance(outcome, ChangeError):
         raise Problem(outcome.status, outcome.title, outcome.detail, field=outcome.field)
+    await asyncio.to_thread(_audit, ctx, row, principal, decision, "approved")
     return outcome
 
 
 @router.post("/{approval_id}/reject", status_code=204)
-def reject(approval_id: str, decision: Decision, ctx: Ctx) -> None:
+def reject(approval_id: str, decision: Decision, ctx: Ctx, principal: Decider) -> None:
+    row = _check(ctx, approval_id, principal)
     try:
         stewardship.reject(ctx.engine, approval_id, decision.actor, decision.reason)
     except stewardship.ApprovalNotFound as exc:
         raise Problem(404, "Not found", f"no approval {approval_id}") from exc
     except stewardship.ApprovalClosed as exc:
         raise Problem(409, "Already decided", str(exc)) from exc
+    _audit(ctx, row, principal, decision, "rejected")

@@ -8,13 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
-from concord.api.deps import AppContext, context
+from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
 from concord.ingest.models import BatchItemResult, ChangeCreate, ChangeError, ChangePublic
+from concord.security.scopes import Principal, Scope
 from concord.storage import queries
 
 router = APIRouter(prefix="/api/v1", tags=["changes"])
 Ctx = Annotated[AppContext, Depends(context)]
+Writer = Annotated[Principal, Depends(authorize(Scope.CHANGES_WRITE))]
+Reader = Annotated[Principal, Depends(authorize(Scope.CHANGES_READ))]
 
 
 class ChangeBatchCreate(BaseModel):
@@ -27,14 +30,22 @@ class ChangeBatchPublic(BaseModel):
     results: list[BatchItemResult]
 
 
+def in_tenant(principal: Principal, change: ChangeCreate) -> ChangeCreate:
+    """A change without a tenant belongs to the caller's; one naming another tenant is refused."""
+    if "tenant" not in change.model_fields_set and principal.tenant != "*":
+        return change.model_copy(update={"tenant": principal.tenant})
+    require_tenant(principal, change.tenant)
+    return change
+
+
 def _raise(error: ChangeError) -> None:
     raise Problem(error.status, error.title, error.detail, field=error.field, errors=error.errors or None)
 
 
 @router.post("/changes", status_code=202, response_model=ChangePublic,
              responses={409: {"description": "illegal lifecycle transition"}, 422: {"description": "invalid"}})
-async def create_change(change: ChangeCreate, ctx: Ctx, response: Response) -> ChangePublic:
-    outcome = (await asyncio.wrap_future(ctx.ingest.submit([change])))[0]
+async def create_change(change: ChangeCreate, ctx: Ctx, response: Response, principal: Writer) -> ChangePublic:
+    outcome = (await asyncio.wrap_future(ctx.ingest.submit([in_tenant(principal, change)])))[0]
     if isinstance(outcome, ChangeError):
         _raise(outcome)
     assert isinstance(outcome, ChangePublic)
@@ -44,9 +55,10 @@ async def create_change(change: ChangeCreate, ctx: Ctx, response: Response) -> C
 
 
 @router.post("/changes/batch", status_code=202, response_model=ChangeBatchPublic)
-async def create_changes(batch: ChangeBatchCreate, ctx: Ctx) -> ChangeBatchPublic:
+async def create_changes(batch: ChangeBatchCreate, ctx: Ctx, principal: Writer) -> ChangeBatchPublic:
     """Bulk load: each change is judged on its own; the accepted ones are durable when this answers."""
-    outcomes = await asyncio.wrap_future(ctx.ingest.submit(batch.changes))
+    changes = [in_tenant(principal, change) for change in batch.changes]
+    outcomes = await asyncio.wrap_future(ctx.ingest.submit(changes))
     results = [BatchItemResult(index=i, error=o) if isinstance(o, ChangeError) else BatchItemResult(index=i, result=o)
                for i, o in enumerate(outcomes)]
     failed = sum(1 for r in results if r.error is not None)
@@ -54,9 +66,10 @@ async def create_changes(batch: ChangeBatchCreate, ctx: Ctx) -> ChangeBatchPubli
 
 
 @router.get("/changes/{change_id}", response_model=ChangePublic)
-def read_change(change_id: str, ctx: Ctx) -> ChangePublic:
+def read_change(change_id: str, ctx: Ctx, principal: Reader) -> ChangePublic:
     with ctx.engine.connect() as conn:
         row = queries.change(conn, change_id)
     if row is None:
         raise Problem(404, "Not found", f"no change {change_id}")
+    require_tenant(principal, row["tenant"])
     return ChangePublic.model_validate_json(row["decision"])

@@ -9,16 +9,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from concord.api.deps import AppContext, context
+from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
 from concord.canonical.lifecycle import LifecycleState
 from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
+from concord.security.scopes import Principal, Scope
 from concord.storage import queries
 from concord.views import GoldenRecordPublic, golden_view
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 Ctx = Annotated[AppContext, Depends(context)]
+Reader = Annotated[Principal, Depends(authorize(Scope.RECORDS_READ))]
+Writer = Annotated[Principal, Depends(authorize(Scope.CHANGES_WRITE))]
 
 
 class LifecycleMove(BaseModel):
@@ -28,22 +31,23 @@ class LifecycleMove(BaseModel):
     correlation_id: str | None = Field(default=None, max_length=128)
 
 
-def _load(ctx: AppContext, record_id: str) -> GoldenRecordPublic:
+def _load(ctx: AppContext, record_id: str, principal: Principal) -> GoldenRecordPublic:
     with ctx.engine.connect() as conn:
         record = queries.golden_record(conn, record_id)
         if record is None:
             raise Problem(404, "Not found", f"no golden record {record_id}")
+        require_tenant(principal, record.tenant)
         return golden_view(record, queries.bindings_of(conn, record_id))
 
 
 @router.get("/records/{record_id}", response_model=GoldenRecordPublic)
-def read_record(record_id: str, ctx: Ctx) -> GoldenRecordPublic:
-    return _load(ctx, record_id)
+def read_record(record_id: str, ctx: Ctx, principal: Reader) -> GoldenRecordPublic:
+    return _load(ctx, record_id, principal)
 
 
 @router.get("/customers/{customer_id}", response_model=GoldenRecordPublic)
-def read_customer(customer_id: str, ctx: Ctx) -> GoldenRecordPublic:
-    view = _load(ctx, customer_id)
+def read_customer(customer_id: str, ctx: Ctx, principal: Reader) -> GoldenRecordPublic:
+    view = _load(ctx, customer_id, principal)
     if view.entity != "account":
         raise Problem(404, "Not found", f"{customer_id} is a {view.entity}, not a customer")
     return view
@@ -51,8 +55,8 @@ def read_customer(customer_id: str, ctx: Ctx) -> GoldenRecordPublic:
 
 @router.post("/customers/{customer_id}/lifecycle", status_code=202, response_model=ChangePublic,
              responses={409: {"description": "illegal lifecycle transition"}})
-async def move_lifecycle(customer_id: str, move: LifecycleMove, ctx: Ctx) -> ChangePublic:
-    view = _load(ctx, customer_id)
+async def move_lifecycle(customer_id: str, move: LifecycleMove, ctx: Ctx, principal: Writer) -> ChangePublic:
+    view = _load(ctx, customer_id, principal)
     if view.entity != "account":
         raise Problem(404, "Not found", f"{customer_id} is a {view.entity}, not a customer")
     change = ChangeCreate(

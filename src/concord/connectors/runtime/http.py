@@ -22,6 +22,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from concord.connectors.runtime.redact import redact_url
+from concord.observability.tracing import inject_headers, span
 
 CORRELATION_HEADER = "X-Correlation-ID"
 OPERATION_EXTENSION = "concord_operation"
@@ -147,6 +148,17 @@ class InstrumentedTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if CORRELATION_HEADER not in request.headers:
             request.headers[CORRELATION_HEADER] = current_correlation_id()
+        attrs = {"concord.system": self._system, "concord.operation": operation_name(request),
+                 "http.request.method": request.method, "concord.correlation_id": request.headers[CORRELATION_HEADER]}
+        with span(f"connector.{self._system}", attrs) as current:
+            carrier: dict[str, str] = {}
+            inject_headers(carrier)
+            request.headers.update(carrier)
+            response = self._send(request)
+            current.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
         started = self._timer()
         try:
             response = self._inner.handle_request(request)

@@ -236,8 +236,11 @@ def webhook_router(
             header = request.headers.get("Stripe-Signature")
             outcome = await run_in_threadpool(receiver.receive, body, header, on_event)
         except SignatureError as error:
+            # Logged without the payload or the signature: only what tells a probe from a misconfiguration.
+            logger.warning("stripe webhook refused", extra={"reason": error.reason, "status": 400})
             return _problem(400, "Invalid Stripe webhook signature", error.message, error.reason)
         except WebhookError as error:
+            logger.warning("stripe webhook refused", extra={"reason": error.reason, "status": error.status})
             return _problem(error.status, "Unacceptable Stripe webhook", error.message, error.reason)
         except Exception:
             # Not 2xx, so Stripe retries later; the claim was released and the retry will be processed.

@@ -1,0 +1,49 @@
+"""/metrics (Prometheus), /healthz (liveness) and /readyz (database, event backend, each system)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from concord.api.deps import AppContext, authorize, context
+from concord.events.hub import EventSettings
+from concord.observability.health import check_database, check_event_backend, check_systems
+from concord.security.scopes import Scope
+
+router = APIRouter(tags=["health"])
+Ctx = Annotated[AppContext, Depends(context)]
+
+
+@router.get("/metrics", response_class=Response, dependencies=[Depends(authorize(Scope.METRICS_READ))])
+async def metrics(request: Request) -> Response:
+    body = await asyncio.to_thread(generate_latest, request.app.state.ops.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+# /healthz and /readyz are open: load balancers and orchestrators probe them without credentials. They report
+# up/down per dependency and never customer data.
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness: the process answers. Nothing else is checked (a restart would not fix a database outage)."""
+    return {"status": "ok"}
+
+
+def _readiness(ctx: AppContext, request: Request) -> dict[str, Any]:
+    configured = sorted(ctx.runtime.hub.systems)
+    core = [check_database(ctx.engine), check_event_backend(EventSettings(), ctx.engine)]
+    systems = check_systems(configured, request.app.state.ops.probes)
+    ready = all(c.status == "ok" for c in core) and all(c.status != "failing" for c in systems)
+    return {"status": "ready" if ready else "not_ready", "checks": [asdict(c) for c in core],
+            "systems": [asdict(c) for c in systems]}
+
+
+@router.get("/readyz",
+            responses={503: {"description": "a dependency is failing"}})
+async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
+    body = await asyncio.to_thread(_readiness, ctx, request)
+    return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)

@@ -1,0 +1,129 @@
+"""`concord mappings propose / diff / approve / reject / rollback / proposals`: mapping changes under approval."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy import Connection
+
+from concord.cli.common import console, database, fail, runtime, settings
+from concord.cli.config_cmds import mappings_app
+from concord.cli.security_cmds import Actor, default_actor
+from concord.hubconfig import Runtime
+from concord.mappings.spec import MappingSpec
+from concord.mappings.transforms import builtin_transforms
+from concord.security import proposals
+from concord.yamlconf import ConfigError, load_yaml_file
+
+T = TypeVar("T")
+
+
+@contextmanager
+def _session() -> Iterator[tuple[Connection, Runtime]]:
+    """A transaction and the runtime with the activated mapping versions (what the server runs)."""
+    s = settings()
+    rt = runtime(s)
+    with database(s) as engine, engine.begin() as conn:
+        proposals.apply_active(conn, rt)
+        yield conn, rt
+
+
+def _attempt(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except proposals.ProposalError as exc:
+        raise fail(str(exc)) from exc
+
+
+def show_diff(dry_run: dict[str, Any], limit: int = 50) -> None:
+    console.print(f"dry-run {dry_run['old_version']} → {dry_run['new_version']}: {dry_run['replayed']} recent "
+                  f"changes replayed, {dry_run['differing']} would be mapped differently")
+    table = Table("change", "from → to", "field", "now", "after the change")
+    shown = 0
+    for change in dry_run["changes"]:
+        for field, values in change["fields"].items():
+            if shown >= limit:
+                break
+            table.add_row(change["change_id"], f"{change['source']} → {change['target']}", escape(field),
+                          escape(repr(values["old"])), escape(repr(values["new"])))
+            shown += 1
+    if shown:
+        console.print(table)
+
+
+def propose(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the new mapping spec (YAML)")],
+            replay: Annotated[int, typer.Option(min=1, max=10_000, help="recent changes to replay")] = 500,
+            actor: Actor = default_actor()) -> None:
+    """Propose a mapping change: validated, dry-run against recent traffic, stored for a second person."""
+    try:
+        spec = load_yaml_file(MappingSpec, file, context={"transforms": builtin_transforms()})
+    except ConfigError as exc:
+        raise fail("\n".join(exc.problems)) from exc
+    with _session() as (conn, rt):
+        proposal_id = _attempt(lambda: proposals.propose(conn, rt, spec, actor, replay))
+        proposal = proposals.get(conn, proposal_id)
+    show_diff(proposal["dry_run"])
+    console.print(f"proposal [bold]{proposal_id}[/] waits for approval by someone other than {actor}")
+
+
+def diff(proposal_id: Annotated[str, typer.Argument()]) -> None:
+    """Show a proposal and the dry-run stored with it."""
+    with _session() as (conn, _):
+        proposal = _attempt(lambda: proposals.get(conn, proposal_id))
+    console.print(f"{proposal['system']}/{proposal['entity']} proposed by {proposal['proposed_by']}: "
+                  f"{proposal['status']}")
+    show_diff(proposal["dry_run"])
+
+
+def approve(proposal_id: Annotated[str, typer.Argument()], actor: Actor = default_actor()) -> None:
+    """Approve and activate (new version); refused for the proposer. Future changes only: nothing resyncs."""
+    with _session() as (conn, rt):
+        version = _attempt(lambda: proposals.approve(conn, rt, proposal_id, actor))
+        proposal = proposals.get(conn, proposal_id)
+    show_diff(proposal["dry_run"])
+    console.print(f"activated {proposal['system']}/{proposal['entity']}@{version}; running servers pick it up "
+                  "when restarted (the API activates it at once)")
+
+
+def reject(proposal_id: Annotated[str, typer.Argument()],
+           reason: Annotated[str | None, typer.Option()] = None, actor: Actor = default_actor()) -> None:
+    """Turn a proposal down."""
+    with _session() as (conn, _):
+        _attempt(lambda: proposals.reject(conn, proposal_id, actor, reason))
+    console.print(f"proposal {proposal_id} rejected")
+
+
+def rollback(system: Annotated[str, typer.Argument()], entity: Annotated[str, typer.Argument()],
+             actor: Actor = default_actor()) -> None:
+    """Return to the mapping that was active before the current one (under a new version)."""
+    with _session() as (conn, rt):
+        version = _attempt(lambda: proposals.rollback(conn, rt, system, entity, actor))
+    console.print(f"{system}/{entity} rolled back: now version {version}")
+
+
+def list_proposals(status: Annotated[str | None, typer.Option()] = None) -> None:
+    """Mapping proposals, newest first."""
+    with _session() as (conn, _):
+        found = proposals.list_proposals(conn, status)
+    table = Table("id", "mapping", "status", "proposed by", "approved by", "version", "differing")
+    for p in found:
+        table.add_row(p["id"], f"{p['system']}/{p['entity']}", p["status"], p["proposed_by"], p["approved_by"] or "",
+                      str(p["activated_version"] or ""), str((p["dry_run"] or {}).get("differing", "")))
+    console.print(table)
+
+
+def register() -> None:
+    if any(c.name == "propose" for c in mappings_app.registered_commands):
+        return  # the CLI app is built more than once in one process (tests)
+    mappings_app.command("propose")(propose)
+    mappings_app.command("diff")(diff)
+    mappings_app.command("approve")(approve)
+    mappings_app.command("reject")(reject)
+    mappings_app.command("rollback")(rollback)
+    mappings_app.command("proposals")(list_proposals)

@@ -1,0 +1,82 @@
+"""Charts as inline SVG rendered on the server: no chart library, nothing fetched by the browser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+
+from markupsafe import Markup
+
+PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
+W, H, PAD_L, PAD_B, PAD_T = 560, 180, 44, 22, 10
+
+
+@dataclass
+class Series:
+    label: str
+    points: dict[int, float]  # minute bucket (epoch s) → value
+
+
+def _nice_max(value: float) -> float:
+    if value <= 0:
+        return 1.0
+    for step in (1, 2, 5):
+        for exp in range(-3, 12):
+            candidate = step * 10.0 ** exp
+            if candidate >= value:
+                return candidate
+    return value
+
+
+def _fmt(value: float) -> str:
+    if value >= 1000:
+        return f"{value / 1000:.1f}k"
+    return f"{value:.3g}"
+
+
+def line_chart(title: str, series: list[Series], start: int, end: int, unit: str = "") -> Markup:
+    """One line per series over minutes [start, end]; gaps count as zero (counts) — gauges pass dense points."""
+    buckets = list(range(start, end + 1, 60))
+    top = _nice_max(max((v for s in series for v in s.points.values()), default=0.0))
+    span = max(len(buckets) - 1, 1)
+
+    def x(i: int) -> float:
+        return PAD_L + (W - PAD_L - 8) * i / span
+
+    def y(v: float) -> float:
+        return PAD_T + (H - PAD_T - PAD_B) * (1 - v / top)
+
+    parts = [f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">',
+             f'<line x1="{PAD_L}" y1="{y(0):.1f}" x2="{W - 8}" y2="{y(0):.1f}" class="axis"/>',
+             f'<line x1="{PAD_L}" y1="{y(top):.1f}" x2="{W - 8}" y2="{y(top):.1f}" class="grid"/>',
+             f'<text x="{PAD_L - 4}" y="{y(top) + 4:.1f}" class="tick" text-anchor="end">{_fmt(top)}{unit}</text>',
+             f'<text x="{PAD_L - 4}" y="{y(0) + 4:.1f}" class="tick" text-anchor="end">0</text>']
+    for label, at in ((0, start), (len(buckets) - 1, end)):
+        stamp = datetime.fromtimestamp(at, UTC).strftime("%H:%M")
+        anchor = "start" if label == 0 else "end"
+        parts.append(f'<text x="{x(label):.1f}" y="{H - 6}" class="tick" text-anchor="{anchor}">{stamp}</text>')
+    for n, s in enumerate(series):
+        color = PALETTE[n % len(PALETTE)]
+        coords = " ".join(f"{x(i):.1f},{y(s.points.get(b, 0.0)):.1f}" for i, b in enumerate(buckets))
+        parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{coords}">'
+                     f"<title>{escape(s.label)}</title></polyline>")
+    parts.append("</svg>")
+    legend = "".join(f'<span class="key"><i style="background:{PALETTE[n % len(PALETTE)]}"></i>{escape(s.label)}'
+                     f" ({_fmt(sum(s.points.values()))})</span>" for n, s in enumerate(series))
+    return Markup(f'<figure><figcaption>{escape(title)}</figcaption>{"".join(parts)}'
+                  f'<div class="legend">{legend or "<span class=muted>no data in this window</span>"}</div></figure>')
+
+
+def bar_chart(title: str, values: list[tuple[str, float, float | None]], unit: str = "") -> Markup:
+    """Horizontal bars: (label, value, capacity or None)."""
+    rows = []
+    top = _nice_max(max((cap or v for _, v, cap in values), default=0.0))
+    for label, value, cap in values:
+        width = 100 * value / (cap or top) if (cap or top) else 0
+        extra = f" of {_fmt(cap)}" if cap else ""
+        rows.append(f'<div class="bar"><span class="bar-label">{escape(label)}</span><span class="bar-track">'
+                    f'<span class="bar-fill" style="width:{min(width, 100):.1f}%"></span></span>'
+                    f'<span class="bar-value">{_fmt(value)}{unit}{extra}</span></div>')
+    body = "".join(rows) or '<span class="muted">nothing to show</span>'
+    return Markup(f'<figure><figcaption>{escape(title)}</figcaption>{body}</figure>')

@@ -1,0 +1,146 @@
+"""Operations dashboard: headline figures, charts over time (per minute), lag, headroom and quotas."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import Markup
+from sqlalchemy import Engine
+
+from concord.api.deps import AppContext, authorize, context
+from concord.console.app import render
+from concord.console.charts import Series, bar_chart, line_chart
+from concord.observability import figures, latency, projector
+from concord.observability.install import OpsState
+from concord.security.scopes import Scope
+
+router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
+Ctx = Annotated[AppContext, Depends(context)]
+Read = Depends(authorize(Scope.METRICS_READ))
+WINDOWS = {"1h": 3600, "6h": 6 * 3600, "24h": 86400, "7d": 7 * 86400}
+STATUSES = ("applied", "partial", "no_op", "rejected", "pending")
+
+
+@dataclass
+class Filters:
+    tenant: str | None
+    system: str | None
+    window: str
+
+
+def refresh(ops: OpsState, engine: Engine) -> None:
+    """Bring the projections up to date and flush this process's connector call samples."""
+    ops.projector(engine).catch_up()
+    samples = ops.metrics.drain()
+    if samples:
+        with engine.begin() as conn:
+            latency.flush_calls(conn, samples)
+
+
+def summary(engine: Engine, ops: OpsState, f: Filters) -> dict[str, Any]:
+    refresh(ops, engine)
+    with engine.connect() as conn:
+        total = projector.totals(conn, f.tenant, f.system)
+        dead = figures.dead_letter_counts(conn)
+        tasks = figures.open_task_counts(conn)
+        quality = figures.quality(conn)
+    changes = sum(v for k, v in total.items() if k.startswith("changes_"))
+    return {
+        "changes": int(changes), "applied": int(total.get("changes_applied", 0) + total.get("changes_partial", 0)),
+        "rejected_fields": int(total.get("rejected_fields", 0)),
+        "failed_syncs": int(total.get("event_SyncFailed", 0)),
+        "duplicates": int(total.get("event_DuplicateDetected", 0)),
+        "replays": int(total.get("replays", 0)),
+        "dead_letters": sum(n for (_, status), n in dead.items() if status == "dead"),
+        "open_tasks": sum(tasks.values()),
+        "quality_exceptions": sum(n for (tn, sys_name, _), n in quality.items()
+                                  if (not f.tenant or tn == f.tenant) and (not f.system or sys_name == f.system)),
+        "commands": int(total.get("commands", 0)),
+        "at": time.time(),
+    }
+
+
+def charts(engine: Engine, ops: OpsState, f: Filters) -> list[Markup]:
+    end = projector.minute(time.time())
+    start = end - WINDOWS[f.window] + 60
+    names = [f"changes_{s}" for s in STATUSES] + ["event_SyncFailed", "event_DuplicateDetected", "dead_letters",
+                                                   "replays", "commands"]
+    with engine.connect() as conn:
+        got = projector.series(conn, names, start, f.tenant, f.system)
+        lat = latency.percentiles(conn, start, f.tenant, f.system)
+        lag = figures.event_lag(conn)
+    throughput = [Series(s, got[f"changes_{s}"]) for s in STATUSES if got[f"changes_{s}"]]
+    out = [line_chart("Changes per minute by outcome", throughput, start, end),
+           line_chart("Failed syncs, dead letters, duplicates, replays per minute",
+                      [Series("failed syncs", got["event_SyncFailed"]), Series("dead letters", got["dead_letters"]),
+                       Series("duplicates", got["event_DuplicateDetected"]), Series("replays", got["replays"])],
+                      start, end),
+           line_chart("Outbound commands per minute", [Series("commands", got["commands"])], start, end)]
+    for name, by_minute in sorted(lat.items()):
+        lines = [Series(q, {b: (v[i] or 0.0) * 1000 for b, v in by_minute.items()})
+                 for i, q in enumerate(("p50", "p95", "p99"))]
+        out.append(line_chart(f"API latency of {name} (ms)", lines, start, end, unit=" ms"))
+    out.append(bar_chart("Event lag per subscription", [(k, float(v), None) for k, v in sorted(lag.items())]))
+    out.extend(_headroom(ops))
+    return out
+
+
+def _headroom(ops: OpsState) -> list[Markup]:
+    rate, daily = [], []
+    for watched in ops.metrics.headroom.watched():
+        room = watched.governor.headroom(watched.key)
+        label = f"{watched.key.system} ({watched.key.tenant})"
+        if room.tokens is not None:
+            rate.append((label, room.tokens, room.capacity))
+        if room.daily_remaining is not None:
+            daily.append((label, float(room.daily_remaining), float(room.daily_limit or 0) or None))
+    return [bar_chart("Rate-limit headroom (tokens left)", rate), bar_chart("Daily quota left", daily)]
+
+
+def _filters(tenant: str | None, system: str | None, window: str) -> Filters:
+    return Filters(tenant or None, system or None, window if window in WINDOWS else "1h")
+
+
+TenantQ = Annotated[str | None, Query(max_length=64)]
+WindowQ = Annotated[str, Query(pattern="^(1h|6h|24h|7d)$")]
+
+
+@router.get("", dependencies=[Read])
+def console_root() -> RedirectResponse:
+    return RedirectResponse("/console/dashboard", status_code=307)
+
+
+def _page(ctx: AppContext, request: Request, f: Filters) -> dict[str, Any]:
+    ops: OpsState = request.app.state.ops
+    figures_now = summary(ctx.engine, ops, f)
+    with ctx.engine.connect() as conn:
+        tenants, systems = projector.dimensions(conn)
+    return {"figures": figures_now, "charts": charts(ctx.engine, ops, f), "tenants": tenants, "systems": systems,
+            "filters": f, "windows": list(WINDOWS)}
+
+
+@router.get("/dashboard", response_class=HTMLResponse, dependencies=[Read])
+async def dashboard(ctx: Ctx, request: Request, tenant: TenantQ = None, system: TenantQ = None,
+                    window: WindowQ = "1h") -> HTMLResponse:
+    values = await asyncio.to_thread(_page, ctx, request, _filters(tenant, system, window))
+    return render(request, "dashboard.html", **values)
+
+
+@router.get("/dashboard/charts", response_class=HTMLResponse, dependencies=[Read])
+async def dashboard_charts(ctx: Ctx, request: Request, tenant: TenantQ = None, system: TenantQ = None,
+                           window: WindowQ = "1h") -> HTMLResponse:
+    """The chart fragment the page's refresh script swaps in."""
+    f = _filters(tenant, system, window)
+    made = await asyncio.to_thread(charts, ctx.engine, request.app.state.ops, f)
+    return HTMLResponse("".join(made))
+
+
+@router.get("/api/summary", dependencies=[Read])
+async def dashboard_summary(ctx: Ctx, request: Request, tenant: TenantQ = None, system: TenantQ = None
+                            ) -> dict[str, Any]:
+    return await asyncio.to_thread(summary, ctx.engine, request.app.state.ops, _filters(tenant, system, "1h"))

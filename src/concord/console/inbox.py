@@ -1,0 +1,111 @@
+"""Exception inbox: open tasks (issue #5) and failed outbound syncs, resolved from the browser — with
+corrected data, a retry, or a cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+
+from concord.api.deps import AppContext, authorize, context
+from concord.console import actions
+from concord.console.app import render
+from concord.console.forms import actor_of, back, checked_form
+from concord.console.sources import NoTaskActions, TaskActions, TaskActionUnavailable, open_tasks
+from concord.ingest.models import ChangeError
+from concord.security.scopes import Scope
+from concord.storage import tables as t
+
+router = APIRouter(prefix="/console/inbox", tags=["console"], include_in_schema=False)
+Ctx = Annotated[AppContext, Depends(context)]
+Read = Depends(authorize(Scope.TASKS_READ))
+Resolve = Depends(authorize(Scope.TASKS_RESOLVE))
+PAGE = "/console/inbox"
+
+
+def task_actions(request: Request) -> TaskActions:
+    """The workflow engine's task actions when #5 installed them on the app, else a clear refusal."""
+    found: TaskActions | None = getattr(request.app.state, "task_actions", None)
+    return found if found is not None else NoTaskActions()
+
+
+def _failed_commands(ctx: AppContext) -> list[dict[str, Any]]:
+    o = t.outbox.c
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(o.seq, o.tenant, o.type, o.target, o.entity, o.canonical_id, o.correlation_id,
+                                   o.failed_at, o.last_error, o.attempts, o.payload)
+                            .where(o.kind == "command", o.failed_at.is_not(None)).order_by(o.seq.desc()).limit(100))
+        return [{**r._mapping, "fields": orjson.loads(r.payload).get("fields", {})} for r in rows]
+
+
+def _load(ctx: AppContext) -> dict[str, Any]:
+    with ctx.engine.connect() as conn:
+        tasks = open_tasks(conn)
+    return {"tasks": tasks, "commands": _failed_commands(ctx)}
+
+
+@router.get("", response_class=HTMLResponse, dependencies=[Read])
+async def inbox(ctx: Ctx, request: Request) -> HTMLResponse:
+    return render(request, "inbox.html", **await asyncio.to_thread(_load, ctx))
+
+
+@router.post("/commands/{seq}/retry", dependencies=[Resolve])
+async def retry_command(ctx: Ctx, request: Request, seq: int) -> RedirectResponse:
+    await checked_form(request)
+    try:
+        await asyncio.to_thread(actions.requeue_command, ctx.engine, seq)
+    except actions.NotRetryable as exc:
+        return back(PAGE, str(exc), "error")
+    return back(PAGE, f"command {seq} queued for delivery again")
+
+
+def _corrected(raw: str) -> dict[str, Any] | str:
+    try:
+        value = orjson.loads(raw or "{}")
+    except orjson.JSONDecodeError as exc:
+        return f"corrected data is not JSON: {exc}"
+    return value if isinstance(value, dict) and value else "corrected data must be a JSON object of fields"
+
+
+@router.post("/commands/{seq}/resolve", dependencies=[Resolve])
+async def resolve_command(ctx: Ctx, request: Request, seq: int) -> RedirectResponse:
+    """Apply the steward's corrected fields to the golden record, then retry the command with them."""
+    form = await checked_form(request)
+    fields = _corrected(form.get("corrected", ""))
+    if isinstance(fields, str):
+        return back(PAGE, fields, "error")
+    canonical_id, correlation = form.get("canonical_id", ""), form.get("correlation_id") or None
+    outcome = await asyncio.to_thread(actions.steward_correction, ctx.ingest, canonical_id, fields,
+                                      actor_of(request), correlation)
+    if isinstance(outcome, ChangeError):
+        return back(PAGE, f"correction refused: {outcome.detail}", "error")
+    try:
+        await asyncio.to_thread(actions.requeue_command, ctx.engine, seq)
+    except actions.NotRetryable as exc:
+        return back(PAGE, f"corrected ({outcome.status}); {exc}", "error")
+    return back(PAGE, f"corrected {', '.join(outcome.applied) or 'nothing'}; command {seq} queued again")
+
+
+@router.post("/tasks/{task_id}/{action}", dependencies=[Resolve])
+async def act_on_task(request: Request, task_id: str, action: str) -> RedirectResponse:
+    form = await checked_form(request)
+    handler, actor = task_actions(request), actor_of(request)
+    try:
+        if action == "resolve":
+            fields = _corrected(form.get("corrected", "")) if form.get("corrected") else {}
+            if isinstance(fields, str):
+                return back(PAGE, fields, "error")
+            await asyncio.to_thread(handler.resolve, task_id, actor, fields)
+        elif action == "retry":
+            await asyncio.to_thread(handler.retry, task_id, actor)
+        elif action == "cancel":
+            await asyncio.to_thread(handler.cancel, task_id, actor, form.get("reason") or "cancelled in console")
+        else:
+            return back(PAGE, f"unknown action {action!r}", "error")
+    except TaskActionUnavailable as exc:
+        return back(PAGE, str(exc), "error")
+    return back(PAGE, f"task {task_id}: {action} done")

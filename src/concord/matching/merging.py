@@ -1,0 +1,130 @@
+"""Merge and unmerge of golden records in the store, each in one transaction (survivorship is pure, in
+`survivorship`). A merge keeps a snapshot of everything it changes, so an unmerge restores both records, their
+bindings and their match keys exactly. Both leave an event in the outbox (CustomersMerged / CustomersUnmerged).
+
+Hazard: a running ingest writer caches bindings ("bindings never change once made"). After a merge done by
+another process its cache may still point an absorbed record's external id at the absorbed id; the write then
+meets a missing or newer row, fails the version check, and the retry reads the truth from the database.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, delete, insert, select, update
+
+from concord.canonical.golden import GoldenRecord
+from concord.events.produce import new_event, outbox_row
+from concord.events.registry import SchemaRegistry
+from concord.ids import new_id
+from concord.matching.survivorship import survive
+from concord.matching.tables import merges
+from concord.storage import tables as t
+from concord.storage.repository import dumps
+
+
+class MergeRefused(ValueError):
+    """The merge or unmerge cannot be done as asked; the message names the record or merge at fault."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    merge_id: str
+    survivor_id: str
+    absorbed_id: str
+    moved_bindings: int
+
+
+def _row(conn: Connection, tenant: str, record_id: str) -> dict[str, Any]:
+    g = t.golden_records.c
+    row = conn.execute(select(t.golden_records).where(g.id == record_id, g.tenant == tenant)).first()
+    if row is None:
+        raise MergeRefused(f"no golden record {record_id} in tenant {tenant}")
+    return {str(k): v for k, v in row._asdict().items()}  # plain str keys: orjson refuses SQLAlchemy's quoted_name
+
+
+def _record(row: dict[str, Any]) -> GoldenRecord:
+    return GoldenRecord.from_json(row["tenant"], row["entity"], row["id"], row["version"], orjson.loads(row["data"]))
+
+
+def _event(conn: Connection, event_type: str, tenant: str, data: dict[str, Any], merge_id: str) -> None:
+    envelope = new_event(SchemaRegistry.default(), event_type, tenant, data["canonical_id"], data, merge_id, merge_id)
+    conn.execute(insert(t.outbox), [outbox_row(envelope)])
+
+
+def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, actor: str,
+          reason: str = "") -> MergeResult:
+    """Fold `absorbed_id` into `survivor_id`: survivorship by ownership, bindings and keys moved, an event."""
+    if survivor_id == absorbed_id:
+        raise MergeRefused("a record cannot be merged into itself")
+    keep, gone = _row(conn, tenant, survivor_id), _row(conn, tenant, absorbed_id)
+    if keep["entity"] != gone["entity"]:
+        raise MergeRefused(f"{survivor_id} is a {keep['entity']}, {absorbed_id} a {gone['entity']}")
+    b, k, g = t.bindings.c, t.match_keys.c, t.golden_records.c
+    moved = [r._asdict() for r in conn.execute(select(b.id, b.system).where(b.canonical_id == absorbed_id))]
+    keys = [r.key for r in conn.execute(select(k.key).where(k.tenant == tenant, k.canonical_id == absorbed_id))]
+    merged = survive(_record(keep), _record(gone))
+    version = keep["version"] + 1
+    now = time.time()
+    done = conn.execute(update(t.golden_records).where(g.id == survivor_id, g.version == keep["version"]).values(
+        version=version, data=dumps(merged.to_json()), lifecycle_state=merged.value("lifecycle_state"),
+        updated_at=now)).rowcount
+    if done != 1:
+        raise MergeRefused(f"{survivor_id} changed during the merge; try again")
+    conn.execute(delete(t.golden_records).where(g.id == absorbed_id))
+    conn.execute(update(t.bindings).where(b.canonical_id == absorbed_id).values(canonical_id=survivor_id))
+    conn.execute(update(t.match_keys).where(k.tenant == tenant, k.canonical_id == absorbed_id)
+                 .values(canonical_id=survivor_id))
+    merge_id = new_id()
+    snapshot = {"survivor": keep, "absorbed": gone, "bindings": [m["id"] for m in moved], "match_keys": keys}
+    conn.execute(insert(merges), [{
+        "id": merge_id, "tenant": tenant, "entity": keep["entity"], "survivor_id": survivor_id,
+        "absorbed_id": absorbed_id, "snapshot": dumps(snapshot), "merged_version": version, "status": "merged",
+        "actor": actor, "reason": reason, "created_at": now, "undone_at": None, "undone_by": None}])
+    _event(conn, "CustomersMerged", tenant, {
+        "entity": keep["entity"], "canonical_id": survivor_id, "source_system": "concord", "absorbed_id": absorbed_id,
+        "merge_id": merge_id, "actor": actor, "systems": sorted({m["system"] for m in moved})}, merge_id)
+    return MergeResult(merge_id, survivor_id, absorbed_id, len(moved))
+
+
+def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) -> MergeResult:
+    """Restore both records as they were before `merge_id`, and the absorbed record's bindings and keys.
+
+    Refused when the survivor changed since the merge (its later writes would be lost), unless `force`."""
+    m = merges.c
+    row = conn.execute(select(merges).where(m.id == merge_id)).first()
+    if row is None:
+        raise MergeRefused(f"no merge {merge_id}")
+    if row.status != "merged":
+        raise MergeRefused(f"merge {merge_id} is already {row.status}")
+    snap = orjson.loads(row.snapshot)
+    current = _row(conn, row.tenant, row.survivor_id)
+    if current["version"] != row.merged_version and not force:
+        raise MergeRefused(f"{row.survivor_id} changed since merge {merge_id} (version {row.merged_version} → "
+                           f"{current['version']}); unmerge --force drops those changes")
+    g, b, k = t.golden_records.c, t.bindings.c, t.match_keys.c
+    keep, gone = snap["survivor"], snap["absorbed"]
+    # Versions move forward (a cached copy of either must fail its version check), the data goes back.
+    conn.execute(update(t.golden_records).where(g.id == row.survivor_id).values(
+        {**{c: keep[c] for c in ("data", "lifecycle_state", "updated_at")}, "version": current["version"] + 1}))
+    conn.execute(insert(t.golden_records), [{**gone, "version": gone["version"] + 1}])
+    if snap["bindings"]:
+        conn.execute(update(t.bindings).where(b.id.in_(snap["bindings"])).values(canonical_id=row.absorbed_id))
+    if snap["match_keys"]:
+        conn.execute(update(t.match_keys).where(k.tenant == row.tenant, k.key.in_(snap["match_keys"]))
+                     .values(canonical_id=row.absorbed_id))
+    conn.execute(update(merges).where(m.id == merge_id).values(status="unmerged", undone_at=time.time(),
+                                                                 undone_by=actor))
+    _event(conn, "CustomersUnmerged", row.tenant, {
+        "entity": row.entity, "canonical_id": row.survivor_id, "source_system": "concord",
+        "absorbed_id": row.absorbed_id, "merge_id": merge_id, "actor": actor}, merge_id)
+    return MergeResult(merge_id, row.survivor_id, row.absorbed_id, len(snap["bindings"]))
+
+
+def merges_of(conn: Connection, tenant: str) -> list[dict[str, Any]]:
+    m = merges.c
+    stmt = select(m.id, m.survivor_id, m.absorbed_id, m.status, m.actor, m.created_at).where(m.tenant == tenant)
+    return [r._asdict() for r in conn.execute(stmt.order_by(m.created_at))]

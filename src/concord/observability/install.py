@@ -1,0 +1,66 @@
+"""Wiring of operations into the FastAPI app: metrics registry, request spans and log context, probes,
+projector and the console's CSRF guard, kept on `app.state.ops`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request, Response
+from sqlalchemy import Engine
+
+from concord.console.csrf import CsrfGuard, SignedCsrfGuard
+from concord.observability.health import SystemProbe
+from concord.observability.logs import log_context
+from concord.observability.metrics import OpsMetrics, build_metrics
+from concord.observability.projector import OpsProjector
+from concord.observability.tracing import configure_tracing, current_trace_id, span
+
+TRACE_HEADER = "X-Trace-Id"
+
+
+@dataclass
+class OpsState:
+    metrics: OpsMetrics
+    csrf: CsrfGuard
+    probes: dict[str, SystemProbe] = field(default_factory=dict)
+    _projectors: dict[int, OpsProjector] = field(default_factory=dict)
+
+    def projector(self, engine: Engine) -> OpsProjector:
+        """One projector per engine, so its lock serialises every catch-up of that database."""
+        return self._projectors.setdefault(id(engine), OpsProjector(engine))
+
+
+def _engine_of(app: FastAPI) -> Callable[[], Engine | None]:
+    def engine() -> Engine | None:
+        ctx = getattr(app.state, "concord", None)
+        return None if ctx is None else ctx.engine
+
+    return engine
+
+
+def install_operations(app: FastAPI, otlp_endpoint: str | None) -> OpsState:
+    configure_tracing(otlp_endpoint)
+    state = OpsState(metrics=build_metrics(_engine_of(app)), csrf=SignedCsrfGuard.with_random_secret())
+    app.state.ops = state
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        correlation = request.headers.get("x-correlation-id")
+        started = time.perf_counter()
+        attrs = {"http.request.method": request.method, "url.path": request.url.path}
+        with span(f"{request.method} {request.url.path}", attrs) as current, \
+                log_context(correlation_id=correlation, step="api"):
+            response = await call_next(request)
+            current.set_attribute("http.response.status_code", response.status_code)
+            trace_id = current_trace_id()
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        state.metrics.api_requests.labels("", "api", f"{request.method} {template}",
+                                          f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
+        if trace_id:
+            response.headers[TRACE_HEADER] = trace_id
+        return response
+
+    return state

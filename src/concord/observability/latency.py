@@ -1,0 +1,64 @@
+"""Connector call latency over time: per-minute histograms in ops_series (additive bucket counts, like a
+Prometheus histogram), turned into p50/p95/p99 at read time so flushes from many processes combine exactly."""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections import Counter
+
+from sqlalchemy import Connection, func, select
+
+from concord.connectors.runtime.http import CallSample
+from concord.observability import tables as ot
+from concord.observability.metrics import LATENCY_BUCKETS
+from concord.observability.projector import SeriesKey, add_series, minute, with_totals
+
+PREFIX = "latency_le_"
+QUANTILES = (0.5, 0.95, 0.99)
+UPPER = (*LATENCY_BUCKETS, float("inf"))
+
+
+def flush_calls(conn: Connection, samples: list[CallSample], tenant: str = "", now: float | None = None,
+                stamps: list[float] | None = None) -> None:
+    """Add call samples to the minute they were flushed in (or `stamps`, one per sample)."""
+    at = now if now is not None else time.time()
+    counts: Counter[SeriesKey] = Counter()
+    for i, sample in enumerate(samples):
+        index = bisect_left(LATENCY_BUCKETS, sample.latency_s)
+        bucket = minute(stamps[i] if stamps else at)
+        counts[(bucket, tenant, sample.system, f"{PREFIX}{index}")] += 1
+    add_series(conn, with_totals(counts))
+
+
+def quantile(counts: list[float], q: float) -> float | None:
+    """The q-quantile from per-bucket counts, interpolated inside the bucket (upper bound for the last)."""
+    total = sum(counts)
+    if total <= 0:
+        return None
+    rank, seen = q * total, 0.0
+    for i, n in enumerate(counts):
+        if seen + n >= rank and n > 0:
+            low = 0.0 if i == 0 else UPPER[i - 1]
+            high = UPPER[i] if i < len(LATENCY_BUCKETS) else UPPER[i - 1]
+            return low + (high - low) * (rank - seen) / n
+        seen += n
+    return UPPER[len(LATENCY_BUCKETS) - 1]
+
+
+def percentiles(conn: Connection, since: float, tenant: str | None = None,
+                system: str | None = None) -> dict[str, dict[int, tuple[float | None, ...]]]:
+    """system → {minute: (p50, p95, p99) in seconds}."""
+    s = ot.ops_series.c
+    query = (select(s.system, s.bucket, s.metric, func.sum(s.value)).where(
+        s.metric.like(f"{PREFIX}%"), s.bucket >= max(minute(since), 1)).group_by(s.system, s.bucket, s.metric))
+    if tenant:
+        query = query.where(s.tenant == tenant)
+    if system:
+        query = query.where(s.system == system)
+    hist: dict[str, dict[int, list[float]]] = {}
+    for sys_name, bucket, metric, value in conn.execute(query):
+        row = hist.setdefault(sys_name, {}).setdefault(int(bucket), [0.0] * len(UPPER))
+        row[int(metric.removeprefix(PREFIX))] += float(value)
+    return {name: {b: tuple(quantile(c, q) for q in QUANTILES) for b, c in by_minute.items()}
+            for name, by_minute in hist.items()}

@@ -1,0 +1,74 @@
+"""OpenTelemetry traces: ingest → workflow steps → connector calls, exported by OTLP/HTTP when
+`CONCORD_OTLP_ENDPOINT` is set. Without an endpoint spans are still made (ids for logs and the console) but
+go nowhere. OpenTelemetry keeps one tracer provider per process; `configure_tracing` installs it once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+
+import concord
+
+TRACER = "concord"
+_lock = threading.Lock()
+_installed: list[TracerProvider] = []
+
+
+def configure_tracing(endpoint: str | None, exporter: SpanExporter | None = None,
+                      processor: SpanProcessor | None = None) -> TracerProvider:
+    """Install the process's tracer provider (first call wins; later calls may add an exporter)."""
+    with _lock:
+        if _installed:
+            provider = _installed[0]
+        else:
+            provider = TracerProvider(resource=Resource.create({"service.name": "concord",
+                                                                "service.version": concord.__version__}))
+            trace.set_tracer_provider(provider)
+            _installed.append(provider)
+    if endpoint and exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+    if exporter is not None:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    if processor is not None:
+        provider.add_span_processor(processor)
+    return provider
+
+
+@contextmanager
+def span(name: str, attributes: Mapping[str, str | int | float | bool] | None = None,
+         links: list[trace.Link] | None = None) -> Iterator[trace.Span]:
+    """A span under the current one; exceptions are recorded on it and re-raised."""
+    with trace.get_tracer(TRACER).start_as_current_span(name, attributes=dict(attributes or {}),
+                                                        links=links) as current:
+        yield current
+
+
+def step_span(workflow: str, step: str, customer: str | None = None) -> AbstractContextManager[trace.Span]:
+    """For workflow steps (issue #5): `with step_span("onboarding", "create_erp_party", customer): ...`."""
+    attrs: dict[str, str | int | float | bool] = {"concord.workflow": workflow, "concord.step": step}
+    if customer:
+        attrs["concord.customer"] = customer
+    return span(f"workflow.{workflow}.{step}", attrs)
+
+
+def current_trace_id() -> str | None:
+    ctx = trace.get_current_span().get_span_context()
+    return format(ctx.trace_id, "032x") if ctx.is_valid else None
+
+
+def current_link() -> trace.Link | None:
+    ctx = trace.get_current_span().get_span_context()
+    return trace.Link(ctx) if ctx.is_valid else None
+
+
+def inject_headers(headers: dict[str, str]) -> None:
+    """W3C traceparent on an outgoing call, so a vendor (or our twin) can join the trace."""
+    propagate.inject(headers)

@@ -1,0 +1,1 @@
+"""Scale-out: `concord worker` processes sharing one PostgreSQL and one NATS JetStream (docs/decisions/060-063)."""

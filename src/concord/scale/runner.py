@@ -1,0 +1,82 @@
+"""Starting a worker: every piece of configuration is checked before the first lease is taken, and each failure
+names the setting to fix (unreachable NATS, a wrong database URL, a changed partition count)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+
+from concord.connectors.runtime.governor_redis import RedisGovernorStore
+from concord.connectors.runtime.governor_store import GovernorStore
+from concord.delivery.dispatcher import CommandDispatcher
+from concord.hubconfig import Runtime
+from concord.scale.bus import ChangeBus
+from concord.scale.delivery import DeliveryLoop, PartitionedDeliveryStore, connectors_close, load_connectors
+from concord.scale.leases import LeaseManager
+from concord.scale.settings import ScaleConfigError, ScaleSettings
+from concord.scale.worker import Worker, WorkerStats
+from concord.storage.engine import make_engine, upgrade
+
+log = logging.getLogger(__name__)
+
+
+def open_database(url: str, pool_size: int = 5) -> Engine:
+    """An engine that has connected once and is on the newest schema."""
+    try:
+        shown = make_url(url).render_as_string(hide_password=True)
+    except ArgumentError as exc:
+        raise ScaleConfigError(f"CONCORD_DATABASE_URL is not a database URL: {exc}") from exc
+    engine = make_engine(url, pool_size=pool_size)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        raise ScaleConfigError(f"scale mode needs PostgreSQL, CONCORD_DATABASE_URL is {shown}")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise ScaleConfigError(f"cannot connect to the database at CONCORD_DATABASE_URL={shown}: {reason}") from exc
+    upgrade(engine)
+    return engine
+
+
+def governor_store(scale: ScaleSettings) -> GovernorStore | None:
+    if scale.redis_url is None:
+        return None
+    try:
+        return RedisGovernorStore.from_url(scale.redis_url)
+    except Exception as exc:
+        raise ScaleConfigError(f"cannot reach Redis at CONCORD_SCALE_REDIS_URL={scale.redis_url}: {exc}") from exc
+
+
+def run_worker(database_url: str, runtime: Runtime, scale: ScaleSettings, stop: threading.Event,
+               connectors_file: Path | None = None) -> WorkerStats:
+    """Check everything, then work until `stop` (or a drain) and hand the partitions back."""
+    scale.check()
+    with ExitStack() as stack:
+        engine = open_database(database_url)
+        stack.callback(engine.dispose)
+        leases = LeaseManager(engine, scale.resolved_worker_id(), scale.partitions, scale.lease_ttl_s)
+        leases.prepare()
+        bus = ChangeBus(scale)
+        stack.callback(bus.close)
+        bus.ensure_stream()
+        worker = Worker(engine, runtime, bus, leases, scale)
+        if connectors_file is not None:
+            connectors = load_connectors(connectors_file, governor_store(scale))
+            stack.callback(connectors_close, connectors)
+            store = PartitionedDeliveryStore(engine, scale.partitions, worker.owned)
+            delivery = DeliveryLoop(CommandDispatcher(store, connectors))
+            delivery.start()
+            stack.callback(delivery.stop)
+        log.info("worker %s started: %d partitions, stream %s", leases.worker_id, scale.partitions, scale.stream)
+        worker.run(stop)
+        return worker.stats
+    raise AssertionError("unreachable")

@@ -1,0 +1,176 @@
+"""One `concord worker`: holds leases on some partitions, reads their changes from the bus and commits them through
+the ordinary ingest path (binder → gate → golden record + outbox), fenced by its leases (decision 060).
+
+Single-threaded on purpose: a lease is given back or dropped only between two batches, so a partition is never
+half-processed when it moves. Outbound delivery for the held partitions runs on its own thread (delivery.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from concord.hubconfig import Runtime
+from concord.ingest.cache import BindingCache, RecordCache
+from concord.ingest.models import ChangeError
+from concord.ingest.prepare import PreparedChange, Rejected, prepare
+from concord.ingest.service import process_in_transaction
+from concord.scale.bus import BusMessage, ChangeBus
+from concord.scale.leases import LeaseLost, LeaseManager
+from concord.scale.settings import ScaleConfigError, ScaleSettings
+
+log = logging.getLogger(__name__)
+FAILURE_PAUSE_S = 0.5
+
+
+@dataclass
+class WorkerStats:
+    batches: int = 0
+    committed: int = 0
+    replayed: int = 0
+    refused: int = 0
+    fenced: int = 0  # batches refused because a lease moved
+    failed: int = 0
+    gained: int = 0
+    lost: int = 0
+
+
+class Worker:
+    def __init__(self, engine: Engine, runtime: Runtime, bus: ChangeBus, leases: LeaseManager,
+                 settings: ScaleSettings) -> None:
+        self.engine = engine
+        self.runtime = runtime
+        self.bus = bus
+        self.leases = leases
+        self.settings = settings
+        self.stats = WorkerStats()
+        self.cache = RecordCache()
+        self.bindings = BindingCache()
+        self._owned_lock = threading.Lock()
+        self._owned: list[int] = []
+
+    def owned(self) -> list[int]:
+        """The partitions held right now (read by the delivery thread)."""
+        with self._owned_lock:
+            return list(self._owned)
+
+    def run(self, stop: threading.Event) -> None:
+        """Work until `stop` is set or a drain completes; gives every lease back on the way out."""
+        next_tick = 0.0
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_tick:
+                    self.tick()
+                    next_tick = time.monotonic() + self.settings.heartbeat_s
+                    if self.leases.draining and not self.leases.held:
+                        log.info("drained: every partition handed over")
+                        return
+                if not self.bus.owned():
+                    stop.wait(0.1)
+                    continue
+                self.step()
+        finally:
+            self._leave()
+
+    def tick(self) -> None:
+        try:
+            changes = self.leases.tick()
+        except ScaleConfigError:
+            raise
+        except Exception:  # the database is away: keep going; the fence stops commits if a lease moves meanwhile
+            log.warning("lease tick failed", exc_info=True)
+            return
+        for p in changes.lost:
+            self.bus.close_partition(p)
+        if changes.gained:
+            # Records cached while another worker owned these customers may be stale; the version check would
+            # catch it, but a clean start costs one read.
+            self.cache.clear()
+            self.bindings.clear()
+        for lease in changes.gained:
+            self.bus.open(lease.partition, lease.committed_seq)
+        self.stats.gained += len(changes.gained)
+        self.stats.lost += len(changes.lost)
+        if changes.gained or changes.lost:
+            log.info("partitions: +%s -%s, holding %d", [g.partition for g in changes.gained], changes.lost,
+                     len(self.leases.held))
+        with self._owned_lock:
+            self._owned = sorted(self.leases.held)
+
+    def step(self) -> int:
+        """One batch: fetch from every held partition, commit fenced, acknowledge. Returns changes committed."""
+        messages, broken = self.bus.fetch(self.settings.max_batch)
+        if broken:
+            self._reopen(broken)
+        if not messages:
+            return 0
+        positions: dict[int, int] = {}
+        for m in messages:
+            positions[m.partition] = max(positions.get(m.partition, 0), m.seq)
+        prepared = self._prepare(messages)
+        try:
+            outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache, self.bindings,
+                                              guard=lambda conn: self.leases.fence(conn, positions))
+        except LeaseLost as exc:
+            self._fenced(exc.partitions, positions)
+            return 0
+        except Exception:
+            log.exception("batch of %d changes failed; re-reading its partitions", len(messages))
+            self.stats.failed += 1
+            self._reopen(sorted(positions))
+            time.sleep(FAILURE_PAUSE_S)
+            return 0
+        self.bus.ack(sorted(positions))
+        self.stats.batches += 1
+        self.stats.committed += sum(1 for o in outcomes if not isinstance(o, ChangeError) and not o.replayed)
+        self.stats.replayed += sum(1 for o in outcomes if not isinstance(o, ChangeError) and o.replayed)
+        self.stats.refused += sum(1 for o in outcomes if isinstance(o, ChangeError))
+        return len(messages)
+
+    def _prepare(self, messages: list[BusMessage]) -> list[PreparedChange]:
+        prepared: list[PreparedChange] = []
+        for m in messages:
+            try:
+                prepared.append(prepare(self.runtime, m.change))
+            except Rejected as exc:  # validated at publish; only a config change between publish and now gets here
+                self.stats.refused += 1
+                log.error("partition %s seq %s refused by this worker's configuration: %s", m.partition, m.seq,
+                          exc.error.detail)
+        return prepared
+
+    def _fenced(self, lost: list[int], positions: dict[int, int]) -> None:
+        self.stats.fenced += 1
+        log.warning("lease lost for %s: batch not committed", lost)
+        for p in lost:
+            self.leases.held.pop(p, None)
+            self.bus.close_partition(p)
+        self._reopen([p for p in positions if p not in lost])
+        with self._owned_lock:
+            self._owned = sorted(self.leases.held)
+
+    def _reopen(self, partitions: list[int]) -> None:
+        """Start the partitions again from their committed positions (what was fetched is read again)."""
+        try:
+            committed = self.leases.positions(partitions)
+            for p in partitions:
+                if p in self.leases.held:
+                    self.bus.open(p, committed[p])
+        except Exception:
+            log.warning("reopening %s failed; retrying on the next batch", partitions, exc_info=True)
+            for p in partitions:
+                self.bus.close_partition(p)
+                self.leases.held.pop(p, None)  # the tick claims it back (or another worker does)
+
+    def _leave(self) -> None:
+        for p in self.bus.owned():
+            self.bus.close_partition(p)
+        with self._owned_lock:
+            self._owned = []
+        try:
+            self.leases.leave()
+        except Exception:  # the leases then expire after their TTL
+            log.warning("could not give leases back", exc_info=True)
