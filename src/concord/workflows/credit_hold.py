@@ -9,7 +9,6 @@ re-checks ERP and goes on by itself when nothing else holds it. Both are audited
 from __future__ import annotations
 
 from dbos import DBOS
-from pydantic import BaseModel, ConfigDict
 
 from concord.workflows.credit import CreditInput, credit_check
 from concord.workflows.lifecycle_model import (
@@ -35,26 +34,19 @@ from concord.workflows.lifecycle_steps import (
 )
 from concord.workflows.renewal import CustomerVanished
 from concord.workflows.runs import Cancelled, RunContext
-from concord.workflows.steps import durable_step
-
-
-class PausedRuns(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    workflow_ids: list[str]
 
 
 def paused_prefixes(tenant: str, customer_id: str) -> list[str]:
     return [f"{process}:{tenant}:{customer_id}:" for process in (AMEND, RENEW)]
 
 
-@durable_step("find-paused")
-def find_paused(run: RunContext) -> PausedRuns:
-    """The customer's renewals and amendments still running (those past the gate ignore a wake-up)."""
+def find_paused(run: RunContext) -> list[str]:
+    """The customer's renewals and amendments still running (a run past its gate ignores a wake-up). DBOS records
+    the listing as a step of the calling workflow, so a replay sees the same list."""
     pending = DBOS.list_workflows(status=["PENDING", "ENQUEUED"],
                                   workflow_id_prefix=paused_prefixes(run.tenant, run.customer_id),
                                   load_input=False, load_output=False)
-    return PausedRuns(workflow_ids=sorted(s.workflow_id for s in pending))
+    return sorted(s.workflow_id for s in pending)
 
 
 def _context(process: str, request: CreditHoldRequest) -> RunContext:
@@ -98,7 +90,7 @@ def _release(run: RunContext, request: CreditHoldRequest) -> ProcessResult:
     audit(AuditInput(run=run, actor=request.requested_by, action="customer.credit_hold.released",
                      after={"reference": request.reference, "reason": request.reason,
                             "erp_credit": standing.status}))
-    paused = find_paused(run).workflow_ids
+    paused = find_paused(run)
     for paused_id in paused:
         DBOS.send(paused_id, "released", CREDIT_TOPIC)
     return ProcessResult(status="completed", customer_id=run.customer_id,
