@@ -1,0 +1,102 @@
+"""HTTP contract of the lifecycle process API: 422 naming the field, 404 unknown customer, 409 illegal
+transition, one run per business key; and "why is this customer blocked?". No downstream systems needed: the
+customer here has none bound, so the credit-hold process only moves Concord's lifecycle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from concord.api.app import create_app
+from concord.hubconfig import Runtime
+from concord.settings import Settings
+from concord.storage import queries
+from concord.workflows.engine import WorkflowEngine, WorkflowSettings
+from concord.workflows.services import standard_services
+from tests.api.test_changes_api import assert_problem
+from tests.security.support import bearer, key_for
+from tests.workflows.lifecycle_support import wait_for
+from tests.workflows.support import concord_database
+
+
+@pytest.fixture
+def client(tmp_path: Path, runtime: Runtime) -> Iterator[TestClient]:
+    url = concord_database(tmp_path / "concord.db")
+    app = create_app(Settings(database_url=url, sqlite_synchronous="NORMAL"), runtime)
+    with TestClient(app) as test_client:
+        db = app.state.concord.engine
+        settings = WorkflowSettings(database_url=url, sqlite_synchronous="NORMAL", task_poll_s=1.0)
+        with WorkflowEngine(settings, standard_services(db, runtime, {}, None)) as engine:
+            app.state.workflows = engine
+            test_client.headers.update(bearer(key_for(db)))
+            yield test_client
+
+
+def _customer(client: TestClient, state: str | None) -> str:
+    made = client.post("/api/v1/changes", json={
+        "system": "salesforce", "entity": "account", "external_id": "001X", "fields": {"Name": "Blocked Ltd"},
+        "source_ts": "2026-03-01T12:00:00Z", "idempotency_key": "mk"})
+    assert made.status_code == 202, made.text
+    customer: str = made.json()["canonical_id"]
+    if state is not None:
+        moved = client.post("/api/v1/changes", json={
+            "system": "concord", "entity": "account", "external_id": customer, "canonical_id": customer,
+            "fields": {"lifecycle_state": state}, "source_ts": "2026-03-01T12:00:01Z", "idempotency_key": "ls"})
+        assert moved.status_code == 202, moved.text
+    return customer
+
+
+def _finished(client: TestClient, customer: str) -> Any:
+    def settled() -> bool:
+        engine = client.app.state.workflows  # type: ignore[attr-defined]
+        with engine.services.engine.connect() as conn:
+            record = queries.golden_record(conn, customer)
+        return record is not None and record.value("lifecycle_state") == "credit_hold"
+
+    return wait_for("the hold to apply", settled)
+
+
+def test_bad_input_names_the_field(client: TestClient) -> None:
+    customer = _customer(client, "active")
+    bad = client.post("/api/v1/process/amend-subscription", json={"customer_id": customer, "change_id": "Q1",
+                                                                  "seats": 0})
+    assert_problem(bad, 422, "seats")
+    missing = client.post("/api/v1/process/suspend-account", json={"customer_id": customer, "case_id": "C1",
+                                                                   "reason": "fraud"})
+    assert_problem(missing, 422, "requested_by")
+    key = client.post("/api/v1/process/apply-credit-hold", json={"customer_id": customer, "reference": "a b"})
+    assert_problem(key, 422, "reference")
+
+
+def test_unknown_customer_is_404_and_illegal_transition_409(client: TestClient) -> None:
+    unknown = client.post("/api/v1/process/apply-credit-hold", json={"customer_id": "nope", "reference": "R1"})
+    assert_problem(unknown, 404, "customer_id")
+    assert_problem(client.get("/api/v1/customers/nope/explain"), 404, "customer_id")
+    prospect = _customer(client, "prospect")
+    assert_problem(client.post("/api/v1/process/apply-credit-hold",
+                               json={"customer_id": prospect, "reference": "R1"}), 409)
+    assert_problem(client.post("/api/v1/process/renew",
+                               json={"customer_id": prospect, "change_id": "R-2027", "seats": 3}), 409)
+
+
+def test_same_business_key_is_one_run_and_explain_names_the_hold(client: TestClient) -> None:
+    customer = _customer(client, "active")
+    body = {"customer_id": customer, "reference": "DUN-9", "requested_by": "finance"}
+    first = client.post("/api/v1/process/apply-credit-hold", json=body)
+    assert first.status_code == 201, first.text
+    _finished(client, customer)
+    second = client.post("/api/v1/process/apply-credit-hold", json={**body, "reason": "ignored: same key"})
+    assert second.status_code == 200 and second.json()["workflow_id"] == first.json()["workflow_id"]
+    engine = client.app.state.workflows  # type: ignore[attr-defined]
+    with engine.services.engine.connect() as conn:
+        events = [e["type"] for e in queries.outbox(conn, kind="event", canonical_id=customer, limit=500)]
+    assert events.count("CreditHoldApplied") == 1
+    why = client.get(f"/api/v1/customers/{customer}/explain")
+    assert why.status_code == 200, why.text
+    answer = why.json()
+    assert answer["blocked"] and answer["category"] == "credit_hold" and answer["lifecycle_state"] == "credit_hold"
+    assert answer["links"]["customer"] == f"/api/v1/customers/{customer}"
