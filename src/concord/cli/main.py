@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds, security_cmds, worker_cmds
+from concord.cli import (
+    config_cmds,
+    data_cmds,
+    demo_cmd,
+    events_cmds,
+    lifecycle_cmds,
+    sandbox_cmds,
+    security_cmds,
+    worker_cmds,
+)
 from concord.cli.common import runtime, settings
 from concord.matching.cli import dedupe
 
@@ -46,6 +55,7 @@ def build() -> typer.Typer:
     events_cmds.register(app)
     security_cmds.register(app)
     worker_cmds.register(app)
+    lifecycle_cmds.register(app)
     return app
 
 
