@@ -7,6 +7,8 @@ import pytest
 from concord.connectors.tryton import TrytonConnector
 from concord.hubconfig import Runtime
 from concord.storage import queries
+from concord.tasks import store
+from concord.tasks.models import TaskAction
 from concord.workflows.engine import WorkflowEngine
 from concord.workflows.onboarding_model import LegalEntity, OnboardRequest
 from concord.workflows.processes import process_specs, start_process
@@ -54,3 +56,28 @@ def test_happy_path_creates_the_customer_everywhere_once(engine: WorkflowEngine,
     assert not again.created and again.status == "completed"
     assert len(_erp(systems).search("party", {"code": customer})) == 1
 
+
+
+def test_erp_rejection_opens_a_task_and_the_corrected_run_completes_with_one_party(
+        engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
+    customer, _ = crm_customer(systems, runtime, database_url, "Bad Vat BV")
+    request = OnboardRequest(customer_id=customer, admin_email="it@badvat.example",
+                             legal_entity=LegalEntity(tax_id="BE0000000001", tax_id_type="eu_vat"))
+    view = start_process(engine, process_specs()["onboard-customer"], request)
+    waiting = settle(engine, view.workflow_id, until=("waiting", "completed", "failed"))
+    assert waiting.status == "waiting", waiting
+    task = waiting.open_tasks[0]
+    assert (task.step, task.kind, task.system, task.customer_id) == ("erp-create", "rejected", "tryton", customer)
+    assert task.fields == ["tax_id"] and "BE0000000001" in task.message
+    assert task.correlation_id and "tax_id" in task.correctable and task.context["facts"]["tax_id"] == "BE0000000001"
+    assert _erp(systems).search("party", {"code": customer}) == []
+
+    decided = store.decide(engine.services.engine, task.id, TaskAction.RESOLVE, "finance@corp",
+                           {"tax_id": "BE0897290877"})
+    engine.wake(decided.workflow_id, decided.id)
+    done = settle(engine, view.workflow_id)
+    assert done.status == "completed", done
+    parties = _erp(systems).search("party", {"code": customer})
+    assert len(parties) == 1 and parties[0].fields["tax_identifier.code"] == "BE0897290877"
+    with pytest.raises(store.TaskClosed):
+        store.decide(engine.services.engine, task.id, TaskAction.CANCEL, "someone")

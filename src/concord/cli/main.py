@@ -16,6 +16,7 @@ from concord.cli import (
     sandbox_cmds,
     security_cmds,
     worker_cmds,
+    workflow_cmds,
 )
 from concord.cli.common import runtime, settings
 from concord.matching.cli import dedupe
@@ -55,6 +56,7 @@ def build() -> typer.Typer:
     events_cmds.register(app)
     security_cmds.register(app)
     worker_cmds.register(app)
+    workflow_cmds.register(app)
     lifecycle_cmds.register(app)
     return app
 

@@ -61,13 +61,13 @@ class SystemResult(BaseModel):
     rejection: Rejection | None = None
 
 
-def _act(system: str, action: Callable[[], dict[str, str]]) -> SystemResult:
+def _act(system: str, customer_id: str, action: Callable[[], dict[str, str]]) -> SystemResult:
     try:
         with connector_call():
             done = action()
     except ConnectorError as error:
         return SystemResult(system=system, rejection=rejection_of(error))
-    services().faults.after_effect(f"{system}-deprovision")
+    services().faults.after_effect(f"{system}-deprovision", customer_id)
     return SystemResult(system=system, done=done)
 
 
@@ -83,7 +83,7 @@ def deprovision_identity(data: Downstream) -> SystemResult:
         scim.update("Users", user, {"active": False})
         return {"user": user}
 
-    return _act("scim", act)
+    return _act("scim", data.run.customer_id, act)
 
 
 @durable_step("end-entitlement")
@@ -98,7 +98,7 @@ def end_entitlement(data: Downstream) -> SystemResult:
         zendesk.update("organizations", org, {"tags": [f"account_{data.mode}", "entitlement_ended"]})
         return {"organization": org}
 
-    return _act("zendesk", act)
+    return _act("zendesk", data.run.customer_id, act)
 
 
 @durable_step("cancel-subscription")
@@ -112,7 +112,7 @@ def cancel_subscription(data: Downstream) -> SystemResult:
             return {}
         return {"subscription": sub, "status": str(billing.cancel_subscription(sub).fields.get("status"))}
 
-    return _act("stripe", act)
+    return _act("stripe", data.run.customer_id, act)
 
 
 @durable_step("archive-erp-party")
@@ -127,7 +127,7 @@ def archive_erp_party(data: Downstream) -> SystemResult:
         erp.update("party", party, {"active": False})
         return {"party": party}
 
-    return _act("tryton", act)
+    return _act("tryton", data.run.customer_id, act)
 
 
 def approval(run: RunContext, request: GovernedRequest, what: str) -> str:

@@ -109,7 +109,7 @@ def record_fields(data: RecordInput) -> None:
     """Concord learns the new values (lifecycle, credit status); the ingest path writes the golden record and the
     events they imply to the outbox in one transaction, once per idempotency key."""
     ingest_fields(data)
-    services().faults.after_effect(f"record-{data.label}")
+    services().faults.after_effect(f"record-{data.label}", data.run.customer_id)
 
 
 @durable_step("crm-mark")

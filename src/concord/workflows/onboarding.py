@@ -85,7 +85,7 @@ def _provision(run: RunContext, request: OnboardRequest, name: str, currency: st
     handles = {}
     for system, child in CHILDREN.items():
         child_run = run.model_copy(update={"workflow_id": f"{run.workflow_id}/{system}"})
-        data = ProvisionInput(run=child_run, name=name, admin_email=str(request.admin_email),
+        data = ProvisionInput(run=child_run, name=name, admin_email=request.admin_email,
                               plan_price=request.plan_price, seats=request.seats, support_tier=request.support_tier,
                               currency=currency)
         with SetWorkflowID(child_run.workflow_id):

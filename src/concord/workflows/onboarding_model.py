@@ -45,7 +45,8 @@ class OnboardRequest(BaseModel):
 
     tenant: str = Field(default="default", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     customer_id: str = Field(min_length=1, max_length=64, description="Concord id of the account")
-    admin_email: EmailStr = Field(description="the customer's administrator: SCIM user, billing e-mail")
+    admin_email: EmailStr | None = Field(default=None, description="the customer's administrator: SCIM user and "
+                                                                   "billing e-mail (none: a group only)")
     plan_price: str | None = Field(default=None, max_length=255, description="billing price id to subscribe to")
     seats: int = Field(default=1, ge=1, le=100_000)
     support_tier: str = Field(default="standard", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
@@ -92,12 +93,12 @@ def _first(values: dict[str, Any], *paths: str) -> Any:
 
 def facts_from_record(record: GoldenRecord, salesforce_id: str | None, request: OnboardRequest) -> CustomerFacts:
     """The record's values (legal address, else billing, else shipping), overridden by the request's."""
-    facts = _record_facts(record, salesforce_id, str(request.admin_email))
+    facts = _record_facts(record, salesforce_id, request.admin_email)
     given = {} if request.legal_entity is None else request.legal_entity.model_dump(exclude_none=True)
     return facts.corrected(given) if given else facts
 
 
-def _record_facts(record: GoldenRecord, salesforce_id: str | None, email: str) -> CustomerFacts:
+def _record_facts(record: GoldenRecord, salesforce_id: str | None, email: str | None) -> CustomerFacts:
     values = record.values()
     tax_ids = values.get("tax_profile.tax_ids") or []
     tax = tax_ids[0] if isinstance(tax_ids, list) and tax_ids and isinstance(tax_ids[0], dict) else {}

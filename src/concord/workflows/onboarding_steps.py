@@ -98,9 +98,15 @@ def _party_fields(data: ErpInput) -> dict[str, Any]:
     if facts.email:
         fields["email"] = facts.email
     if facts.tax_id:
-        kind = facts.tax_id_type or data.enrichment.tax_id_type or "eu_vat"
-        fields["tax_identifiers"] = [{"type": kind, "value": facts.tax_id}]
+        fields["tax_identifier.type"] = facts.tax_id_type or data.enrichment.tax_id_type or "eu_vat"
+        fields["tax_identifier.code"] = facts.tax_id
     return fields
+
+
+# The party fields ERP names in a refusal → the onboarding fact a person corrects.
+_FACT_OF_FIELD = {"name": "name", "email": "email", "address.street": "street", "address.city": "city",
+                  "address.postal_code": "postal_code", "address.country": "country",
+                  "tax_identifier.code": "tax_id", "tax_identifier.type": "tax_id_type"}
 
 
 @durable_step("erp-create")
@@ -116,8 +122,10 @@ def erp_create(data: ErpInput) -> ErpResult:
             if callable(set_limit):
                 set_limit(int(outcome.record.id), Decimal(str(data.enrichment.credit_limit)))
     except ConnectorError as error:
-        return ErpResult(rejection=rejection_of(error))
-    svc.faults.after_effect("erp-create")
+        rejection = rejection_of(error)
+        return ErpResult(rejection=rejection.model_copy(
+            update={"fields": [_FACT_OF_FIELD.get(f, f) for f in rejection.fields]}))
+    svc.faults.after_effect("erp-create", data.customer_id)
     return ErpResult(party_id=outcome.record.id, customer_number=str(outcome.record.fields.get("code")),
                      record=outcome.record.fields)
 
@@ -141,7 +149,7 @@ def erp_record(data: ErpRecordInput) -> None:
     _ingest(ChangeCreate(tenant=run.tenant, system="tryton", entity="account", external_id=erp.party_id,
                          canonical_id=run.customer_id, fields=fields, source_ts=datetime.now(UTC),
                          idempotency_key=f"{run.workflow_id}:erp-record", correlation_id=run.correlation_id))
-    services().faults.after_effect("erp-record")
+    services().faults.after_effect("erp-record", run.customer_id)
 
 
 def _lifecycle(data: LifecycleInput) -> None:
@@ -155,7 +163,7 @@ def _lifecycle(data: LifecycleInput) -> None:
 @durable_step("set-lifecycle")
 def set_lifecycle(data: LifecycleInput) -> None:
     _lifecycle(data)
-    services().faults.after_effect(f"lifecycle-{data.state}")
+    services().faults.after_effect(f"lifecycle-{data.state}", data.run.customer_id)
 
 
 @durable_step("crm-write-back")
@@ -175,7 +183,7 @@ def crm_write_back(data: CrmInput) -> CrmResult:
                 crm.update("Account", data.salesforce_id, fields)
     except ConnectorError as error:
         return CrmResult(salesforce_id=data.salesforce_id, rejection=rejection_of(error))
-    svc.faults.after_effect("crm-write-back")
+    svc.faults.after_effect("crm-write-back", data.customer_number)
     return CrmResult(salesforce_id=data.salesforce_id, written=fields)
 
 
@@ -184,4 +192,4 @@ def publish_onboarded(run: RunContext) -> None:
     """The customer becomes active; ingest derives CustomerOnboarded from onboarding → active and writes it to
     the outbox in the same transaction (the existing event path), once per change idempotency key."""
     _lifecycle(LifecycleInput(run=run, state="active"))
-    services().faults.after_effect("publish-onboarded")
+    services().faults.after_effect("publish-onboarded", run.customer_id)

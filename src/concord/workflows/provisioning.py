@@ -24,7 +24,7 @@ class ProvisionInput(BaseModel):
 
     run: RunContext  # the child run: its workflow id is where its tasks wake it
     name: str
-    admin_email: str
+    admin_email: str | None = None
     plan_price: str | None = None
     seats: int = 1
     support_tier: str = "standard"
@@ -43,13 +43,13 @@ class ProvisionResult(BaseModel):
     cancelled: bool = False
 
 
-def _guarded(system: str, action: Callable[[], dict[str, str]]) -> ProvisionResult:
+def _guarded(system: str, subject: str, action: Callable[[], dict[str, str]]) -> ProvisionResult:
     try:
         with connector_call():
             ids = action()
     except ConnectorError as error:
         return ProvisionResult(system=system, rejection=rejection_of(error))
-    services().faults.after_effect(f"provision-{system}")
+    services().faults.after_effect(f"provision-{system}", subject)
     return ProvisionResult(system=system, ids=ids)
 
 
@@ -60,16 +60,18 @@ def identity_step(data: ProvisionInput) -> ProvisionResult:
     key = data.run.customer_id
 
     def act() -> dict[str, str]:
+        group = scim.create("Groups", {"displayName": data.name}, idempotency_key=f"{key}:customer")
+        if not data.admin_email:
+            return {"group": group.id}
         user = scim.create("Users", {"userName": data.admin_email, "active": True,
                                      "emails": [{"value": data.admin_email, "primary": True}]},
                            idempotency_key=f"{key}:admin")
-        group = scim.create("Groups", {"displayName": data.name}, idempotency_key=f"{key}:customer")
         add_members = getattr(scim, "add_members", None)
         if callable(add_members):
             add_members(group.id, [user.id])
         return {"group": group.id, "user": user.id}
 
-    return _guarded("scim", act)
+    return _guarded("scim", data.run.customer_id, act)
 
 
 @durable_step("provision-zendesk")
@@ -82,7 +84,7 @@ def support_step(data: ProvisionInput) -> ProvisionResult:
                              {"name": data.name, "tags": [f"tier_{data.support_tier}", "onboarded"]})
         return {"organization": org.id}
 
-    return _guarded("zendesk", act)
+    return _guarded("zendesk", data.run.customer_id, act)
 
 
 @durable_step("provision-stripe")
@@ -95,8 +97,8 @@ def billing_step(data: ProvisionInput) -> ProvisionResult:
 
     def act() -> dict[str, str]:
         meta = {"concord_id": data.run.customer_id}
-        customer = writer.create("customer", {"name": data.name, "email": data.admin_email, "metadata": meta},
-                                 idempotency_key=f"{key}:customer").record
+        fields = {"name": data.name, "metadata": meta, **({"email": data.admin_email} if data.admin_email else {})}
+        customer = writer.create("customer", fields, idempotency_key=f"{key}:customer").record
         ids = {"customer": customer.id}
         if data.plan_price:
             sub = writer.create("subscription", {"customer": customer.id, "plan_price": data.plan_price,
@@ -105,7 +107,7 @@ def billing_step(data: ProvisionInput) -> ProvisionResult:
             ids["subscription"] = sub.id
         return ids
 
-    return _guarded("stripe", act)
+    return _guarded("stripe", data.run.customer_id, act)
 
 
 def _provision(name: str, data: ProvisionInput, step: Callable[[ProvisionInput], ProvisionResult]) -> ProvisionResult:

@@ -61,7 +61,7 @@ def change_subscription(data: ChangeInput) -> ChangeResult:
                 record = billing.update("subscription", data.subscription, {"quantity": data.seats})
     except ConnectorError as error:
         return ChangeResult(rejection=rejection_of(error))
-    services().faults.after_effect("change-subscription")
+    services().faults.after_effect("change-subscription", data.subscription)
     return ChangeResult(subscription=record.id, status=record.fields.get("status"),
                         quantity=record.fields.get("quantity"))
 

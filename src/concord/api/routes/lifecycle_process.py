@@ -2,8 +2,8 @@
 blocked?" (`/api/v1/customers/{id}/explain`).
 
 Contract of every process route: 422 problem+json naming the field, 404 for an unknown customer, 409 for an
-illegal lifecycle transition, and the same business key twice → the same run (201 when created, 200 after).
-The workflow engine is the one the app launched (`app.state.workflows`); without it the routes answer 503.
+illegal lifecycle transition, and the same business key twice → the same run (202 while it runs, 200 once it
+finished, as onboarding's route in process.py). Without a workflow engine in the server the routes answer 503.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import asyncio
 from typing import Annotated, Any
 
 from dbos import DBOS
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
+from concord.api.routes.process import workflow_engine
 from concord.canonical.lifecycle import IllegalTransition
 from concord.security.scopes import Principal, Scope
 from concord.workflows.engine import WorkflowEngine
@@ -43,14 +44,7 @@ Runner = Annotated[Principal, Depends(authorize(Scope.PROCESS_RUN))]
 Reader = Annotated[Principal, Depends(authorize(Scope.RECORDS_READ))]
 
 
-def workflows(request: Request) -> WorkflowEngine:
-    engine: WorkflowEngine | None = getattr(request.app.state, "workflows", None)
-    if engine is None:
-        raise Problem(503, "Workflows unavailable", "this API process runs no workflow engine")
-    return engine
-
-
-Engine = Annotated[WorkflowEngine, Depends(workflows)]
+Engine = Annotated[WorkflowEngine, Depends(workflow_engine)]
 
 
 async def _start(engine: WorkflowEngine, principal: Principal, name: str, body: BaseModel,
@@ -61,42 +55,46 @@ async def _start(engine: WorkflowEngine, principal: Principal, name: str, body: 
     except UnknownCustomer as exc:
         raise Problem(404, "Unknown customer", str(exc), field="customer_id") from exc
     except (IllegalTransition, NotAllowedInState) as exc:
-        raise Problem(409, "Illegal lifecycle transition", str(exc), field="customer_id") from exc
-    response.status_code = 201 if view.created else 200
+        current = None if exc.current is None else exc.current.value
+        raise Problem(409, "Illegal lifecycle transition", str(exc), field="lifecycle_state", current=current) from exc
+    # As onboarding's route: 202 while the run goes on, 200 when a run with this key had already finished.
+    finished = view.status in ("completed", "cancelled", "failed")
+    response.status_code = 200 if finished and not view.created else 202
+    response.headers["Location"] = f"/api/v1/process/runs/{view.workflow_id}"
     return view
 
 
-@router.post(f"/process/{RENEW}", response_model=RunView, status_code=201)
+@router.post(f"/process/{RENEW}", response_model=RunView, status_code=202)
 async def renew(body: AmendRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
     return await _start(engine, principal, RENEW, body, response)
 
 
-@router.post(f"/process/{AMEND}", response_model=RunView, status_code=201)
+@router.post(f"/process/{AMEND}", response_model=RunView, status_code=202)
 async def amend(body: AmendRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
     return await _start(engine, principal, AMEND, body, response)
 
 
-@router.post(f"/process/{APPLY_HOLD}", response_model=RunView, status_code=201)
+@router.post(f"/process/{APPLY_HOLD}", response_model=RunView, status_code=202)
 async def apply_hold(body: CreditHoldRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
     return await _start(engine, principal, APPLY_HOLD, body, response)
 
 
-@router.post(f"/process/{RELEASE_HOLD}", response_model=RunView, status_code=201)
+@router.post(f"/process/{RELEASE_HOLD}", response_model=RunView, status_code=202)
 async def release_hold(body: CreditHoldRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
     return await _start(engine, principal, RELEASE_HOLD, body, response)
 
 
-@router.post(f"/process/{SYNC_BILLING}", response_model=RunView, status_code=201)
+@router.post(f"/process/{SYNC_BILLING}", response_model=RunView, status_code=202)
 async def sync_billing(body: BillingSyncRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
     return await _start(engine, principal, SYNC_BILLING, body, response)
 
 
-@router.post(f"/process/{SUSPEND}", response_model=RunView, status_code=201)
+@router.post(f"/process/{SUSPEND}", response_model=RunView, status_code=202)
 async def suspend(body: GovernedRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
     return await _start(engine, principal, SUSPEND, body, response)
 
 
-@router.post(f"/process/{CLOSE}", response_model=RunView, status_code=201)
+@router.post(f"/process/{CLOSE}", response_model=RunView, status_code=202)
 async def close(body: GovernedRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
     return await _start(engine, principal, CLOSE, body, response)
 
