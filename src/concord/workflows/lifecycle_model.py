@@ -55,7 +55,8 @@ class CreditHoldRequest(ProcessRequest):
 class BillingSyncRequest(ProcessRequest):
     """Copy invoices and receivables from ERP and billing into CRM; `trigger` is what asked (an invoice id)."""
 
-    trigger: str = Field(default="manual", pattern=KEY, description="e.g. the posted invoice's number")
+    trigger: str | None = Field(default=None, pattern=KEY,
+                                description="what asked, e.g. the posted invoice's number; default: the correlation id")
 
 
 class GovernedRequest(ProcessRequest):
@@ -73,8 +74,8 @@ def workflow_id(process: str, request: ProcessRequest) -> str:
         return f"{base}:{request.change_id}"
     if isinstance(request, CreditHoldRequest):
         return f"{base}:{request.reference}"
-    if isinstance(request, BillingSyncRequest):
-        return f"{base}:{request.trigger}"
+    if isinstance(request, BillingSyncRequest):  # started by an event: one run per event's correlation
+        return f"{base}:{request.trigger or request.correlation_id or 'manual'}"
     if isinstance(request, GovernedRequest):
         return base if process == CLOSE else f"{base}:{request.case_id}"  # a customer closes once
     return base
