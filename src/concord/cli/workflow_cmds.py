@@ -120,6 +120,7 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
     """Run workflows: recover unfinished runs, start processes from event signals, optionally serve the API."""
     from concord.storage.engine import make_engine, upgrade
     from concord.workflows.connections import Connections
+    from concord.workflows.credit_signals import CreditSignalWaker
     from concord.workflows.lifecycle_processes import lifecycle_specs
     from concord.workflows.processes import process_specs
     from concord.workflows.services import standard_services
@@ -135,6 +136,8 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
     with WorkflowEngine(wf_settings, services) as engine:
         starter = SignalStarter(engine, specs)
         starter.start()
+        waker = CreditSignalWaker(engine)  # wakes runs paused on credit when a hold is released
+        waker.start()
         try:
             if serve:
                 import uvicorn
@@ -149,4 +152,5 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
                 with contextlib.suppress(KeyboardInterrupt):
                     stop.wait()
         finally:
+            waker.stop()
             starter.stop()
