@@ -98,7 +98,7 @@ def explain(customer: Annotated[str, typer.Argument(help="Concord id of the acco
     s = settings()
     runs = _runs(s.database_url, tenant, customer)
     with database(s) as engine, engine.connect() as conn:
-        answer = gather(conn, customer, runs)
+        answer = gather(conn, tenant, customer, runs)
     if answer is None:
         raise fail(f"customer: no account {customer!r}", code=1)
     if as_json:

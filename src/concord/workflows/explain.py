@@ -112,10 +112,10 @@ def runs_of(statuses: list[Any]) -> list[RunFact]:
     return [RunFact(workflow_id=s.workflow_id, process=str(s.name), status=str(s.status)) for s in statuses]
 
 
-def gather(conn: Connection, customer_id: str, runs: list[RunFact]) -> Explanation | None:
-    """Read the golden record and open tasks, then explain; None for an unknown customer."""
+def gather(conn: Connection, tenant: str, customer_id: str, runs: list[RunFact]) -> Explanation | None:
+    """Read the golden record and open tasks, then explain; None for an unknown customer (or another tenant's)."""
     record = queries.golden_record(conn, customer_id)
-    if record is None or record.entity != "account":
+    if record is None or record.entity != "account" or record.tenant != tenant:
         return None
     tasks = list_tasks(conn, status=TaskStatus.OPEN, customer_id=customer_id, limit=50)
     return explain(customer_id, record.values(), tasks, runs)

@@ -103,7 +103,7 @@ def _explain(ctx: AppContext, customer_id: str, tenant: str) -> Explanation | No
     statuses: list[Any] = DBOS.list_workflows(workflow_id_prefix=run_prefixes(tenant, customer_id),
                                               load_input=False, load_output=False)
     with ctx.engine.connect() as conn:
-        return gather(conn, customer_id, runs_of(statuses))
+        return gather(conn, tenant, customer_id, runs_of(statuses))
 
 
 @router.get("/customers/{customer_id}/explain", response_model=Explanation)
