@@ -9,16 +9,20 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from concord.api.app import create_app
 from concord.hubconfig import Runtime
+from concord.security.tables import audit_log
 from concord.settings import Settings
 from concord.storage import queries
+from concord.tasks.models import TaskAction
+from concord.tasks.store import decide
 from concord.workflows.engine import WorkflowEngine, WorkflowSettings
 from concord.workflows.services import standard_services
 from tests.api.test_changes_api import assert_problem
 from tests.security.support import bearer, key_for
-from tests.workflows.lifecycle_support import wait_for
+from tests.workflows.lifecycle_support import open_task, wait_for
 from tests.workflows.support import concord_database
 
 
@@ -90,3 +94,26 @@ def test_same_business_key_is_one_run_and_explain_names_the_hold(client: TestCli
     answer = why.json()
     assert answer["blocked"] and answer["category"] == "credit_hold" and answer["lifecycle_state"] == "credit_hold"
     assert answer["links"]["customer"] == f"/api/v1/customers/{customer}"
+
+
+def test_a_rejected_suspension_changes_nothing_and_is_audited(client: TestClient) -> None:
+    customer = _customer(client, "active")
+    started = client.post("/api/v1/process/suspend-account", json={
+        "customer_id": customer, "case_id": "CASE-3", "requested_by": "alice", "reason": "payment fraud"})
+    assert started.status_code == 202, started.text
+    engine = client.app.state.workflows  # type: ignore[attr-defined]
+    task = open_task(engine, started.json()["workflow_id"], attempt=1)
+    why = client.get(f"/api/v1/customers/{customer}/explain").json()
+    assert why["category"] == "awaiting_approval" and why["task_id"] == task.id and why["waiting_step"] == "approval"
+    decide(engine.services.engine, task.id, TaskAction.CANCEL, actor="bob")
+    engine.wake(task.workflow_id, task.id)
+    run = started.headers["Location"]
+    wait_for("the rejection", lambda: client.get(run).json()["status"] == "completed")
+    assert client.get(run).json()["result"]["status"] == "rejected"
+    with engine.services.engine.connect() as conn:
+        record = queries.golden_record(conn, customer)
+        actions = [(r.actor, r.action) for r in conn.execute(
+            select(audit_log.c.actor, audit_log.c.action).where(audit_log.c.customer == customer)
+            .order_by(audit_log.c.seq))]
+    assert record is not None and record.value("lifecycle_state") == "active"
+    assert actions == [("alice", "customer.suspension.requested"), ("bob", "customer.suspension.rejected")]
