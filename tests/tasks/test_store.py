@@ -43,3 +43,12 @@ def test_a_task_is_decided_once_and_only_its_correctable_fields_change(engine: E
         store.decide(engine, "task-missing", TaskAction.RETRY, "bob")
     with engine.connect() as conn:
         assert store.list_tasks(conn, status=TaskStatus.OPEN) == []
+
+
+def test_a_run_lists_its_own_and_its_children_tasks_only(engine: Engine) -> None:
+    own = store.open_task(engine, _task())
+    child = store.open_task(engine, _task().model_copy(update={"workflow_id": "onboard:default:c-1/scim"}))
+    store.open_task(engine, _task().model_copy(update={"workflow_id": "onboard:default:c-10"}))
+    with engine.connect() as conn:
+        assert [t.id for t in store.list_tasks(conn, run="onboard:default:c-1")] == [own, child]
+        assert store.list_tasks(conn, run="onboard:default:c_1") == []  # LIKE wildcards are escaped

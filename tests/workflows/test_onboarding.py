@@ -81,3 +81,17 @@ def test_erp_rejection_opens_a_task_and_the_corrected_run_completes_with_one_par
     assert len(parties) == 1 and parties[0].fields["tax_identifier.code"] == "BE0897290877"
     with pytest.raises(store.TaskClosed):
         store.decide(engine.services.engine, task.id, TaskAction.CANCEL, "someone")
+
+
+def test_cancelling_a_task_ends_the_run_as_cancelled_and_creates_nothing_further(
+        engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
+    customer, sf_id = crm_customer(systems, runtime, database_url, "Given Up SRL")
+    request = OnboardRequest(customer_id=customer, legal_entity=LegalEntity(tax_id="BE0000000001"))
+    view = start_process(engine, process_specs()["onboard-customer"], request)
+    task = settle(engine, view.workflow_id, until=("waiting",)).open_tasks[0]
+    store.decide(engine.services.engine, task.id, TaskAction.CANCEL, "sales-ops")
+    engine.wake(task.workflow_id, task.id)
+    done = settle(engine, view.workflow_id)
+    assert done.status == "cancelled" and done.result is not None and done.result["cancelled_at"] == "erp-create"
+    assert _erp(systems).search("party", {"code": customer}) == []
+    assert systems.counters["salesforce"].count("PATCH", f"/sobjects/Account/{sf_id}") == 0

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, or_, select, update
 
 from concord.tasks.models import TaskAction, TaskCreate, TaskDecision, TaskPublic, TaskStatus
 from concord.tasks.tables import workflow_tasks
@@ -65,9 +65,14 @@ def get_task(conn: Connection, task_id: str) -> TaskPublic | None:
 
 
 def list_tasks(conn: Connection, tenant: str | None = None, status: TaskStatus | None = None,
-               customer_id: str | None = None, workflow_id: str | None = None, limit: int = 100) -> list[TaskPublic]:
+               customer_id: str | None = None, workflow_id: str | None = None, limit: int = 100,
+               run: str | None = None) -> list[TaskPublic]:
+    """Tasks, oldest first; `run` selects a run's own tasks and its child runs' (`<run>/<child>`)."""
     c = workflow_tasks.c
     query = select(workflow_tasks).order_by(c.created_at).limit(limit)
+    if run is not None:
+        escaped = run.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(or_(c.workflow_id == run, c.workflow_id.like(f"{escaped}/%", escape="\\")))
     for column, value in ((c.tenant, tenant), (c.status, status), (c.customer_id, customer_id),
                           (c.workflow_id, workflow_id)):
         if value is not None:

@@ -147,6 +147,11 @@ class WorkflowEngine:
         self._require()
         DBOS.send(workflow_id, message, topic)
 
+    def runs(self, workflow_id_prefix: str) -> list[WorkflowStatus]:
+        """Runs whose id starts with the prefix, e.g. every run for one customer's processes and their children."""
+        self._require()
+        return DBOS.list_workflows(workflow_id_prefix=workflow_id_prefix, load_input=False, load_output=False)
+
     def wake(self, workflow_id: str, task_id: str) -> None:
         """Nudge a run waiting on `task_id` (it re-reads the task row either way; this only saves the wait)."""
         self.send(workflow_id, task_id, "decided")

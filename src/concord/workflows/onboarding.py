@@ -122,7 +122,8 @@ def _result(run: RunContext, erp: ErpResult, salesforce_id: str | None, enrichme
     systems.update({r.system: r.ids for r in provisioned.values() if r.ids})
     return OnboardResult(status="completed", customer_id=run.customer_id, erp_party_id=erp.party_id,
                          customer_number=erp.customer_number, salesforce_id=salesforce_id, systems=systems,
-                         decisions=enrichment.decisions)
+                         decisions=enrichment.decisions,
+                         not_provisioned=sorted(r.system for r in provisioned.values() if r.cancelled))
 
 
 @DBOS.workflow(name=PROCESS)

@@ -188,3 +188,5 @@ class OnboardResult(BaseModel):
     systems: dict[str, dict[str, str]] = Field(default_factory=dict, description="system → created ids")
     decisions: list[Decision] = Field(default_factory=list)
     cancelled_at: str | None = None
+    not_provisioned: list[str] = Field(default_factory=list, description="systems whose provisioning task was "
+                                                                         "cancelled")

@@ -92,8 +92,7 @@ def run_view(engine: WorkflowEngine, process: str, workflow_id: str) -> RunView 
     if status is None:
         return None
     with engine.services.engine.connect() as conn:
-        tasks = [t for t in list_tasks(conn, status=TaskStatus.OPEN, limit=1000)
-                 if t.workflow_id == workflow_id or t.workflow_id.startswith(workflow_id + "/")]
+        tasks = list_tasks(conn, status=TaskStatus.OPEN, run=workflow_id)
     result = status.output.model_dump(mode="json") if isinstance(status.output, BaseModel) else None
     state: RunStatus
     if status.status == "SUCCESS":
