@@ -13,8 +13,10 @@ from sqlalchemy import Engine
 
 from concord.api.app import create_app
 from concord.api.deps import AppContext
+from concord.security.scopes import ALL_TENANTS
 from concord.settings import Settings
 from tests.console import scenario
+from tests.security.support import bearer, key_for
 
 
 @dataclass
@@ -39,6 +41,7 @@ def ops_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpsRun]:
                                 config_dir=config)
             with TestClient(create_app(settings)) as client:
                 ctx: AppContext = client.app.state.concord  # type: ignore[attr-defined]
+                client.headers.update(bearer(key_for(ctx.engine, tenant=ALL_TENANTS, name="operator")))
                 accepted = scenario.ingest_demo(client)
                 scenario.block_customer(client)
                 failed = scenario.fail_one_command(ctx.engine)

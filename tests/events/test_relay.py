@@ -19,7 +19,7 @@ from tests.factories import change
 
 def _ingest(ingest: IngestService) -> None:
     for c in [change("salesforce", "001A", {"Name": "Acme"}),
-              change("tryton", "7", {"name": "Globex", "credit_status": "hold"}, at=3, canonical_id=None)]:
+              change("tryton", "7", {"name": "Initech AG", "credit_status": "hold"}, at=3, canonical_id=None)]:
         result = ingest.ingest([c])[0]
         assert isinstance(result, ChangePublic), result
 

@@ -10,7 +10,7 @@ import pytest
 from concord.connectors.tryton import TrytonConnector
 from concord.hubconfig import Runtime
 from concord.matching.decision import Outcome
-from concord.matching.onboarding import decide_party, erp_candidates
+from concord.matching.onboarding import decide_party, erp_candidates, link_or_create
 from concord.sandbox.tryton import TrytonServer
 from tests.connectors.tryton.support import connector_config, require_trytond, server_settings
 
@@ -54,5 +54,5 @@ def test_a_namesake_with_another_tax_id_is_not_linked(tryton: TrytonConnector, r
                "legal_address.country": "BE"}
     mapper = runtime.mappings.get("tryton", "account")
     assert mapper is not None
-    decision = decide_party(account, erp_candidates(tryton, "party", account), mapper)
+    decision = link_or_create(tryton, mapper, account)
     assert decision.outcome is not Outcome.LINK and decision.external_id is None

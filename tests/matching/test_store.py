@@ -123,6 +123,8 @@ def test_steward_verdicts_train_the_model(engine: Engine) -> None:
     assert model.weights[name][-1] > 5  # every "same" pair had the exact name; no "different" pair did
     seen = next(e.level for e in different.evidence if e.field == "name")
     assert model.weights[name][model.comparators[name].labels.index(seen)] < 0
+    with engine.connect() as conn:  # the online index is rebuilt with the steward's model, not the EM estimate
+        assert load_index(conn, "default", "account").model.weights == model.weights
 
 
 def load_index_for_tests() -> MatchIndex:

@@ -12,14 +12,18 @@ from concord.api.app import create_app
 from concord.connectors.stripe import StripeConnector
 from concord.hubconfig import Runtime
 from concord.observability.health import connector_probe
+from concord.security.scopes import ALL_TENANTS
 from concord.settings import Settings
 from tests.connectors.stripe.support import API_KEY, config_for, running_twin
+from tests.security.support import bearer, key_for
 
 
 @pytest.fixture
 def client(tmp_path: object, runtime: Runtime) -> Iterator[TestClient]:
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/c.db", sqlite_synchronous="NORMAL"), runtime)
     with TestClient(app) as test_client:
+        # readiness details are for key holders (an orchestrator's probe without a key gets the status only)
+        test_client.headers.update(bearer(key_for(app.state.concord.engine, tenant=ALL_TENANTS, name="probe")))
         yield test_client
 
 

@@ -68,6 +68,10 @@ def test_sync_dead_letter_and_event_figures_equal_the_database(ops_run: OpsRun) 
     awaiting = sum(v for k, v in metrics["concord_data_quality_exceptions"].items()
                    if ("outcome", "awaiting_steward") in k)
     assert awaiting == pending and pending > 0
+    for outcome, query in (("duplicate_review", "SELECT COUNT(*) FROM match_reviews WHERE status = 'pending'"),
+                           ("held_for_review", "SELECT COUNT(*) FROM held_changes WHERE status = 'held'")):
+        exported = sum(v for k, v in metrics["concord_data_quality_exceptions"].items() if ("outcome", outcome) in k)
+        assert exported == sql(ops_run, query)[0][0]
     lag = {k: v for k, v in metrics["concord_event_lag"].items()}
     assert lag == {labelled(subscription="partner-webhook"): 0.0}  # consumed to the end
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.server
+import threading
 from collections.abc import Iterator
 
 import httpx
@@ -12,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from concord.connectors.runtime.http import InMemoryCallRecorder, build_http_client
 from concord.ingest.models import ChangeCreate
 from concord.ingest.service import IngestService
-from concord.observability.tracing import configure_tracing, current_trace_id, span, step_span
+from concord.observability.tracing import configure_tracing, current_trace_id, otlp_processor, span, step_span
 
 
 @pytest.fixture
@@ -55,3 +57,33 @@ def test_ingest_commit_links_to_the_submitting_span(exporter: InMemorySpanExport
     commit = next(s for s in spans if s.name == "ingest.commit")
     assert submit.parent is not None
     assert [link.context.span_id for link in commit.links] == [submit.context.span_id]
+
+
+def test_spans_are_exported_over_otlp_http_to_the_configured_endpoint() -> None:
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    processor = otlp_processor(f"http://127.0.0.1:{server.server_address[1]}/")
+    try:
+        configure_tracing(None, processor=processor)
+        with span("ingest.submit", {"concord.changes": 3}):
+            pass
+        assert processor.force_flush(10_000)
+    finally:
+        processor.shutdown()
+        server.shutdown()
+        server.server_close()
+    path, content_type, body = received[0]
+    assert path == "/v1/traces" and content_type == "application/x-protobuf"
+    assert b"ingest.submit" in body and b"concord.changes" in body

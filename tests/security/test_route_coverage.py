@@ -150,6 +150,9 @@ def test_tenant_a_objects_are_refused_with_403_to_tenant_b(world: World) -> None
                                      headers=b), (403,))
     assert_refused(world.client.post("/api/v1/changes", json=CHANGE, headers=b), (403,))
     assert_refused(world.client.post("/api/v1/changes/batch", json={"changes": [CHANGE]}, headers=b), (403,))
+    hijack = {**CHANGE, "tenant": TENANT_B, "canonical_id": ids["customer_id"], "system": "hubspot"}
+    assert_refused(world.client.post("/api/v1/changes", json=hijack, headers=b), (403,))
+    assert_refused(world.client.post("/api/v1/changes/batch", json={"changes": [hijack]}, headers=b), (403,))
     # Lists answer with the caller's own tenant only.
     assert world.client.get("/api/v1/approvals", headers=b).json() == []
     assert all(e["tenant"] == TENANT_B for e in world.client.get("/api/v1/audit", headers=b).json())

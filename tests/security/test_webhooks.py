@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from fastapi import Depends, FastAPI
@@ -60,25 +60,37 @@ def test_signed_delivery_is_taken_once_and_replays_are_answered_without_processi
     assert not NonceStore(engine).claim("crm-push", "evt-1")  # remembered in the database, across restarts
 
 
+# Signed when the test runs, not when it is collected: a long suite would otherwise age the "future" stamp.
+BAD_DELIVERIES: dict[str, Callable[[], dict[str, str]]] = {
+    "none": lambda: {},
+    "garbled": lambda: {"Concord-Signature": "t=abc,v1=00"},
+    "wrong-secret": lambda: headers(PAYLOAD, "whsec_guess"),
+    "old": lambda: headers(PAYLOAD, at=time.time() - 900),
+    "future": lambda: headers(PAYLOAD, at=time.time() + 900),
+    "other-body": lambda: headers(PAYLOAD + b" "),
+}
+
+
 @pytest.mark.parametrize(("sent", "reason", "status"), [
-    ({}, "unsigned", 401),
-    ({"Concord-Signature": "t=abc,v1=00"}, "unsigned", 401),
-    (headers(PAYLOAD, "whsec_guess"), "mismatch", 401),
-    (headers(PAYLOAD, at=time.time() - 900), "stale", 401),
-    (headers(PAYLOAD, at=time.time() + 900), "stale", 401),
-    (headers(PAYLOAD + b" "), "mismatch", 401),
+    ("none", "unsigned", 401),
+    ("garbled", "unsigned", 401),
+    ("wrong-secret", "mismatch", 401),
+    ("old", "stale", 401),
+    ("future", "stale", 401),
+    ("other-body", "mismatch", 401),
 ])
 def test_bad_deliveries_are_refused_and_logged_without_payload(
-        receiver: tuple[TestClient, list[bytes]], caplog: pytest.LogCaptureFixture, sent: dict[str, str],
+        receiver: tuple[TestClient, list[bytes]], caplog: pytest.LogCaptureFixture, sent: str,
         reason: str, status: int) -> None:
     client, received = receiver
+    signed = BAD_DELIVERIES[sent]()
     with caplog.at_level(logging.INFO):
-        response = client.post("/webhooks/crm", content=PAYLOAD, headers=sent)
+        response = client.post("/webhooks/crm", content=PAYLOAD, headers=signed)
     assert response.status_code == status and response.headers["content-type"] == "application/problem+json"
     assert response.json()["reason"] == reason and received == []
     [record] = [r for r in caplog.records if r.getMessage() == "inbound webhook refused"]
     assert record.reason == reason and record.webhook_source == "crm-push"  # type: ignore[attr-defined]
-    assert "4242" not in caplog.text and sent.get("Concord-Signature", "~").split("v1=")[-1] not in caplog.text
+    assert "4242" not in caplog.text and signed.get("Concord-Signature", "~").split("v1=")[-1] not in caplog.text
 
 
 def test_oversized_body_is_refused_before_it_is_read(receiver: tuple[TestClient, list[bytes]]) -> None:

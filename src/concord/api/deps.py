@@ -12,10 +12,10 @@ from concord.api.problems import Problem
 from concord.hubconfig import Runtime
 from concord.ingest.service import IngestService
 from concord.security.keys import authenticate
-from concord.security.scopes import Principal, Scope
+from concord.security.scopes import ALL_TENANTS, Principal, Scope
 from concord.settings import Settings
 
-LOCAL_ADMIN = Principal(key_id="local", tenant="default", scopes=frozenset({Scope.ADMIN}), actor="local")
+LOCAL_ADMIN = Principal(key_id="local", tenant=ALL_TENANTS, scopes=frozenset({Scope.ADMIN}), actor="local")
 
 
 @dataclass
@@ -31,13 +31,20 @@ def context(request: Request) -> AppContext:
     return ctx
 
 
+KEY_COOKIE = "concord_key"
+
+
 def presented_key(request: Request) -> str | None:
-    """The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    """The key from `Authorization: Bearer <key>`, `X-API-Key: <key>`, or the console's `concord_key` cookie.
+
+    The cookie lets a browser use console pages; it is set SameSite=Strict and HttpOnly by the console's login
+    (so no other site can make the browser send it), and console form posts also need `csrf_protect`.
+    """
     header = request.headers.get("authorization")
     if header is not None:
         scheme, _, value = header.partition(" ")
         return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    return request.headers.get("x-api-key") or None
+    return request.headers.get("x-api-key") or request.cookies.get(KEY_COOKIE) or None
 
 
 def principal_of(request: Request) -> Principal:
@@ -53,6 +60,14 @@ def principal_of(request: Request) -> Principal:
     if principal is None:
         raise Problem(401, "Unauthorized", "the API key is not valid (unknown, expired or revoked)")
     return principal
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """Who is calling, or None without a valid key: for public routes that show more to a key holder."""
+    try:
+        return principal_of(request)
+    except Problem:
+        return None
 
 
 def authorize(scope: Scope) -> Callable[[Request], Principal]:
@@ -85,3 +100,10 @@ def tenant_filter(principal: Principal, requested: str | None) -> str | None:
         require_tenant(principal, requested)
         return requested
     return None if principal.tenant == "*" else principal.tenant
+
+
+def hub_operator(request: Request) -> None:
+    """A router-level dependency for hub-wide tools (the console, /metrics) that show every tenant's data: only
+    an all-tenant key passes. Router dependencies run before the route's own `authorize`, so this one
+    authenticates by itself."""
+    require_tenant(principal_of(request), ALL_TENANTS)

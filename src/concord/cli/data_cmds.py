@@ -17,6 +17,7 @@ from concord.cli.common import console, database, err_console, fail, runtime, se
 from concord.ingest import stewardship
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
 from concord.ingest.service import IngestService
+from concord.security.install import start_security
 from concord.storage import queries
 from concord.views import golden_view
 
@@ -62,6 +63,7 @@ def ingest(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, hel
     errors: list[str] = []
     tally: Counter[str] = Counter()
     with database(s) as engine:
+        start_security(engine, rt)  # map with the activated mapping versions, as the server does
         service = IngestService(engine, rt, s.max_batch)
         service.start()
         columns = (TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())

@@ -20,23 +20,26 @@ from concord.cli import (
 )
 from concord.cli.common import runtime, settings
 from concord.matching.cli import dedupe
+from concord.reconciliation import cli as reconciliation_cli
 
 
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
           port: Annotated[int | None, typer.Option(help="port")] = None,
           tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS")] = None,
           tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None) -> None:
-    """Run the API (and, in later releases, the console) with uvicorn."""
+    """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked."""
     import uvicorn
 
     from concord.api.app import create_app
+    from concord.observability.logs import configure_logging
     from concord.security.install import serving_checks
     from concord.tuning import tune_gc_for_throughput
 
     s = serving_checks(settings(), tls_cert, tls_key)
     app = create_app(s, runtime(s))
     tune_gc_for_throughput()
-    uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level,
+    configure_logging(s.log_level)
+    uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level, log_config=None,
                 ssl_certfile=s.tls_cert, ssl_keyfile=s.tls_key)
 
 
@@ -56,6 +59,7 @@ def build() -> typer.Typer:
     events_cmds.register(app)
     security_cmds.register(app)
     worker_cmds.register(app)
+    reconciliation_cli.register(app)
     workflow_cmds.register(app)
     lifecycle_cmds.register(app)
     return app

@@ -12,13 +12,14 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from concord.cli.common import console, err_console, fail, runtime, settings
+from concord.cli.common import console, database, err_console, fail, runtime, settings
 from concord.ingest.models import ChangeCreate
 from concord.ingest.prepare import Rejected, prepare
 from concord.scale.bus import ChangeBus
 from concord.scale.leases import lease_table, request_drain
 from concord.scale.runner import open_database, run_worker
 from concord.scale.settings import ScaleConfigError, ScaleSettings
+from concord.security.install import start_security
 
 scale_app = typer.Typer(help="Scale mode: publish changes to the partitioned bus, see and drain workers.")
 
@@ -43,6 +44,8 @@ def worker(connectors: Annotated[Path | None, typer.Option(
     Ctrl-C hands its partitions over and stops it; `concord scale drain` does the same from elsewhere."""
     s = settings()
     rt = runtime(s)
+    with database(s) as engine:
+        start_security(engine, rt)  # map with the activated mapping versions, as the server does
     scale = _scale_settings()
     logging.basicConfig(level=s.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()

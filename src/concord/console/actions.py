@@ -34,12 +34,12 @@ def requeue_command(engine: Engine, seq: int) -> None:
 
 
 def steward_correction(service: IngestService, canonical_id: str, fields: dict[str, Any], actor: str,
-                       correlation_id: str | None = None) -> ChangePublic | ChangeError:
+                       correlation_id: str | None = None, tenant: str = "*") -> ChangePublic | ChangeError:
     """Write corrected canonical values as a steward decision: validated like any change, then applied with
     `approved_by` set — the gate lets an approved value past the field's owner, and provenance names the actor."""
     with service.engine.connect() as conn:
         record = queries.golden_record(conn, canonical_id)
-    if record is None:
+    if record is None or tenant not in ("*", record.tenant):
         return ChangeError(status=404, title="Not found", detail=f"no golden record {canonical_id}")
     change = ChangeCreate(tenant=record.tenant, system=STEWARD, entity=record.entity, external_id=canonical_id,
                           canonical_id=canonical_id, fields=fields, source_ts=datetime.now(UTC),

@@ -8,12 +8,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from concord.observability.tracing import current_trace_id
+from concord.security.csrf import issue_csrf
 
 
 def package_dir(name: str) -> Path:
@@ -38,7 +39,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
     """Render a page with the CSRF token, the current trace id and the nav state every layout needs."""
     env: Environment = request.app.state.console_templates
     response = HTMLResponse("", status_code=status_code)
-    token = request.app.state.ops.csrf.issue(request, response)
+    token = issue_csrf(request, response)  # the security guard (#8): signed double-submit token
     values.setdefault("flash", request.query_params.get("flash"))
     values.setdefault("flash_kind", request.query_params.get("kind"))
     body = env.get_template(template).render(request=request, csrf_token=token, trace_id=current_trace_id(),
@@ -49,6 +50,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
 
 
 def install_console(app: FastAPI, otlp_endpoint: str | None) -> None:
+    from concord.api.deps import hub_operator
     from concord.api.routes import experience, operations
     from concord.console import audit, customers, dashboard, dead_letters, inbox, mappings
     from concord.observability.install import install_operations
@@ -56,5 +58,8 @@ def install_console(app: FastAPI, otlp_endpoint: str | None) -> None:
     install_operations(app, otlp_endpoint)
     app.state.console_templates = build_templates()
     app.mount("/console/static", StaticFiles(directory=package_dir("static")), name="console-static")
-    for module in (operations, experience, dashboard, customers, inbox, dead_letters, mappings, audit):
+    for module in (operations, experience):
         app.include_router(module.router)
+    # The console shows every tenant's data: only all-tenant keys (hub operators) may open it (#8, decision 055).
+    for module in (dashboard, customers, inbox, dead_letters, mappings, audit):
+        app.include_router(module.router, dependencies=[Depends(hub_operator)])

@@ -25,6 +25,7 @@ class CustomerFacts:
     failed_commands: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
     open_tasks: list[dict[str, Any]] = field(default_factory=list)
+    duplicate_reviews: list[dict[str, Any]] = field(default_factory=list)  # {"other", "score"}
     related: list[dict[str, Any]] = field(default_factory=list)  # {"entity", "id", "status", "system"}
 
 
@@ -41,14 +42,17 @@ def why_blocked(facts: CustomerFacts) -> list[BlockedReason]:
             reasons.append(BlockedReason(r["entity"], f"{r['entity'].replace('_', ' ')} {r['id']} is {r['status']}",
                                          r.get("system")))
     for task in facts.open_tasks:
-        reasons.append(BlockedReason("task", f"open task: {task.get('title') or task.get('kind')}",
-                                     task.get("system")))
+        reasons.append(BlockedReason("task", f"{task.get('process')} waits at {task.get('step')}: "
+                                             f"{task.get('message') or task.get('kind')}", task.get("system")))
     for cmd in facts.failed_commands:
         reasons.append(BlockedReason("sync", f"{cmd['type']} to {cmd['target']} failed: {cmd['last_error'] or '?'}",
                                      cmd["target"]))
     for letter in facts.dead_letters:
         reasons.append(BlockedReason("dead_letter", f"{letter['type']} stuck in {letter['subscription']}: "
                                                     f"{letter['error'][:200]}"))
+    for review in facts.duplicate_reviews:
+        reasons.append(BlockedReason("duplicate", f"possible duplicate of {review['other']} awaits a steward "
+                                                  f"(score {review['score']:.2f})"))
     for a in facts.pending_approvals:
         reasons.append(BlockedReason("approval", f"{a['system']} change to {a['field']} awaits a steward",
                                      a["system"]))

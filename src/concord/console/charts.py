@@ -35,9 +35,10 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
-def line_chart(title: str, series: list[Series], start: int, end: int, unit: str = "") -> Markup:
-    """One line per series over minutes [start, end]; gaps count as zero (counts) — gauges pass dense points."""
-    buckets = list(range(start, end + 1, 60))
+def line_chart(title: str, series: list[Series], start: int, end: int, unit: str = "", step: int = 60,
+               summed: bool = True) -> Markup:
+    """One line per series over buckets [start, end] of `step` seconds; a missing bucket counts as zero."""
+    buckets = list(range(start, end + 1, step))
     top = _nice_max(max((v for s in series for v in s.points.values()), default=0.0))
     span = max(len(buckets) - 1, 1)
 
@@ -62,8 +63,12 @@ def line_chart(title: str, series: list[Series], start: int, end: int, unit: str
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{coords}">'
                      f"<title>{escape(s.label)}</title></polyline>")
     parts.append("</svg>")
+    def figure(s: Series) -> str:  # counts show their total over the window, gauges their highest value
+        values = s.points.values()
+        return f"{_fmt(sum(values))}" if summed else f"max {_fmt(max(values, default=0.0))}{unit}"
+
     legend = "".join(f'<span class="key"><i style="background:{PALETTE[n % len(PALETTE)]}"></i>{escape(s.label)}'
-                     f" ({_fmt(sum(s.points.values()))})</span>" for n, s in enumerate(series))
+                     f" ({figure(s)})</span>" for n, s in enumerate(series))
     return Markup(f'<figure><figcaption>{escape(title)}</figcaption>{"".join(parts)}'
                   f'<div class="legend">{legend or "<span class=muted>no data in this window</span>"}</div></figure>')
 

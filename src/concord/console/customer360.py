@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, or_, select
 
 from concord.canonical.golden import GoldenRecord, us_to_ts
 from concord.console.blocked import BlockedReason, CustomerFacts, why_blocked
 from concord.console.sources import open_tasks_of
 from concord.events import tables as et
+from concord.matching import tables as mt
 from concord.observability import tables as ot
 from concord.storage import queries
 from concord.storage import tables as t
@@ -77,12 +78,14 @@ def load_customer(conn: Connection, customer_id: str) -> Customer360 | None:
     commands = _commands(conn, ids)
     approvals = [a for a in queries.approvals(conn, record.tenant, "pending", limit=500) if a["canonical_id"] in ids]
     tasks = open_tasks_of(conn, ids)
-    facts = _facts(record, related, commands, _dead_letters(conn, ids), approvals, tasks)
+    facts = _facts(record, related, _commands(conn, ids, failed_only=True), _dead_letters(conn, ids), approvals,
+                   tasks)
+    facts.duplicate_reviews = _reviews(conn, record.tenant, customer_id)
     return Customer360(view=view, related=related, blocked=why_blocked(facts),
                        timeline=_timeline(conn, ids, commands), pending_approvals=approvals, open_tasks=tasks)
 
 
-def _facts(record: GoldenRecord, related: list[GoldenRecordPublic], commands: list[dict[str, Any]],
+def _facts(record: GoldenRecord, related: list[GoldenRecordPublic], failed: list[dict[str, Any]],
            letters: list[dict[str, Any]], approvals: list[dict[str, Any]],
            tasks: list[dict[str, Any]]) -> CustomerFacts:
     def system_of(path: str) -> str | None:
@@ -93,19 +96,31 @@ def _facts(record: GoldenRecord, related: list[GoldenRecordPublic], commands: li
     return CustomerFacts(
         lifecycle_state=state if isinstance(state, str) else None, lifecycle_system=system_of("lifecycle_state"),
         credit_status=credit if isinstance(credit, str) else None, credit_system=system_of("credit_status"),
-        pending_approvals=approvals, failed_commands=[c for c in commands if c["failed_at"] is not None],
+        pending_approvals=approvals, failed_commands=failed,
         dead_letters=letters, open_tasks=tasks,
         related=[{"entity": r.entity, "id": r.id, "status": r.record.get("status"),
                   "system": r.fields["status"].system if "status" in r.fields else None} for r in related])
 
 
-def _commands(conn: Connection, ids: list[str]) -> list[dict[str, Any]]:
+def _commands(conn: Connection, ids: list[str], failed_only: bool = False) -> list[dict[str, Any]]:
+    """The newest commands for the timeline, or every command that failed for good (however old)."""
     o = t.outbox.c
-    rows = conn.execute(select(o.seq, o.type, o.target, o.entity, o.canonical_id, o.correlation_id, o.created_at,
-                               o.published_at, o.failed_at, o.last_error, o.attempts)
-                        .where(o.canonical_id.in_(ids), o.kind == "command").order_by(o.seq.desc())
-                        .limit(TIMELINE_LIMIT))
-    return [dict(r._mapping) for r in rows]
+    query = (select(o.seq, o.type, o.target, o.entity, o.canonical_id, o.correlation_id, o.created_at,
+                    o.published_at, o.failed_at, o.last_error, o.attempts)
+             .where(o.canonical_id.in_(ids), o.kind == "command").order_by(o.seq.desc()).limit(TIMELINE_LIMIT))
+    if failed_only:
+        query = query.where(o.published_at.is_(None), o.failed_at.is_not(None))
+    return [dict(r._mapping) for r in conn.execute(query)]
+
+
+def _reviews(conn: Connection, tenant: str, customer_id: str) -> list[dict[str, Any]]:
+    """Pending match reviews that involve this customer, with the other record of the pair."""
+    r = mt.match_reviews.c
+    rows = conn.execute(select(r.left_id, r.right_id, r.score).where(
+        r.tenant == tenant, r.entity == "account", r.status == "pending",
+        or_(r.left_id == customer_id, r.right_id == customer_id)).limit(20))
+    return [{"other": row.right_id if row.left_id == customer_id else row.left_id, "score": float(row.score)}
+            for row in rows]
 
 
 def _dead_letters(conn: Connection, ids: list[str]) -> list[dict[str, Any]]:

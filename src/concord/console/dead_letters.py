@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,23 +15,31 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from concord.api.deps import AppContext, authorize, context
+from concord.api.deps import AppContext, context
+from concord.api.problems import Problem
+from concord.api.routes.mapping_changes import hub_wide
 from concord.console.app import render
-from concord.console.forms import back, checked_form
+from concord.console.forms import back, checked_form, record_action
+from concord.console.mappings import config_signature
 from concord.events import tables as et
 from concord.events.hub import EventSettings, MissingSecret, build_runner, build_subscriber, open_log
 from concord.events.registry import SchemaRegistry
 from concord.events.replay import ReplayReport, replay
 from concord.events.routing import load_routing
 from concord.events.store import ConsumerStore
-from concord.security.scopes import Scope
+from concord.security.scopes import ALL_TENANTS, Principal, Scope
 from concord.yamlconf import ConfigError
 
 router = APIRouter(prefix="/console/dead-letters", tags=["console"], include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
-Read = Depends(authorize(Scope.EVENTS_READ))
-Operate = Depends(authorize(Scope.EVENTS_OPERATE))
+# Hub-wide: dead letters and replays span tenants (a subscription carries every tenant's events), so these pages
+# are for an operator's all-tenant key.
+Read = Depends(hub_wide(Scope.EVENTS_READ))
+Operator = Annotated[Principal, Depends(hub_wide(Scope.EVENTS_OPERATE))]
 PAGE = "/console/dead-letters"
+SHOWN = 100
+_names: dict[tuple[str, object], list[str]] = {}
+_names_lock = threading.Lock()
 
 
 def _recent_replays(ctx: AppContext) -> list[dict[str, Any]]:
@@ -40,10 +49,18 @@ def _recent_replays(ctx: AppContext) -> list[dict[str, Any]]:
 
 
 def subscription_names(ctx: AppContext) -> list[str]:
-    try:
-        return sorted(load_routing(ctx.settings.config_dir, set(SchemaRegistry.default().types())).subscriptions)
-    except ConfigError:
-        return []
+    """The subscriptions of events.yaml, re-read only when the configuration files change."""
+    key = (str(ctx.settings.config_dir), config_signature(ctx.runtime.config_dir))
+    with _names_lock:
+        if key not in _names:
+            try:
+                names = sorted(load_routing(ctx.settings.config_dir, set(SchemaRegistry.default().types()))
+                               .subscriptions)
+            except ConfigError:
+                names = []
+            _names.clear()
+            _names[key] = names
+        return _names[key]
 
 
 @router.get("", response_class=HTMLResponse, dependencies=[Read])
@@ -51,7 +68,7 @@ async def dead_letters(ctx: Ctx, request: Request,
                        status: Annotated[str, Query(pattern="^(dead|retried|discarded)$")] = "dead",
                        subscription: Annotated[str | None, Query(max_length=128)] = None) -> HTMLResponse:
     store = ConsumerStore(ctx.engine)
-    letters = await asyncio.to_thread(store.dead_letters, subscription or None, status, 200)
+    letters = await asyncio.to_thread(store.dead_letters, subscription or None, status, SHOWN)
     return render(request, "dead_letters.html", letters=letters, status=status, subscription=subscription or "",
                   subscriptions=subscription_names(ctx), replays=await asyncio.to_thread(_recent_replays, ctx))
 
@@ -60,25 +77,28 @@ async def dead_letters(ctx: Ctx, request: Request,
 async def dead_letter(ctx: Ctx, request: Request, letter_id: int) -> HTMLResponse:
     letter = await asyncio.to_thread(ConsumerStore(ctx.engine).dead_letter_by_id, letter_id)
     if letter is None:
-        return render(request, "not_found.html", status_code=404, what=f"dead letter {letter_id}")
+        raise Problem(404, "Not found", f"no dead letter {letter_id}")
     return render(request, "dead_letter.html", letter=letter,
                   envelope=letter.envelope.model_dump_json(indent=2))
 
 
-@router.post("/{letter_id}/{action}", dependencies=[Operate])
-async def act_on_letter(ctx: Ctx, request: Request, letter_id: int, action: str) -> RedirectResponse:
+@router.post("/{letter_id}/{action}")
+async def act_on_letter(ctx: Ctx, request: Request, letter_id: int, action: str, principal: Operator
+                        ) -> RedirectResponse:
     await checked_form(request)
     store = ConsumerStore(ctx.engine)
     letter = await asyncio.to_thread(store.dead_letter_by_id, letter_id)
     if letter is None or letter.status != "dead":
         return back(PAGE, f"no dead letter {letter_id} waiting for a decision", "error")
+    if action not in ("retry", "discard"):
+        return back(PAGE, f"unknown action {action!r}", "error")
+    await asyncio.to_thread(store.retry_dead_letter if action == "retry" else store.discard_dead_letter, letter)
+    record_action(ctx.engine, principal, f"dead_letter.{action}", "dead_letter", str(letter_id),
+                  tenant=letter.envelope.tenant, customer=letter.customer_key,
+                  after={"subscription": letter.subscription, "event_id": letter.event_id})
     if action == "retry":
-        await asyncio.to_thread(store.retry_dead_letter, letter)
         return back(PAGE, f"dead letter {letter_id} queued again for {letter.subscription}")
-    if action == "discard":
-        await asyncio.to_thread(store.discard_dead_letter, letter)
-        return back(PAGE, f"dead letter {letter_id} discarded")
-    return back(PAGE, f"unknown action {action!r}", "error")
+    return back(PAGE, f"dead letter {letter_id} discarded")
 
 
 def run_replay(ctx: AppContext, subscription: str, start: int | datetime, customer: str | None,
@@ -110,8 +130,8 @@ def _start(value: str) -> int | datetime | None:
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
 
 
-@router.post("/replay", dependencies=[Operate])
-async def start_replay(ctx: Ctx, request: Request) -> RedirectResponse:
+@router.post("/replay")
+async def start_replay(ctx: Ctx, request: Request, principal: Operator) -> RedirectResponse:
     form = await checked_form(request)
     subscription = form.get("subscription", "")
     if subscription not in subscription_names(ctx):
@@ -125,5 +145,7 @@ async def start_replay(ctx: Ctx, request: Request) -> RedirectResponse:
     except MissingSecret as exc:
         return back(PAGE, str(exc), "error")
     summary = asdict(report)
+    record_action(ctx.engine, principal, "replay.run", "replay", str(report.replay_id), tenant=ALL_TENANTS,
+                  after={k: v for k, v in summary.items() if k != "errors"} | {"subscription": subscription})
     return back(PAGE, f"replay #{summary['replay_id']} to {subscription}: scanned {report.scanned}, "
                       f"delivered {report.delivered}, failed {report.failed}", "error" if report.failed else "ok")

@@ -7,23 +7,23 @@ import asyncio
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
-from concord.api.deps import AppContext, authorize, context
+from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
 from concord.console import actions
 from concord.console.app import render
-from concord.console.forms import actor_of, back, checked_form
-from concord.console.sources import NoTaskActions, TaskActions, TaskActionUnavailable, open_tasks
+from concord.console.forms import back, checked_form, record_action
+from concord.console.sources import NoTaskActions, TaskActions, TaskActionUnavailable, open_tasks, task_tenant
 from concord.ingest.models import ChangeError
-from concord.security.scopes import Scope
+from concord.security.scopes import Principal, Scope
 from concord.storage import tables as t
 
 router = APIRouter(prefix="/console/inbox", tags=["console"], include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
-Read = Depends(authorize(Scope.TASKS_READ))
-Resolve = Depends(authorize(Scope.TASKS_RESOLVE))
+Reader = Annotated[Principal, Depends(authorize(Scope.TASKS_READ))]
+Resolver = Annotated[Principal, Depends(authorize(Scope.TASKS_RESOLVE))]
 PAGE = "/console/inbox"
 
 
@@ -33,33 +33,48 @@ def task_actions(request: Request) -> TaskActions:
     return found if found is not None else NoTaskActions()
 
 
-def _failed_commands(ctx: AppContext) -> list[dict[str, Any]]:
+def _failed_commands(ctx: AppContext, tenant: str | None) -> list[dict[str, Any]]:
     o = t.outbox.c
+    query = (select(o.seq, o.tenant, o.type, o.target, o.entity, o.canonical_id, o.correlation_id, o.failed_at,
+                    o.last_error, o.attempts, o.payload)
+             .where(o.published_at.is_(None), o.kind == "command", o.failed_at.is_not(None))
+             .order_by(o.seq.desc()).limit(100))
+    if tenant is not None:
+        query = query.where(o.tenant == tenant)
     with ctx.engine.connect() as conn:
-        rows = conn.execute(select(o.seq, o.tenant, o.type, o.target, o.entity, o.canonical_id, o.correlation_id,
-                                   o.failed_at, o.last_error, o.attempts, o.payload)
-                            .where(o.kind == "command", o.failed_at.is_not(None)).order_by(o.seq.desc()).limit(100))
-        return [{**r._mapping, "fields": orjson.loads(r.payload).get("fields", {})} for r in rows]
+        return [{**r._mapping, "fields": orjson.loads(r.payload).get("fields", {})} for r in conn.execute(query)]
 
 
-def _load(ctx: AppContext) -> dict[str, Any]:
+def _load(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
-        tasks = open_tasks(conn)
-    return {"tasks": tasks, "commands": _failed_commands(ctx)}
+        tasks = open_tasks(conn, tenant)
+    return {"tasks": tasks, "commands": _failed_commands(ctx, tenant)}
 
 
-@router.get("", response_class=HTMLResponse, dependencies=[Read])
-async def inbox(ctx: Ctx, request: Request) -> HTMLResponse:
-    return render(request, "inbox.html", **await asyncio.to_thread(_load, ctx))
+def _command_of_tenant(ctx: AppContext, principal: Principal, seq: int) -> None:
+    """403 for another tenant's command (a missing one is left to the action to report)."""
+    with ctx.engine.connect() as conn:
+        tenant = conn.execute(select(t.outbox.c.tenant).where(t.outbox.c.seq == seq)).scalar()
+    if tenant is not None:
+        require_tenant(principal, tenant)
 
 
-@router.post("/commands/{seq}/retry", dependencies=[Resolve])
-async def retry_command(ctx: Ctx, request: Request, seq: int) -> RedirectResponse:
+@router.get("", response_class=HTMLResponse)
+async def inbox(ctx: Ctx, request: Request, principal: Reader,
+                tenant: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+    scope = tenant_filter(principal, tenant or None)
+    return render(request, "inbox.html", **await asyncio.to_thread(_load, ctx, scope))
+
+
+@router.post("/commands/{seq}/retry")
+async def retry_command(ctx: Ctx, request: Request, seq: int, principal: Resolver) -> RedirectResponse:
     await checked_form(request)
+    _command_of_tenant(ctx, principal, seq)
     try:
         await asyncio.to_thread(actions.requeue_command, ctx.engine, seq)
     except actions.NotRetryable as exc:
         return back(PAGE, str(exc), "error")
+    record_action(ctx.engine, principal, "sync.requeued", "outbox_command", str(seq))
     return back(PAGE, f"command {seq} queued for delivery again")
 
 
@@ -71,18 +86,21 @@ def _corrected(raw: str) -> dict[str, Any] | str:
     return value if isinstance(value, dict) and value else "corrected data must be a JSON object of fields"
 
 
-@router.post("/commands/{seq}/resolve", dependencies=[Resolve])
-async def resolve_command(ctx: Ctx, request: Request, seq: int) -> RedirectResponse:
+@router.post("/commands/{seq}/resolve")
+async def resolve_command(ctx: Ctx, request: Request, seq: int, principal: Resolver) -> RedirectResponse:
     """Apply the steward's corrected fields to the golden record, then retry the command with them."""
     form = await checked_form(request)
+    _command_of_tenant(ctx, principal, seq)
     fields = _corrected(form.get("corrected", ""))
     if isinstance(fields, str):
         return back(PAGE, fields, "error")
     canonical_id, correlation = form.get("canonical_id", ""), form.get("correlation_id") or None
     outcome = await asyncio.to_thread(actions.steward_correction, ctx.ingest, canonical_id, fields,
-                                      actor_of(request), correlation)
+                                      principal.actor, correlation, principal.tenant)
     if isinstance(outcome, ChangeError):
         return back(PAGE, f"correction refused: {outcome.detail}", "error")
+    record_action(ctx.engine, principal, "sync.corrected", "outbox_command", str(seq), customer=canonical_id,
+                  after={"fields": sorted(fields), "change_id": outcome.change_id})
     try:
         await asyncio.to_thread(actions.requeue_command, ctx.engine, seq)
     except actions.NotRetryable as exc:
@@ -90,10 +108,15 @@ async def resolve_command(ctx: Ctx, request: Request, seq: int) -> RedirectRespo
     return back(PAGE, f"corrected {', '.join(outcome.applied) or 'nothing'}; command {seq} queued again")
 
 
-@router.post("/tasks/{task_id}/{action}", dependencies=[Resolve])
-async def act_on_task(request: Request, task_id: str, action: str) -> RedirectResponse:
+@router.post("/tasks/{task_id}/{action}")
+async def act_on_task(request: Request, task_id: str, action: str, principal: Resolver) -> RedirectResponse:
     form = await checked_form(request)
-    handler, actor = task_actions(request), actor_of(request)
+    engine = request.app.state.concord.engine
+    with engine.connect() as conn:
+        tenant = task_tenant(conn, task_id)
+    if tenant is not None:
+        require_tenant(principal, tenant)
+    handler, actor = task_actions(request), principal.actor
     try:
         if action == "resolve":
             fields = _corrected(form.get("corrected", "")) if form.get("corrected") else {}
@@ -108,4 +131,5 @@ async def act_on_task(request: Request, task_id: str, action: str) -> RedirectRe
             return back(PAGE, f"unknown action {action!r}", "error")
     except TaskActionUnavailable as exc:
         return back(PAGE, str(exc), "error")
+    record_action(engine, principal, f"task.{action}", "task", task_id, tenant=tenant)
     return back(PAGE, f"task {task_id}: {action} done")

@@ -1,33 +1,40 @@
-"""Mappings and ownership: the versions running, changes on disk not yet running (with the diff), and the
-non-owner writes awaiting a steward's approval (with current → proposed), decided from the browser."""
+"""Mappings and ownership: the versions running; mapping change proposals awaiting a second person's approval
+(#8's four-eyes workflow, with the diff against the running spec and the dry-run); spec files changed on disk
+but not running; and non-owner field writes awaiting a steward (current → proposed) — decided from the browser."""
 
 from __future__ import annotations
 
 import asyncio
 import difflib
+import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import yaml
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import Connection
 
-from concord.api.deps import AppContext, authorize, context
+from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
+from concord.api.routes.mapping_changes import hub_wide
 from concord.console.app import render
-from concord.console.forms import actor_of, back, checked_form
+from concord.console.forms import back, checked_form, record_action
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest import stewardship
 from concord.ingest.models import ChangeError
 from concord.mappings.spec import MappingSpec
-from concord.security.scopes import Scope
+from concord.security import proposals
+from concord.security.scopes import Principal, Scope
 from concord.storage import queries
 from concord.yamlconf import ConfigError
 
 router = APIRouter(prefix="/console/mappings", tags=["console"], include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
-Read = Depends(authorize(Scope.MAPPINGS_READ))
-Decide = Depends(authorize(Scope.APPROVALS_DECIDE))
+Reader = Annotated[Principal, Depends(authorize(Scope.MAPPINGS_READ))]
+Decider = Annotated[Principal, Depends(authorize(Scope.APPROVALS_DECIDE))]
+Approver = Annotated[Principal, Depends(hub_wide(Scope.MAPPINGS_APPROVE))]
 PAGE = "/console/mappings"
 
 
@@ -46,8 +53,31 @@ def _dump(spec: MappingSpec | None) -> list[str]:
     return text.splitlines()
 
 
+def config_signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """What the configuration files on disk look like now (name, size, mtime): a change of any invalidates."""
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    return tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+
+
+_cache: dict[tuple[int, tuple[tuple[str, int, int], ...]], tuple[list[PendingMapping], str | None]] = {}
+_cache_lock = threading.Lock()
+
+
 def pending_mappings(running: Runtime) -> tuple[list[PendingMapping], str | None]:
-    """Specs whose file on disk differs from the loaded one: they go live on the next restart."""
+    """Specs whose file on disk differs from the loaded one: they go live on the next restart. Loading and
+    diffing the files is cached until a file changes (a stat per file per request)."""
+    key = (id(running), config_signature(running.config_dir))
+    with _cache_lock:
+        found = _cache.get(key)
+    if found is None:
+        found = _compare(running)
+        with _cache_lock:
+            _cache.clear()  # one entry: the latest state of the files for the running configuration
+            _cache[key] = found
+    return found
+
+
+def _compare(running: Runtime) -> tuple[list[PendingMapping], str | None]:
     try:
         disk = load_runtime(running.config_dir)
     except ConfigError as exc:
@@ -77,25 +107,68 @@ def _ownership(runtime: Runtime) -> list[dict[str, Any]]:
     return rows
 
 
-def _load(ctx: AppContext) -> dict[str, Any]:
+def proposal_diffs(conn: Connection, running: Runtime) -> list[dict[str, Any]]:
+    """Open mapping proposals with the unified diff of the running spec → the proposed one."""
+    out = []
+    for p in proposals.list_proposals(conn, "proposed", limit=50):
+        spec = MappingSpec.model_validate(p["spec"])
+        current = running.mappings.get(spec.system, spec.entity)
+        diff = list(difflib.unified_diff(_dump(current.spec if current else None), _dump(spec),
+                                         f"running v{current.spec.version if current else '—'}",
+                                         f"proposed v{spec.version}", lineterm=""))
+        out.append({**p, "diff": diff, "label": f"{spec.system}/{spec.entity}"})
+    return out
+
+
+def _load(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
         approvals = [{**a, "value": orjson.loads(a["value"]), "current": orjson.loads(a["current"])}
-                     for a in queries.approvals(conn, None, "pending", limit=200)]
+                     for a in queries.approvals(conn, tenant, "pending", limit=200)]
+        proposed = proposal_diffs(conn, ctx.runtime)
     specs = sorted((m.spec for m in ctx.runtime.mappings.mappers.values()), key=lambda s: s.label)
     pending, problem = pending_mappings(ctx.runtime)
-    return {"specs": specs, "pending": pending, "problem": problem, "approvals": approvals,
+    return {"specs": specs, "pending": pending, "problem": problem, "approvals": approvals, "proposals": proposed,
             "ownership_version": ctx.runtime.ownership.version, "rules": _ownership(ctx.runtime)}
 
 
-@router.get("", response_class=HTMLResponse, dependencies=[Read])
-async def mappings(ctx: Ctx, request: Request) -> HTMLResponse:
-    return render(request, "mappings.html", **await asyncio.to_thread(_load, ctx))
+@router.get("", response_class=HTMLResponse)
+async def mappings(ctx: Ctx, request: Request, principal: Reader,
+                   tenant: Annotated[str | None, Query(max_length=64)] = None) -> HTMLResponse:
+    values = await asyncio.to_thread(_load, ctx, tenant_filter(principal, tenant or None))
+    return render(request, "mappings.html", **values)
 
 
-@router.post("/approvals/{approval_id}/{decision}", dependencies=[Decide])
-async def decide(ctx: Ctx, request: Request, approval_id: str, decision: str) -> RedirectResponse:
+@router.post("/proposals/{proposal_id}/{decision}")
+async def decide_proposal(ctx: Ctx, request: Request, proposal_id: str, decision: str,
+                          principal: Approver) -> RedirectResponse:
+    """Approve (activates the version, not by its proposer) or reject a mapping change."""
     form = await checked_form(request)
-    actor, reason = actor_of(request), form.get("reason") or None
+
+    def run() -> str:
+        with ctx.engine.begin() as conn:
+            if decision == "approve":
+                version = proposals.approve(conn, ctx.runtime, proposal_id, principal.actor)
+                return f"mapping change approved: version {version} active"
+            proposals.reject(conn, proposal_id, principal.actor, form.get("reason") or None)
+            return "mapping change rejected"
+
+    if decision not in ("approve", "reject"):
+        return back(PAGE, f"unknown decision {decision!r}", "error")
+    try:
+        return back(PAGE, await asyncio.to_thread(run))
+    except proposals.ProposalError as exc:
+        return back(PAGE, f"proposal {proposal_id}: {exc}", "error")
+
+
+@router.post("/approvals/{approval_id}/{decision}")
+async def decide(ctx: Ctx, request: Request, approval_id: str, decision: str, principal: Decider
+                 ) -> RedirectResponse:
+    form = await checked_form(request)
+    with ctx.engine.connect() as conn:
+        found = queries.approval(conn, approval_id)
+    if found is not None:
+        require_tenant(principal, str(found["tenant"]))
+    actor, reason = principal.actor, form.get("reason") or None
     try:
         if decision == "approve":
             outcome = await asyncio.to_thread(stewardship.approve, ctx.ingest, approval_id, actor, reason)
@@ -107,4 +180,8 @@ async def decide(ctx: Ctx, request: Request, approval_id: str, decision: str) ->
             return back(PAGE, f"unknown decision {decision!r}", "error")
     except (stewardship.ApprovalNotFound, stewardship.ApprovalClosed) as exc:
         return back(PAGE, f"approval {approval_id}: {exc}", "error")
+    assert found is not None  # a decision on a missing approval raised ApprovalNotFound above
+    record_action(ctx.engine, principal, f"approval.{decision}d", "approval", approval_id,
+                  tenant=str(found["tenant"]), customer=str(found["canonical_id"]), system=str(found["system"]),
+                  after={"field": found["field"], "reason": reason})
     return back(PAGE, f"approval {approval_id} {decision}d")

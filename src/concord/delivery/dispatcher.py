@@ -13,7 +13,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from concord.connectors.base import Connector, ConnectorError, ExternalRecord, NotFound, RetryableError
+from concord.connectors.runtime.http import correlation_scope
 from concord.delivery.store import DeliveryStore, PendingCommand
+from concord.observability.logs import log_context
+from concord.observability.tracing import span
 
 
 class NotYetBound(RetryableError):
@@ -72,7 +75,7 @@ class CommandDispatcher:
             report.deferred += 1
             return False
         try:
-            record, created = self._apply(connector, cmd)
+            record, created = self._apply_observed(connector, cmd)
         except RetryableError as exc:
             self.store.deferred(cmd, str(exc), self._retry_at(cmd, exc.retry_after))
             report.deferred += 1
@@ -85,6 +88,16 @@ class CommandDispatcher:
         self.store.delivered(cmd, record.id, created)
         report.delivered += 1
         return True
+
+    def _apply_observed(self, connector: Connector, cmd: PendingCommand) -> tuple[ExternalRecord, bool]:
+        """The delivery under the command's correlation id (sent to the vendor, on every log line, in the
+        connector metrics' tenant label) and in a span that the connector call spans nest in."""
+        correlation = cmd.correlation_id or None
+        attrs = {"concord.system": cmd.target, "concord.entity": cmd.entity, "concord.customer": cmd.canonical_id}
+        with log_context(correlation_id=correlation, tenant=cmd.tenant, customer=cmd.canonical_id,
+                         step=f"deliver.{cmd.target}"), correlation_scope(correlation), \
+                span("delivery.command", attrs):
+            return self._apply(connector, cmd)
 
     def _apply(self, connector: Connector, cmd: PendingCommand) -> tuple[ExternalRecord, bool]:
         payload = cmd.payload

@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from concord.canonical.fields import JsonValue
 from concord.hubconfig import INTERNAL_SYSTEMS
 from concord.ids import new_id
@@ -17,7 +15,6 @@ from concord.matching.decision import Outcome
 from concord.matching.keys import exact_keys
 from concord.matching.online import incoming_ref, judge, review_row
 from concord.matching.store import DuplicateChecker
-from concord.matching.tables import held_changes
 from concord.storage.repository import BatchWrites, ExternalKey, IngestRepository
 
 
@@ -142,12 +139,12 @@ class BatchBinder:
         return hold
 
     def _held_in_store(self, key: ExternalKey) -> Hold | None:
-        h = held_changes.c
-        tenant, system, entity, external_id = key
-        row = self.repo.conn.execute(select(h.review_id).where(
-            h.tenant == tenant, h.system == system, h.entity == entity, h.external_id == external_id,
-            h.status == "held").limit(1)).first()
-        return None if row is None else Hold(row.review_id, "")
+        # Plain driver SQL: building the statement with SQLAlchemy cost ~0.5 ms per new record (profiled).
+        mark = "%s" if self.repo.conn.dialect.name == "postgresql" else "?"
+        sql = ("SELECT review_id FROM held_changes WHERE tenant = ? AND system = ? AND entity = ? AND external_id = ?"
+               " AND status = 'held' LIMIT 1").replace("?", mark)
+        row = self.repo.conn.exec_driver_sql(sql, key).first()
+        return None if row is None else Hold(str(row[0]), "")
 
     def bound_systems(self, canonical_id: str) -> dict[str, str]:
         if canonical_id not in self.by_canonical:

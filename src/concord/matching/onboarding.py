@@ -76,3 +76,9 @@ def erp_candidates(connector: Connector, obj: str, account: Mapping[str, JsonVal
         for record in connector.search(obj, {"name": f"%{probe}%"}, limit):
             found.setdefault(record.id, record)
     return list(found.values())
+
+
+def link_or_create(connector: Connector, mapper: Mapper, account: Mapping[str, JsonValue],
+                   settings: MatchSettings | None = None) -> PartyDecision:
+    """What the onboarding workflow calls before creating the customer in a system of record."""
+    return decide_party(account, erp_candidates(connector, mapper.spec.object, account), mapper, settings)

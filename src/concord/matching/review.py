@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, select, update
 
 from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError
@@ -42,16 +42,26 @@ class Verdict:
     merge: MergeResult | None = None
 
 
-def list_reviews(conn: Connection, tenant: str, status: str | None = "pending", entity: str | None = None,
+def list_reviews(conn: Connection, tenant: str | None, status: str | None = "pending", entity: str | None = None,
                  limit: int = 200) -> list[dict[str, Any]]:
+    """Reviews of `tenant` (None: every tenant's, for an all-tenant caller)."""
     m = match_reviews.c
-    stmt = select(match_reviews).where(m.tenant == tenant)
+    stmt = select(match_reviews)
+    if tenant is not None:
+        stmt = stmt.where(m.tenant == tenant)
     if status is not None:
         stmt = stmt.where(m.status == status)
     if entity is not None:
         stmt = stmt.where(m.entity == entity)
     rows = conn.execute(stmt.order_by(m.score.desc(), m.id).limit(limit))
     return [{**r._mapping, "evidence": orjson.loads(r.evidence)} for r in rows]
+
+
+def review_tenant(conn: Connection, review_id: str) -> str | None:
+    """The tenant a review belongs to, or None when there is no such review."""
+    m = match_reviews.c
+    tenant: str | None = conn.execute(select(m.tenant).where(m.id == review_id)).scalar()
+    return tenant
 
 
 def _pending(conn: Connection, review_id: str) -> Any:
@@ -118,7 +128,3 @@ def split(service: IngestService, review_id: str, actor: str) -> Verdict:
         _close(conn, review_id, "different", actor)
     return Verdict(review_id, "different", row.right_id)
 
-
-def pending_count(engine: Engine, tenant: str) -> int:
-    with engine.connect() as conn:
-        return len(list_reviews(conn, tenant, "pending", limit=10_000))

@@ -1,17 +1,22 @@
 """The durable operational figures, counted in the database: what `/metrics` exports and the dashboard shows.
 
-One function per figure, each a grouped count over an indexed or small table, so a scrape stays cheap.
-Exception tasks (issue #5) are read through `open_task_counts`, which answers nothing until the tasks table
-exists.
+Counts over the big append-only tables (change log, outbox) come from the all-time totals `OpsProjector`
+keeps (call `catch_up()` first: then they equal a COUNT over the table, without scanning a million rows);
+state that changes after insert (undelivered and failed commands, approvals, dead letters, lag) is counted
+through indexes or on small tables. Exception tasks (issue #5) are read through `open_task_counts`, which
+answers nothing until the tasks table exists.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, column, func, inspect, select, table
+from sqlalchemy import Connection, func, select
 
+from concord.console.sources import open_task_counts as counted_tasks  # the one reader of #5's tasks
 from concord.events import tables as et
+from concord.matching import tables as mt
+from concord.observability.projector import totals_by_key
 from concord.storage import tables as t
 
 DUPLICATE_EVENT = "DuplicateDetected"
@@ -45,52 +50,60 @@ def snapshot(conn: Connection) -> Snapshot:
 
 
 def change_counts(conn: Connection) -> dict[tuple[str, str, str, str], int]:
-    c = t.change_log.c
-    rows = conn.execute(select(c.tenant, c.system, c.entity, c.status, func.count())
-                        .group_by(c.tenant, c.system, c.entity, c.status))
-    return {(r[0], r[1], r[2], r[3]): int(r[4]) for r in rows}
+    out = {}
+    for (tenant, system, metric), n in totals_by_key(conn, "changes:").items():
+        _, entity, status = metric.split(":", 2)
+        out[(tenant, system, entity, status)] = n
+    return out
 
 
 def rejected_fields(conn: Connection) -> dict[tuple[str, str], int]:
-    c = t.change_log.c
-    rows = conn.execute(select(c.tenant, c.system, func.sum(c.rejected)).where(c.rejected > 0)
-                        .group_by(c.tenant, c.system))
-    return {(r[0], r[1]): int(r[2]) for r in rows}
+    return {(tenant, system): n for (tenant, system, _), n in totals_by_key(conn, "rejected_fields").items()}
 
 
 def quality(conn: Connection) -> dict[tuple[str, str, str], int]:
-    """Data-quality exceptions: changes that had fields refused, and steward approvals still pending."""
-    c, a = t.change_log.c, t.approvals.c
+    """Data-quality exceptions: changes that had fields refused, steward approvals still pending, possible
+    duplicates awaiting a match review, and changes held back by the online duplicate check."""
+    a = t.approvals.c
     out: dict[tuple[str, str, str], int] = {}
-    for tenant, system, n in conn.execute(select(c.tenant, c.system, func.count()).where(c.rejected > 0)
-                                          .group_by(c.tenant, c.system)):
-        out[(tenant, system, "refused_fields")] = int(n)
+    for (tenant, system, _), n in totals_by_key(conn, "changes_with_refusals").items():
+        out[(tenant, system, "refused_fields")] = n
     for tenant, system, n in conn.execute(select(a.tenant, a.system, func.count()).where(a.status == "pending")
                                           .group_by(a.tenant, a.system)):
         out[(tenant, system, "awaiting_steward")] = int(n)
+    r, h = mt.match_reviews.c, mt.held_changes.c
+    for tenant, n in conn.execute(select(r.tenant, func.count()).where(r.status == "pending").group_by(r.tenant)):
+        out[(tenant, "", "duplicate_review")] = int(n)
+    for tenant, system, n in conn.execute(select(h.tenant, h.system, func.count()).where(h.status == "held")
+                                          .group_by(h.tenant, h.system)):
+        out[(tenant, system, "held_for_review")] = int(n)
     return out
 
 
 def command_counts(conn: Connection) -> tuple[dict[tuple[str, str, str, str], int], dict[tuple[str, str], int]]:
+    """Per (tenant, system, type): undelivered commands are few and found through the unpublished index;
+    delivered = every command ever queued (a projected total) minus those."""
     o = t.outbox.c
-    state = (select(o.tenant, o.target, o.type, o.published_at.is_not(None).label("done"),
-                    o.failed_at.is_not(None).label("failed"), func.count())
-             .where(o.kind == "command").group_by(o.tenant, o.target, o.type, "done", "failed"))
+    open_rows = (select(o.tenant, o.target, o.type, o.failed_at.is_not(None).label("failed"), func.count())
+                 .where(o.published_at.is_(None), o.kind == "command")
+                 .group_by(o.tenant, o.target, o.type, "failed"))
     commands: dict[tuple[str, str, str, str], int] = {}
     failed: dict[tuple[str, str], int] = {}
-    for tenant, system, op, done, is_failed, n in conn.execute(state):
-        outcome = "failed" if is_failed else "delivered" if done else "pending"
-        key = (tenant, system, op, outcome)
-        commands[key] = commands.get(key, 0) + int(n)
+    undelivered: dict[tuple[str, str, str], int] = {}
+    for tenant, system, op, is_failed, n in conn.execute(open_rows):
+        commands[(tenant, system, op, "failed" if is_failed else "pending")] = int(n)
+        undelivered[(tenant, system, op)] = undelivered.get((tenant, system, op), 0) + int(n)
         if is_failed:
             failed[(tenant, system)] = failed.get((tenant, system), 0) + int(n)
+    for (tenant, system, metric), n in totals_by_key(conn, "commands:").items():
+        op = metric.split(":", 1)[1]
+        commands[(tenant, system, op, "delivered")] = n - undelivered.get((tenant, system, op), 0)
     return commands, failed
 
 
 def event_counts(conn: Connection) -> dict[tuple[str, str], int]:
-    o = t.outbox.c
-    rows = conn.execute(select(o.tenant, o.type, func.count()).where(o.kind == "event").group_by(o.tenant, o.type))
-    return {(r[0], r[1]): int(r[2]) for r in rows}
+    return {(tenant, metric.removeprefix("event_")): n
+            for (tenant, _, metric), n in totals_by_key(conn, "event_").items()}
 
 
 def replay_counts(conn: Connection) -> dict[str, tuple[int, int]]:
@@ -117,10 +130,5 @@ def event_lag(conn: Connection) -> dict[str, int]:
 
 
 def open_task_counts(conn: Connection) -> dict[tuple[str, str], int]:
-    """Open exception tasks per (tenant, kind) once the tasks table of issue #5 exists; empty before."""
-    if not inspect(conn).has_table("tasks"):
-        return {}
-    tasks = table("tasks", column("tenant"), column("kind"), column("status"))
-    rows = conn.execute(select(tasks.c.tenant, tasks.c.kind, func.count()).where(tasks.c.status == "open")
-                        .group_by(tasks.c.tenant, tasks.c.kind))
-    return {(r[0], r[1]): int(r[2]) for r in rows}
+    """Open exception tasks per (tenant, kind), read where the console reads the inbox."""
+    return counted_tasks(conn)

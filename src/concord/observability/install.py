@@ -1,5 +1,5 @@
-"""Wiring of operations into the FastAPI app: metrics registry, request spans and log context, probes,
-projector and the console's CSRF guard, kept on `app.state.ops`."""
+"""Wiring of operations into the FastAPI app: metrics registry, request spans and log context, probes and
+the projector, kept on `app.state.ops`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
-from concord.console.csrf import CsrfGuard, SignedCsrfGuard
 from concord.observability.health import SystemProbe
 from concord.observability.logs import log_context
 from concord.observability.metrics import OpsMetrics, build_metrics
@@ -23,7 +22,6 @@ TRACE_HEADER = "X-Trace-Id"
 @dataclass
 class OpsState:
     metrics: OpsMetrics
-    csrf: CsrfGuard
     probes: dict[str, SystemProbe] = field(default_factory=dict)
     _projectors: dict[int, OpsProjector] = field(default_factory=dict)
 
@@ -42,7 +40,10 @@ def _engine_of(app: FastAPI) -> Callable[[], Engine | None]:
 
 def install_operations(app: FastAPI, otlp_endpoint: str | None) -> OpsState:
     configure_tracing(otlp_endpoint)
-    state = OpsState(metrics=build_metrics(_engine_of(app)), csrf=SignedCsrfGuard.with_random_secret())
+    def catch_up(engine: Engine) -> int:
+        return state.projector(engine).catch_up()
+
+    state = OpsState(metrics=build_metrics(_engine_of(app), catch_up))
     app.state.ops = state
 
     @app.middleware("http")

@@ -3,16 +3,17 @@ Prometheus histogram), turned into p50/p95/p99 at read time so flushes from many
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
 from collections import Counter
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from concord.connectors.runtime.http import CallSample
 from concord.observability import tables as ot
 from concord.observability.metrics import LATENCY_BUCKETS
-from concord.observability.projector import SeriesKey, add_series, minute, with_totals
+from concord.observability.projector import HOURLY, SeriesKey, add_series, minute, with_totals
 
 PREFIX = "latency_le_"
 QUANTILES = (0.5, 0.95, 0.99)
@@ -46,12 +47,14 @@ def quantile(counts: list[float], q: float) -> float | None:
     return UPPER[len(LATENCY_BUCKETS) - 1]
 
 
-def percentiles(conn: Connection, since: float, tenant: str | None = None,
-                system: str | None = None) -> dict[str, dict[int, tuple[float | None, ...]]]:
-    """system → {minute: (p50, p95, p99) in seconds}."""
+def percentiles(conn: Connection, since: float, tenant: str | None = None, system: str | None = None,
+                step: int = 60) -> dict[str, dict[int, tuple[float | None, ...]]]:
+    """system → {bucket of `step` seconds: (p50, p95, p99) in seconds}."""
     s = ot.ops_series.c
-    query = (select(s.system, s.bucket, s.metric, func.sum(s.value)).where(
-        s.metric.like(f"{PREFIX}%"), s.bucket >= max(minute(since), 1)).group_by(s.system, s.bucket, s.metric))
+    rollup = HOURLY if step % 3600 == 0 else ""
+    slot = (s.bucket - s.bucket % step).label("slot")
+    query = (select(s.system, slot, s.metric, func.sum(s.value)).where(
+        s.metric.like(f"{rollup}{PREFIX}%"), s.bucket >= max(minute(since), 1)).group_by(s.system, slot, s.metric))
     if tenant:
         query = query.where(s.tenant == tenant)
     if system:
@@ -59,6 +62,35 @@ def percentiles(conn: Connection, since: float, tenant: str | None = None,
     hist: dict[str, dict[int, list[float]]] = {}
     for sys_name, bucket, metric, value in conn.execute(query):
         row = hist.setdefault(sys_name, {}).setdefault(int(bucket), [0.0] * len(UPPER))
-        row[int(metric.removeprefix(PREFIX))] += float(value)
+        row[int(metric.removeprefix(rollup).removeprefix(PREFIX))] += float(value)
     return {name: {b: tuple(quantile(c, q) for q in QUANTILES) for b, c in by_minute.items()}
             for name, by_minute in hist.items()}
+
+
+class SeriesCallRecorder:
+    """A `CallRecorder` for processes without a console (workers, the dispatcher, the CLI): it keeps samples
+    and adds them to the shared per-minute histograms every `flush_every_s`, so the dashboard shows latency
+    of calls made anywhere. `flush()` on shutdown writes the rest."""
+
+    def __init__(self, engine: Engine, tenant: str = "", flush_every_s: float = 10.0) -> None:
+        self.engine = engine
+        self.tenant = tenant
+        self.flush_every_s = flush_every_s
+        self._pending: list[tuple[CallSample, float]] = []
+        self._lock = threading.Lock()
+        self._last = time.monotonic()
+
+    def record(self, sample: CallSample) -> None:
+        with self._lock:
+            self._pending.append((sample, time.time()))
+            due = time.monotonic() - self._last >= self.flush_every_s
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            taken, self._pending = self._pending, []
+            self._last = time.monotonic()
+        if taken:
+            with self.engine.begin() as conn:
+                flush_calls(conn, [s for s, _ in taken], self.tenant, stamps=[at for _, at in taken])

@@ -29,10 +29,11 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 class DatabaseCollector(Collector):
     """Reads the durable counts at scrape time. `engine_of` is called per scrape (the app builds its engine
-    at start-up, after the registry)."""
+    at start-up, after the registry); `catch_up` brings the projected totals up to date first."""
 
-    def __init__(self, engine_of: Callable[[], Engine | None]) -> None:
+    def __init__(self, engine_of: Callable[[], Engine | None], catch_up: Callable[[Engine], object]) -> None:
         self._engine_of = engine_of
+        self._catch_up = catch_up
 
     def describe(self) -> Iterable[Metric]:
         return []  # no describe-time query: registering must not touch the database
@@ -41,6 +42,7 @@ class DatabaseCollector(Collector):
         engine = self._engine_of()
         if engine is None:
             return
+        self._catch_up(engine)
         with engine.connect() as conn:
             snap = figures.snapshot(conn)
         yield from _families(snap)
@@ -173,9 +175,9 @@ class OpsMetrics:
         return taken
 
 
-def build_metrics(engine_of: Callable[[], Engine | None]) -> OpsMetrics:
+def build_metrics(engine_of: Callable[[], Engine | None], catch_up: Callable[[Engine], object]) -> OpsMetrics:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector(engine_of))
+    registry.register(DatabaseCollector(engine_of, catch_up))
     headroom = HeadroomCollector()
     registry.register(headroom)
     labels = ["tenant", "system", "operation", "outcome"]

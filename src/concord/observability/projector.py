@@ -32,10 +32,19 @@ def minute(ts: float) -> int:
 TOTAL = 0  # the bucket that holds all-time totals, so headline figures never sum the whole series
 
 
+HOURLY = "h:"  # prefix of the hourly rollup of a metric: week-long charts read 168 buckets, not 10,080
+
+
+def hour(ts: float) -> int:
+    return int(ts) - int(ts) % 3600
+
+
 def with_totals(counts: Counter[SeriesKey]) -> dict[SeriesKey, float]:
+    """The per-minute counts plus their hourly rollups and all-time totals."""
     totals: Counter[SeriesKey] = Counter()
-    for (_, tenant, system, metric), value in counts.items():
+    for (bucket, tenant, system, metric), value in counts.items():
         totals[(TOTAL, tenant, system, metric)] += value
+        totals[(hour(bucket), tenant, system, HOURLY + metric)] += value
     return {**counts, **totals}
 
 
@@ -98,17 +107,23 @@ class OpsProjector:
         c = t.change_log.c
         since = _watermark(conn, "change_log")
         rows = conn.execute(select(c.seq, c.tenant, c.system, c.entity, c.canonical_id, c.status, c.rejected,
-                                   c.received_at).where(c.seq > since).order_by(c.seq).limit(BATCH)).all()
+                                   c.received_at, c.decision).where(c.seq > since).order_by(c.seq).limit(BATCH)).all()
         if not rows:
             return 0
         counts: Counter[SeriesKey] = Counter()
+        exact: Counter[SeriesKey] = Counter()  # totals only, finer than the series: what /metrics exports
         for r in rows:
             bucket = minute(r.received_at)
             counts[(bucket, r.tenant, r.system, f"changes_{r.status}")] += 1
+            exact[(TOTAL, r.tenant, r.system, f"changes:{r.entity}:{r.status}")] += 1
             if r.rejected:
                 counts[(bucket, r.tenant, r.system, "rejected_fields")] += r.rejected
-        add_series(conn, with_totals(counts))
+                exact[(TOTAL, r.tenant, r.system, "changes_with_refusals")] += 1
+        add_series(conn, {**with_totals(counts), **exact})
         self._link(conn, {r.canonical_id for r in rows if r.entity != "account"})
+        # a substring test first: decisions are JSON, and most changes leave the name alone
+        self._name(conn, {r.canonical_id for r in rows
+                          if r.entity == "account" and ('"name"' in r.decision or '"legal_name"' in r.decision)})
         _save_watermark(conn, "change_log", rows[-1].seq)
         return len(rows)
 
@@ -130,6 +145,21 @@ class OpsProjector:
             conn.execute(stmt.on_conflict_do_update(index_elements=["canonical_id"], set_={
                 "account_id": stmt.excluded.account_id}), links)
 
+    def _name(self, conn: Connection, ids: set[str]) -> None:
+        """Keep the searchable name of accounts whose name or legal name a change applied."""
+        g = t.golden_records.c
+        names: list[dict[str, Any]] = []
+        for chunk in _chunks(sorted(ids), 1000):
+            for r in conn.execute(select(g.id, g.tenant, g.data).where(g.id.in_(chunk), g.entity == "account")):
+                fields = orjson.loads(r.data).get("f", {})
+                parts = [str(fields[k][0]) for k in ("name", "legal_name") if fields.get(k) and fields[k][0]]
+                names.append({"canonical_id": r.id, "tenant": r.tenant, "search": " | ".join(parts).lower()[:600]})
+        if names:
+            table = ot.ops_customer_names
+            stmt = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+            conn.execute(stmt.on_conflict_do_update(index_elements=["canonical_id"], set_={
+                "search": stmt.excluded.search}), names)
+
     def _outbox(self, conn: Connection) -> int:
         o = t.outbox.c
         since = _watermark(conn, "outbox")
@@ -138,13 +168,15 @@ class OpsProjector:
         if not rows:
             return 0
         counts: Counter[SeriesKey] = Counter()
+        exact: Counter[SeriesKey] = Counter()
         for r in rows:
             bucket = minute(r.created_at)
             if r.kind == "command":
                 counts[(bucket, r.tenant, r.target, "commands")] += 1
+                exact[(TOTAL, r.tenant, r.target, f"commands:{r.type}")] += 1
             else:
                 counts[(bucket, r.tenant, "", f"event_{r.type}")] += 1
-        add_series(conn, with_totals(counts))
+        add_series(conn, {**with_totals(counts), **exact})
         _save_watermark(conn, "outbox", rows[-1].seq)
         return len(rows)
 
@@ -178,20 +210,31 @@ def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
 
 
 def series(conn: Connection, metrics: list[str], since: float, tenant: str | None = None,
-           system: str | None = None) -> dict[str, dict[int, float]]:
-    """metric → {bucket: summed value} over the filters, from `since` on."""
+           system: str | None = None, step: int = 60) -> dict[str, dict[int, float]]:
+    """metric → {bucket: summed value} over the filters, from `since` on, in buckets of `step` seconds
+    (read from the hourly rollup when `step` is whole hours)."""
     s = ot.ops_series.c
-    query = (select(s.metric, s.bucket, func.sum(s.value))
-             .where(s.metric.in_(metrics), s.bucket >= max(minute(since), TOTAL + 1))
-             .group_by(s.metric, s.bucket))
+    prefix = HOURLY if step % 3600 == 0 else ""
+    slot = (s.bucket - s.bucket % step).label("slot")
+    query = (select(s.metric, slot, func.sum(s.value))
+             .where(s.metric.in_([prefix + m for m in metrics]), s.bucket >= max(minute(since), TOTAL + 1))
+             .group_by(s.metric, slot))
     if tenant:
         query = query.where(s.tenant == tenant)
     if system:
         query = query.where(s.system == system)
     out: dict[str, dict[int, float]] = {m: {} for m in metrics}
     for metric, bucket, value in conn.execute(query):
-        out[metric][int(bucket)] = float(value)
+        out[metric.removeprefix(prefix)][int(bucket)] = float(value)
     return out
+
+
+def totals_by_key(conn: Connection, prefix: str) -> dict[tuple[str, str, str], int]:
+    """(tenant, system, metric) → all-time total, for metrics starting with `prefix`."""
+    s = ot.ops_series.c
+    rows = conn.execute(select(s.tenant, s.system, s.metric, s.value).where(s.bucket == TOTAL,
+                                                                           s.metric.like(f"{prefix}%")))
+    return {(r.tenant, r.system, r.metric): int(r.value) for r in rows}
 
 
 def totals(conn: Connection, tenant: str | None = None, system: str | None = None) -> dict[str, float]:

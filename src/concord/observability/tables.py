@@ -1,4 +1,5 @@
-"""Tables of migration 0007: per-minute series for the dashboard, projection watermarks, customer links.
+"""Tables of migration 0007: per-minute series for the dashboard, projection watermarks, customer links and
+customer names for search.
 
 All three are projections of the change log and the outbox, rebuilt incrementally by `OpsProjector`; losing
 them loses no data (they can be dropped and rebuilt from seq 0).
@@ -24,6 +25,14 @@ ops_watermarks = Table(
     "ops_watermarks", metadata,
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False),
+)
+
+ops_customer_names = Table(
+    "ops_customer_names", metadata,
+    Column("canonical_id", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False),
+    Column("search", String(600), nullable=False),  # name and legal name, lower-cased
+    Index("ix_ops_names_tenant", "tenant"),
 )
 
 ops_customer_links = Table(

@@ -32,14 +32,19 @@ def configure_tracing(endpoint: str | None, exporter: SpanExporter | None = None
             trace.set_tracer_provider(provider)
             _installed.append(provider)
     if endpoint and exporter is None:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        exporter = OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
+        processor = processor or otlp_processor(endpoint)
     if exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(exporter))
     if processor is not None:
         provider.add_span_processor(processor)
     return provider
+
+
+def otlp_processor(endpoint: str) -> SpanProcessor:
+    """Batch export over OTLP/HTTP (protobuf) to `<endpoint>/v1/traces`."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces"))
 
 
 @contextmanager

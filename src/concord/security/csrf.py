@@ -77,6 +77,12 @@ def issue_csrf(request: Request, response: Response) -> str:
     return token
 
 
+def set_key_cookie(request: Request, response: Response, token: str) -> None:
+    """After a console login: the API key as an HttpOnly, SameSite=Strict cookie that `authorize` accepts."""
+    response.set_cookie("concord_key", token, httponly=True, samesite="strict", secure=guard_of(request).secure_cookie,
+                        path="/", max_age=12 * 3600)
+
+
 async def csrf_protect(request: Request) -> None:
     """FastAPI dependency for console form posts: 403 problem unless the double-submitted token checks out."""
     if request.method in SAFE_METHODS:

@@ -7,12 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
 from concord.ingest.models import BatchItemResult, ChangeCreate, ChangeError, ChangePublic
 from concord.security.scopes import Principal, Scope
 from concord.storage import queries
+from concord.storage.tables import golden_records
 
 router = APIRouter(prefix="/api/v1", tags=["changes"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -38,6 +40,22 @@ def in_tenant(principal: Principal, change: ChangeCreate) -> ChangeCreate:
     return change
 
 
+def foreign_records(ctx: AppContext, changes: list[ChangeCreate]) -> None:
+    """Refuse (403) a change that names, by canonical_id, a record of another tenant or entity: ingest would
+    otherwise apply it to that record."""
+    named = {c.canonical_id: c for c in changes if c.canonical_id}
+    if not named:
+        return
+    g = golden_records.c
+    with ctx.engine.connect() as conn:
+        rows = conn.execute(select(g.id, g.tenant, g.entity).where(g.id.in_(sorted(named)))).all()
+    for row in rows:
+        change = named[row.id]
+        if (row.tenant, row.entity) != (change.tenant, change.entity):
+            raise Problem(403, "Forbidden", "canonical_id names a record this change may not write",
+                          field="canonical_id")
+
+
 def _raise(error: ChangeError) -> None:
     raise Problem(error.status, error.title, error.detail, field=error.field, errors=error.errors or None)
 
@@ -45,7 +63,9 @@ def _raise(error: ChangeError) -> None:
 @router.post("/changes", status_code=202, response_model=ChangePublic,
              responses={409: {"description": "illegal lifecycle transition"}, 422: {"description": "invalid"}})
 async def create_change(change: ChangeCreate, ctx: Ctx, response: Response, principal: Writer) -> ChangePublic:
-    outcome = (await asyncio.wrap_future(ctx.ingest.submit([in_tenant(principal, change)])))[0]
+    change = in_tenant(principal, change)
+    await asyncio.to_thread(foreign_records, ctx, [change])
+    outcome = (await asyncio.wrap_future(ctx.ingest.submit([change])))[0]
     if isinstance(outcome, ChangeError):
         _raise(outcome)
     assert isinstance(outcome, ChangePublic)
@@ -58,6 +78,7 @@ async def create_change(change: ChangeCreate, ctx: Ctx, response: Response, prin
 async def create_changes(batch: ChangeBatchCreate, ctx: Ctx, principal: Writer) -> ChangeBatchPublic:
     """Bulk load: each change is judged on its own; the accepted ones are durable when this answers."""
     changes = [in_tenant(principal, change) for change in batch.changes]
+    await asyncio.to_thread(foreign_records, ctx, changes)
     outcomes = await asyncio.wrap_future(ctx.ingest.submit(changes))
     results = [BatchItemResult(index=i, error=o) if isinstance(o, ChangeError) else BatchItemResult(index=i, result=o)
                for i, o in enumerate(outcomes)]

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel
 
-from concord.api.deps import AppContext, authorize, context
+from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
 from concord.console.customer360 import Customer360, load_customer
 from concord.observability.projector import OpsProjector
-from concord.security.scopes import Scope
+from concord.security.scopes import Principal, Scope
 from concord.views import GoldenRecordPublic
 
 router = APIRouter(prefix="/api/v1/experience", tags=["experience"])
@@ -76,11 +76,13 @@ def _tags(header: str) -> set[str]:
 @router.get("/customers/{customer_id}", response_model=CustomerExperiencePublic,
             responses={304: {"description": "not modified (If-None-Match matched the ETag)"}})
 async def read_customer_experience(
-        customer_id: str, ctx: Ctx, request: Request, _: Annotated[object, Depends(authorize(Scope.RECORDS_READ))],
+        customer_id: str, ctx: Ctx, request: Request,
+        principal: Annotated[Principal, Depends(authorize(Scope.RECORDS_READ))],
         if_none_match: Annotated[str | None, Header()] = None) -> Response:
     view = await asyncio.to_thread(_load, ctx, request, customer_id)
     if view is None:
         raise Problem(404, "Not found", f"no customer {customer_id}")
+    require_tenant(principal, view.tenant)
     body = view.model_dump_json().encode()
     etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}

@@ -1,4 +1,5 @@
-"""/metrics (Prometheus), /healthz (liveness) and /readyz (database, event backend, each system)."""
+"""/metrics (Prometheus; hub-wide: it spans tenants, so an all-tenant key with metrics:read scrapes it),
+/healthz (liveness) and /readyz (database, event backend, each system) — the last two public for probes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from concord.api.deps import AppContext, authorize, context
+from concord.api.deps import AppContext, context
+from concord.api.routes.mapping_changes import hub_wide
 from concord.events.hub import EventSettings
 from concord.observability.health import check_database, check_event_backend, check_systems
 from concord.security.scopes import Scope
@@ -19,7 +21,7 @@ router = APIRouter(tags=["health"])
 Ctx = Annotated[AppContext, Depends(context)]
 
 
-@router.get("/metrics", response_class=Response, dependencies=[Depends(authorize(Scope.METRICS_READ))])
+@router.get("/metrics", response_class=Response, dependencies=[Depends(hub_wide(Scope.METRICS_READ))])
 async def metrics(request: Request) -> Response:
     body = await asyncio.to_thread(generate_latest, request.app.state.ops.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
@@ -29,7 +31,8 @@ async def metrics(request: Request) -> Response:
 # up/down per dependency and never customer data.
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
-    """Liveness: the process answers. Nothing else is checked (a restart would not fix a database outage)."""
+    """Liveness: the process answers. Nothing else is checked (a restart would not fix a database outage).
+    Public, like /readyz: probes carry no key, and neither answer holds tenant data."""
     return {"status": "ok"}
 
 
@@ -42,8 +45,7 @@ def _readiness(ctx: AppContext, request: Request) -> dict[str, Any]:
             "systems": [asdict(c) for c in systems]}
 
 
-@router.get("/readyz",
-            responses={503: {"description": "a dependency is failing"}})
+@router.get("/readyz", responses={503: {"description": "a dependency is failing"}})
 async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
     body = await asyncio.to_thread(_readiness, ctx, request)
     return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)

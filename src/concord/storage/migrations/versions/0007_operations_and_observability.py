@@ -1,4 +1,4 @@
-"""operations and observability: dashboard series, projection watermarks, customer links (issue #7)
+"""operations and observability: dashboard series, projection watermarks, customer links and names (issue #7)
 
 Revision ID: 0007
 Revises: 0006
@@ -41,9 +41,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("canonical_id"),
     )
     op.create_index("ix_ops_links_account", "ops_customer_links", ["account_id", "entity"])
+    op.create_table(
+        "ops_customer_names",
+        sa.Column("canonical_id", sa.String(length=64), nullable=False),
+        sa.Column("tenant", sa.String(length=64), nullable=False),
+        sa.Column("search", sa.String(length=600), nullable=False),
+        sa.PrimaryKeyConstraint("canonical_id"),
+    )
+    op.create_index("ix_ops_names_tenant", "ops_customer_names", ["tenant"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_ops_names_tenant", table_name="ops_customer_names")
+    op.drop_table("ops_customer_names")
     op.drop_index("ix_ops_links_account", table_name="ops_customer_links")
     op.drop_table("ops_customer_links")
     op.drop_table("ops_watermarks")
