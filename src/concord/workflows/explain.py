@@ -75,7 +75,7 @@ def explain(customer_id: str, values: dict[str, Any], tasks: list[TaskPublic], r
     credit = values.get("credit_status")
     facts = CustomerFacts(lifecycle_state=state, lifecycle_system="concord", credit_status=credit,
                           credit_system="tryton",
-                          open_tasks=[{"kind": t.kind.value, "title": t.message, "system": t.system} for t in tasks])
+                          open_tasks=[t.model_dump(mode="json") for t in tasks])
     reasons = [r.message for r in why_blocked(facts)]
     pending = [r for r in runs if r.status in ("PENDING", "ENQUEUED")]
     base = {"customer_id": customer_id, "lifecycle_state": state, "reasons": reasons}

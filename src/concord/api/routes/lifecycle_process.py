@@ -9,9 +9,8 @@ finished, as onboarding's route in process.py). Without a workflow engine in the
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
-from dbos import DBOS
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
@@ -99,9 +98,8 @@ async def close(body: GovernedRequest, engine: Engine, principal: Runner, respon
     return await _start(engine, principal, CLOSE, body, response)
 
 
-def _explain(ctx: AppContext, customer_id: str, tenant: str) -> Explanation | None:
-    statuses: list[Any] = DBOS.list_workflows(workflow_id_prefix=run_prefixes(tenant, customer_id),
-                                              load_input=False, load_output=False)
+def _explain(ctx: AppContext, engine: WorkflowEngine, customer_id: str, tenant: str) -> Explanation | None:
+    statuses = [run for prefix in run_prefixes(tenant, customer_id) for run in engine.runs(prefix)]
     with ctx.engine.connect() as conn:
         return gather(conn, tenant, customer_id, runs_of(statuses))
 
@@ -110,7 +108,7 @@ def _explain(ctx: AppContext, customer_id: str, tenant: str) -> Explanation | No
 async def explain_customer(customer_id: str, ctx: Ctx, engine: Engine, principal: Reader,
                            tenant: str = "default") -> Explanation:
     require_tenant(principal, tenant)
-    found = await asyncio.to_thread(_explain, ctx, customer_id, tenant)
+    found = await asyncio.to_thread(_explain, ctx, engine, customer_id, tenant)
     if found is None:
         raise Problem(404, "Unknown customer", f"no account {customer_id!r}", field="customer_id")
     return found
