@@ -10,7 +10,18 @@ from fastapi import FastAPI
 import concord
 from concord.api.deps import AppContext
 from concord.api.problems import install_problem_handlers
-from concord.api.routes import approvals, audit, changes, keys, mapping_changes, process, records, review, tasks
+from concord.api.routes import (
+    approvals,
+    audit,
+    changes,
+    keys,
+    lifecycle_process,
+    mapping_changes,
+    process,
+    records,
+    review,
+    tasks,
+)
 from concord.console.app import install_console
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
@@ -44,7 +55,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
     install_problem_handlers(app)
     install_security(app, settings)
     app.state.workflows = workflows
-    for module in (changes, records, approvals, keys, audit, mapping_changes, review, process, tasks):
+    for module in (changes, records, approvals, keys, audit, mapping_changes, review, process, tasks,
+                   lifecycle_process):
         app.include_router(module.router)
     install_console(app, settings.otlp_endpoint)  # metrics, health, traces, experience API and /console (#7)
     return app

@@ -12,6 +12,7 @@ from concord.cli import (
     data_cmds,
     demo_cmd,
     events_cmds,
+    lifecycle_cmds,
     sandbox_cmds,
     security_cmds,
     worker_cmds,
@@ -60,6 +61,7 @@ def build() -> typer.Typer:
     worker_cmds.register(app)
     reconciliation_cli.register(app)
     workflow_cmds.register(app)
+    lifecycle_cmds.register(app)
     return app
 
 

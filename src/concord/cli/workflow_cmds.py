@@ -120,6 +120,8 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
     """Run workflows: recover unfinished runs, start processes from event signals, optionally serve the API."""
     from concord.storage.engine import make_engine, upgrade
     from concord.workflows.connections import Connections
+    from concord.workflows.credit_signals import CreditSignalWaker
+    from concord.workflows.lifecycle_processes import lifecycle_specs
     from concord.workflows.processes import process_specs
     from concord.workflows.services import standard_services
     from concord.workflows.signals import SignalStarter
@@ -130,9 +132,12 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
     upgrade(db)
     services = standard_services(db, rt, Connections.load(connections).build(), s.config_dir)
     wf_settings = WorkflowSettings(database_url=s.database_url, sqlite_synchronous=s.sqlite_synchronous)
+    specs = {**process_specs(), **lifecycle_specs()}  # imports every workflow before launch: DBOS recovers them
     with WorkflowEngine(wf_settings, services) as engine:
-        starter = SignalStarter(engine, process_specs())
+        starter = SignalStarter(engine, specs)
         starter.start()
+        waker = CreditSignalWaker(engine)  # wakes runs paused on credit when a hold is released
+        waker.start()
         try:
             if serve:
                 import uvicorn
@@ -147,4 +152,5 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
                 with contextlib.suppress(KeyboardInterrupt):
                     stop.wait()
         finally:
+            waker.stop()
             starter.stop()

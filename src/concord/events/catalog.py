@@ -94,6 +94,14 @@ class SyncFailedV1(EventData):
     attempts: int = Field(ge=1)
 
 
+class InvoicePostedV1(EventData):
+    """A customer invoice was posted in ERP or finalised in billing (starts sync-billing-status)."""
+
+    invoice: str = Field(min_length=1, description="the invoice number or id in `source_system`")
+    amount: str | None = Field(default=None, description="decimal string, major currency units")
+    currency: str | None = None
+
+
 def changed_fields_v1_to_v2(data: Data) -> Data:
     return {**data, "changed_fields": sorted(data.get("changes", {}))}
 
@@ -116,6 +124,7 @@ def catalogue() -> dict[str, list[type[BaseModel]]]:
     types["SubscriptionDowngraded"] = [PlanChangeV1]
     types["DuplicateDetected"] = [DuplicateDetectedV1]
     types["SyncFailed"] = [SyncFailedV1]
+    types["InvoicePosted"] = [InvoicePostedV1]
     types["CustomersMerged"] = [CustomersMergedV1]
     types["CustomersUnmerged"] = [CustomersUnmergedV1]
     return types

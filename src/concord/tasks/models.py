@@ -21,6 +21,7 @@ class TaskKind(StrEnum):
     DUPLICATE = "duplicate"  # the customer looks like one Concord already has
     INELIGIBLE = "ineligible"  # a policy rule refused it
     FAILED = "failed"  # a transient failure outlasted every retry
+    APPROVAL = "approval"  # a governed step awaits a second person's approval (resolve approves, cancel rejects)
 
 
 class TaskCreate(BaseModel):

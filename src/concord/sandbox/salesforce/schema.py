@@ -134,6 +134,7 @@ INDUSTRIES = ("Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals",
               "Utilities", "Other")
 CREDIT_STATUSES = ("OK", "Review", "Hold")
 PAYMENT_TERMS = ("Due on Receipt", "Net 15", "Net 30", "Net 45", "Net 60", "Net 90")
+BILLING_STATUSES = ("Paid", "Open", "Overdue")
 LIFECYCLE_STAGES = ("Prospect", "Qualified", "Onboarding", "Active", "Credit Hold", "Suspended", "Closed")
 STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
           "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost")
@@ -158,6 +159,11 @@ def _account() -> ObjectDef:
         _custom("Credit_Status__c", "Credit Status", "picklist", picklist=CREDIT_STATUSES),
         _custom("Payment_Terms__c", "Payment Terms", "picklist", picklist=PAYMENT_TERMS),
         _custom("Lifecycle_Stage__c", "Lifecycle Stage", "picklist", picklist=LIFECYCLE_STAGES),
+        # Billing status for sales (written by Concord's sync-billing-status process).
+        FieldDef("Open_Receivables__c", "currency", "Open Receivables", precision=18, scale=2, custom=True),
+        FieldDef("Overdue_Receivables__c", "currency", "Overdue Receivables", precision=18, scale=2, custom=True),
+        FieldDef("Open_Invoices__c", "int", "Open Invoices", precision=8, custom=True),
+        _custom("Billing_Status__c", "Billing Status", "picklist", picklist=BILLING_STATUSES),
     )
     return ObjectDef("Account", "Account", "Accounts", "001", fields)
 
