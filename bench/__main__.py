@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCENARIOS = ["ingest", "connectors", "events", "matching", "audit", "reconcile", "console"]
+SCENARIOS = ["ingest", "connectors", "events", "matching", "audit", "reconcile", "console", "scale",
+             "workflows"]
 
 
 def main(argv: list[str]) -> None:

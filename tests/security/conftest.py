@@ -17,6 +17,7 @@ from concord.hubconfig import load_runtime
 from concord.security.keys import create_key, revoke_key, rotate_key
 from concord.security.scopes import ALL_TENANTS, ROLES, Scope
 from concord.settings import Settings
+from concord.storage.engine import make_engine, upgrade
 from tests.security.support import bearer
 
 TENANT_A, TENANT_B = "default", "acme-eu"
@@ -65,6 +66,12 @@ def _seed(world: World) -> None:
         "system": "zendesk", "entity": "account", "external_id": "z-secret", "fields": {"name": "Zebra Holdings"},
         "source_ts": "2026-03-01T12:05:00Z", "idempotency_key": "a2", "canonical_id": first["canonical_id"]}).json()
     [approval] = c.get("/api/v1/approvals", headers=headers).json()
+    # two look-alikes the online duplicate check holds for a steward: a review of tenant A
+    look_alike = {"Name": "Leaky Acme Logistics GmbH", "Phone": "+49 30 1234567", "ShippingStreet": "12 Market St",
+                  "ShippingCity": "Berlin", "ShippingPostalCode": "10115", "ShippingCountry": "DE"}
+    for ext, key in (("001L1", "a3"), ("001L2", "a4")):
+        c.post("/api/v1/changes", headers=headers, json={**change, "external_id": ext, "fields": look_alike,
+                                                        "idempotency_key": key})
     spec = load_runtime(None).mappings.get("salesforce", "account")
     assert spec is not None
     proposal = c.post("/api/v1/mappings/proposals", headers=bearer(world.hub_admin),
@@ -73,6 +80,15 @@ def _seed(world: World) -> None:
     world.ids.update(record_id=first["canonical_id"], customer_id=first["canonical_id"],
                      change_id=pending["change_id"], approval_id=approval["id"], proposal_id=proposal["id"],
                      key_id=world.admin_a.split("_")[1], system="salesforce", entity="account")
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """For tests whose SQL is dialect-neutral (webhook nonces, secrets): PostgreSQL adds minutes, not coverage."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'concord.db'}", sqlite_synchronous="NORMAL")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -34,12 +34,12 @@ def ring(*keys: str) -> Keyring:
     return Keyring([parse_master_key(k) for k in keys])
 
 
-def test_values_are_encrypted_and_bound_to_their_name(engine: Engine) -> None:
-    store = SecretStore(engine, ring(new_master_key()))
+def test_values_are_encrypted_and_bound_to_their_name(sqlite_engine: Engine) -> None:
+    store = SecretStore(sqlite_engine, ring(new_master_key()))
     store.set("stripe/default", VALUE, "ops")
     store.set("stripe/other", VALUE, "ops")
     assert store.get("stripe/default") == VALUE
-    with engine.begin() as conn:
+    with sqlite_engine.begin() as conn:
         rows = conn.execute(text("SELECT name, wrapped_key, ciphertext FROM secrets ORDER BY name")).all()
         assert VALUE not in str(rows) and rows[0].ciphertext != rows[1].ciphertext
         # a ciphertext moved onto another name does not decrypt (the name is authenticated data)
@@ -51,15 +51,15 @@ def test_values_are_encrypted_and_bound_to_their_name(engine: Engine) -> None:
         store.get("nope")
 
 
-def test_rotation_rewraps_under_the_new_key_while_old_keys_still_decrypt(engine: Engine) -> None:
+def test_rotation_rewraps_under_the_new_key_while_old_keys_still_decrypt(sqlite_engine: Engine) -> None:
     old, new = new_master_key(), new_master_key()
-    SecretStore(engine, ring(old)).set("hubspot/token", VALUE, "ops")
-    both = SecretStore(engine, ring(new, old))
+    SecretStore(sqlite_engine, ring(old)).set("hubspot/token", VALUE, "ops")
+    both = SecretStore(sqlite_engine, ring(new, old))
     assert both.get("hubspot/token") == VALUE  # before rotation: the old key still decrypts
     assert both.rotate("ops") == 1 and both.rotate("ops") == 0
-    assert SecretStore(engine, ring(new)).get("hubspot/token") == VALUE  # the old key can now be dropped
+    assert SecretStore(sqlite_engine, ring(new)).get("hubspot/token") == VALUE  # the old key can now be dropped
     with pytest.raises(SecretError, match="not configured"):
-        SecretStore(engine, ring(old)).get("hubspot/token")
+        SecretStore(sqlite_engine, ring(old)).get("hubspot/token")
 
 
 def test_keyring_from_environment_or_file(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def vault_url() -> Iterator[str]:
     server.server_close()
 
 
-def test_vault_reader_and_the_connector_resolver(vault_url: str, engine: Engine,
+def test_vault_reader_and_the_connector_resolver(vault_url: str, sqlite_engine: Engine,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     vault = VaultReader.from_env({"VAULT_ADDR": vault_url, "VAULT_TOKEN": FakeVault.token})
     assert vault is not None and vault("apps/stripe#api_key") == VALUE
@@ -122,7 +122,7 @@ def test_vault_reader_and_the_connector_resolver(vault_url: str, engine: Engine,
     with pytest.raises(SecretError, match="cannot read"):
         VaultReader(vault_url, "s.wrong")("apps/stripe#api_key")
     assert VaultReader.from_env({}) is None
-    store = SecretStore(engine, ring(new_master_key()))
+    store = SecretStore(sqlite_engine, ring(new_master_key()))
     store.set("zendesk/token", "zd-secret", "ops")
     monkeypatch.setenv("CONCORD_TEST_SECRET", "from-env")
     resolve = secret_resolver(store, vault, fallback=resolve_secret)

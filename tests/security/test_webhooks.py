@@ -30,9 +30,9 @@ def headers(body: bytes, secret: str = SECRET, at: float | None = None, event_id
 
 
 @pytest.fixture
-def receiver(engine: Engine) -> Iterator[tuple[TestClient, list[bytes]]]:
+def receiver(sqlite_engine: Engine) -> Iterator[tuple[TestClient, list[bytes]]]:
     received: list[bytes] = []
-    guard = WebhookGuard("crm-push", [SECRET, OLD_SECRET], NonceStore(engine), max_body_bytes=1024)
+    guard = WebhookGuard("crm-push", [SECRET, OLD_SECRET], NonceStore(sqlite_engine), max_body_bytes=1024)
     app = FastAPI()
     install_problem_handlers(app)
 
@@ -47,7 +47,7 @@ def receiver(engine: Engine) -> Iterator[tuple[TestClient, list[bytes]]]:
 
 
 def test_signed_delivery_is_taken_once_and_replays_are_answered_without_processing(
-        receiver: tuple[TestClient, list[bytes]], engine: Engine) -> None:
+        receiver: tuple[TestClient, list[bytes]], sqlite_engine: Engine) -> None:
     client, received = receiver
     sent = headers(PAYLOAD)
     assert client.post("/webhooks/crm", content=PAYLOAD, headers=sent).json() == {"duplicate": False}
@@ -57,7 +57,7 @@ def test_signed_delivery_is_taken_once_and_replays_are_answered_without_processi
     assert client.post("/webhooks/crm", content=PAYLOAD, headers=no_id).json() == {"duplicate": False}
     assert client.post("/webhooks/crm", content=PAYLOAD, headers=no_id).json() == {"duplicate": True}
     assert received == [PAYLOAD, PAYLOAD]
-    assert not NonceStore(engine).claim("crm-push", "evt-1")  # remembered in the database, across restarts
+    assert not NonceStore(sqlite_engine).claim("crm-push", "evt-1")  # remembered in the database, across restarts
 
 
 # Signed when the test runs, not when it is collected: a long suite would otherwise age the "future" stamp.
@@ -100,8 +100,8 @@ def test_oversized_body_is_refused_before_it_is_read(receiver: tuple[TestClient,
     assert response.status_code == 413 and response.json()["reason"] == "too_large" and received == []
 
 
-def test_webhook_routes_are_recognised_by_the_route_walk(engine: Engine) -> None:
-    guard = WebhookGuard("x", [SECRET], NonceStore(engine))
+def test_webhook_routes_are_recognised_by_the_route_walk(sqlite_engine: Engine) -> None:
+    guard = WebhookGuard("x", [SECRET], NonceStore(sqlite_engine))
     app = FastAPI()
 
     @app.post("/webhooks/x")
@@ -112,17 +112,17 @@ def test_webhook_routes_are_recognised_by_the_route_walk(engine: Engine) -> None
     assert declared_scope(route) == WEBHOOK
 
 
-def test_nonces_are_pruned_after_the_tolerance(engine: Engine) -> None:
+def test_nonces_are_pruned_after_the_tolerance(sqlite_engine: Engine) -> None:
     clock = [1000.0]
-    store = NonceStore(engine, clock=lambda: clock[0])
+    store = NonceStore(sqlite_engine, clock=lambda: clock[0])
     assert store.claim("s", "n1")
     clock[0] += 700
     assert store.prune(older_than_s=600) == 1 and store.claim("s", "n1")
 
 
 def test_stripe_replays_are_refused_across_receivers_and_refusals_logged_quietly(
-        engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
-    seen = StripeSeenStore(NonceStore(engine))
+        sqlite_engine: Engine, caplog: pytest.LogCaptureFixture) -> None:
+    seen = StripeSeenStore(NonceStore(sqlite_engine))
     body = json.dumps({"id": "evt_9", "object": "event", "type": "ping", "created": 1,
                        "data": {"object": {"object": "balance", "note": "4242"}}}).encode()
     stamp = int(time.time())

@@ -10,17 +10,19 @@ from fastapi import FastAPI
 import concord
 from concord.api.deps import AppContext
 from concord.api.problems import install_problem_handlers
-from concord.api.routes import approvals, audit, changes, keys, mapping_changes, records, review
+from concord.api.routes import approvals, audit, changes, keys, mapping_changes, process, records, review, tasks
 from concord.console.app import install_console
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
 from concord.security.install import install_security, start_security
 from concord.settings import Settings
 from concord.storage.engine import make_engine, upgrade
+from concord.workflows.engine import WorkflowEngine
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
-    """Build the app; the database is migrated and the ingest writer started when the app starts."""
+def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None) -> FastAPI:
+    """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
+    a launched engine serving the process API (without one, process routes answer 503)."""
     runtime = runtime or load_runtime(settings.config_dir)
 
     @asynccontextmanager
@@ -41,7 +43,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
                   description="Customer lifecycle hub: canonical model, field ownership, golden records.")
     install_problem_handlers(app)
     install_security(app, settings)
-    for module in (changes, records, approvals, keys, audit, mapping_changes, review):
+    app.state.workflows = workflows
+    for module in (changes, records, approvals, keys, audit, mapping_changes, review, process, tasks):
         app.include_router(module.router)
     install_console(app, settings.otlp_endpoint)  # metrics, health, traces, experience API and /console (#7)
     return app

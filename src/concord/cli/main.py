@@ -7,7 +7,16 @@ from typing import Annotated
 
 import typer
 
-from concord.cli import config_cmds, data_cmds, demo_cmd, events_cmds, sandbox_cmds, security_cmds, worker_cmds
+from concord.cli import (
+    config_cmds,
+    data_cmds,
+    demo_cmd,
+    events_cmds,
+    sandbox_cmds,
+    security_cmds,
+    worker_cmds,
+    workflow_cmds,
+)
 from concord.cli.common import runtime, settings
 from concord.matching.cli import dedupe
 from concord.reconciliation import cli as reconciliation_cli
@@ -50,6 +59,7 @@ def build() -> typer.Typer:
     security_cmds.register(app)
     worker_cmds.register(app)
     reconciliation_cli.register(app)
+    workflow_cmds.register(app)
     return app
 
 

@@ -187,8 +187,9 @@ class Reconciler:
     def _absent(self, conn: Connection, seen: set[str], report: DriftReport, in_flight: set[str]) -> None:
         """Bound records the system no longer returns, and (auto-created systems) customers it never got."""
         b, g, tomb = t.bindings.c, t.golden_records.c, binding_tombstones.c
-        for ext, cid in conn.execute(select(b.external_id, b.canonical_id).where(
-                b.tenant == self.tenant, b.system == self.system, b.entity == self.entity)):
+        sql = (f"SELECT external_id, canonical_id FROM bindings WHERE tenant = {_marks(conn, 1)} AND system = "
+               f"{_marks(conn, 1)} AND entity = {_marks(conn, 1)}")
+        for ext, cid in _fetch(conn, sql, [self.tenant, self.system, self.entity]):
             if ext not in seen and cid not in in_flight:
                 report.drifts.append(Drift(DriftKind.DELETED, Heal.UNBIND, cid, ext))
         bound_here = select(b.canonical_id).where(b.tenant == self.tenant, b.system == self.system,

@@ -16,9 +16,11 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 import nats
 from nats.aio.client import Client
@@ -35,6 +37,7 @@ from concord.scale.settings import ScaleConfigError, ScaleSettings
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+PUBLISH_ACK_TIMEOUT_S = 5.0
 RETENTION_S = 7 * 86_400.0  # how long a change stays replayable from the stream
 
 
@@ -63,13 +66,15 @@ class ChangeBus:
         self._js = self._nc.jetstream()
 
     async def _connect(self, timeout_s: float) -> Client:
-        # At start-up every server gets one try (a clear error beats a silent wait); once connected the client
-        # reconnects forever, moving to another node of the cluster when one goes away.
-        probe = await nats.connect(servers=self.settings.server_list(), connect_timeout=timeout_s,
-                                   allow_reconnect=False)
-        await probe.close()
-        return await nats.connect(servers=self.settings.server_list(), connect_timeout=timeout_s,
-                                  max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+        # nats-py retries an unreachable first server without end; at start-up a clear error beats a silent
+        # wait, so probe the servers first. Once connected the client reconnects forever, moving to another
+        # node of the cluster when one goes away.
+        reachable = [url for url in self.settings.server_list() if await _reachable(url, timeout_s)]
+        if not reachable:
+            raise ConnectionError("no server accepts connections")
+        return await asyncio.wait_for(nats.connect(servers=self.settings.server_list(), connect_timeout=timeout_s,
+                                                   max_reconnect_attempts=-1, reconnect_time_wait=0.5),
+                                      timeout_s * (len(self.settings.server_list()) + 1))
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -95,9 +100,22 @@ class ChangeBus:
                                    f"{config.subjects} (CONCORD_SCALE_SUBJECT_PREFIX)")
 
     # -- publishing -------------------------------------------------------------------------------------
-    def publish(self, changes: Sequence[ChangeCreate]) -> list[int]:
-        """Publish and wait for JetStream's acknowledgements; returns each change's stream sequence."""
-        return self._call(self._publish(changes)) if changes else []
+    def publish(self, changes: Sequence[ChangeCreate], patience_s: float = 20.0) -> list[int]:
+        """Publish and wait for JetStream's acknowledgements; returns each change's stream sequence.
+
+        While a cluster elects a new stream leader (a node died) publishes time out for a few seconds: the
+        whole call is repeated until `patience_s` ran out — safe, the stream keeps one copy per message id."""
+        if not changes:
+            return []
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                return self._call(self._publish(changes))
+            except (NatsError, TimeoutError) as exc:
+                if time.monotonic() >= deadline:
+                    raise
+                log.info("publish not acknowledged (%s); repeating", type(exc).__name__)
+                time.sleep(0.5)
 
     async def _publish(self, changes: Sequence[ChangeCreate]) -> list[int]:
         futures = []
@@ -106,12 +124,15 @@ class ChangeBus:
             futures.append(await self._js.publish_async(
                 subject, change.model_dump_json().encode(),
                 headers={"Nats-Msg-Id": f"{change.tenant}:{change.idempotency_key}"}))
-        return [int(ack.seq) for ack in await asyncio.gather(*futures)]
+        # An ack lost with a dying node would leave its future pending for good: give up after a while and let
+        # `publish` repeat the whole call (the message ids make the repeat harmless).
+        acks = await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_ACK_TIMEOUT_S)
+        return [int(ack.seq) for ack in acks]
 
     # -- consuming --------------------------------------------------------------------------------------
     def open(self, partition: int, after_seq: int) -> None:
         self.close_partition(partition)
-        self._subs[partition] = self._call(self._open(partition, after_seq), timeout=30)
+        self._subs[partition] = self._call(self._open(partition, after_seq), timeout=8)
 
     async def _open(self, partition: int, after_seq: int) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1,
@@ -165,6 +186,18 @@ class ChangeBus:
         except (TimeoutError, NatsTimeout):
             return []
 
+    def broken(self) -> list[int]:
+        """Partitions whose consumer is gone (its NATS node died): an empty fetch cannot tell, so ask."""
+        if not self._subs:
+            return []
+        return self._call(self._broken(), timeout=30)
+
+    async def _broken(self) -> list[int]:
+        parts = list(self._subs)
+        infos = await asyncio.gather(*(asyncio.wait_for(self._subs[p].consumer_info(), 3.0) for p in parts),
+                                     return_exceptions=True)
+        return [p for p, info in zip(parts, infos, strict=True) if isinstance(info, BaseException)]
+
     def ack(self, partitions: Sequence[int]) -> None:
         """Acknowledge up to the last fetched message (AckAll): lets the consumer move its window on."""
         msgs = [m for m in (self._last.pop(p, None) for p in partitions) if m is not None]
@@ -201,3 +234,13 @@ class ChangeBus:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+async def _reachable(url: str, timeout_s: float) -> bool:
+    parsed = urlparse(url if "://" in url else f"nats://{url}")
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parsed.hostname, parsed.port or 4222), timeout_s)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    return True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -61,6 +62,8 @@ class LeaseManager:
         self.ttl_s = ttl_s
         self.held: dict[int, Lease] = {}
         self.draining = False
+        # The worker's loop and its lease keeper thread both tick; one at a time.
+        self.lock = threading.RLock()
 
     # -- start-up ---------------------------------------------------------------------------------------
     def prepare(self) -> None:
@@ -89,8 +92,13 @@ class LeaseManager:
                 f"CONCORD_SCALE_PARTITIONS={stored}")
 
     # -- the periodic tick ------------------------------------------------------------------------------
-    def tick(self) -> LeaseChanges:
-        """Heartbeat, renew what is held, give back what exceeds the fair share, claim what is missing."""
+    def tick(self, release: bool = True) -> LeaseChanges:
+        """Heartbeat, renew what is held, give back what exceeds the fair share (only when `release`: the
+        caller is between two batches), claim what is missing."""
+        with self.lock:
+            return self._tick(release)
+
+    def _tick(self, release: bool) -> LeaseChanges:
         changes = LeaseChanges()
         with self.engine.begin() as conn:
             now = self._now(conn)
@@ -101,9 +109,14 @@ class LeaseManager:
             changes.lost = self._renew(conn, now)
             target = 0 if self.draining else fair_share(self.partitions, self._live(conn, now), self.worker_id)
             if len(self.held) > target:
-                changes.lost += self._release(conn, sorted(self.held)[target:])
+                if release:
+                    changes.lost += self._release(conn, sorted(self.held)[target:])
             elif len(self.held) < target:
                 changes.gained = self._claim(conn, now, target - len(self.held))
+            # A dead owner's partitions are taken whatever the shares say: the fair split can lag behind (a
+            # replacement registered but slow to start); the excess is given back at the next balanced tick.
+            if not self.draining:
+                changes.gained += self._claim_orphans(conn, now)
         return changes
 
     def _now(self, conn: Connection) -> float:
@@ -124,10 +137,16 @@ class LeaseManager:
     def _renew(self, conn: Connection, now: float) -> list[int]:
         if not self.held:
             return []
-        rows = conn.execute(text(
-            "UPDATE scale_leases SET expires_at = :exp WHERE owner = :w AND partition = ANY(:ps)"
-            " RETURNING partition, token"), {"exp": now + self.ttl_s, "w": self.worker_id, "ps": list(self.held)})
-        still = {p: tok for p, tok in rows}
+        # Rows our own in-flight batch holds (the fence locks them) are skipped rather than waited for: that
+        # batch may run for seconds, and this tick must not stall behind it (it also takes dead workers'
+        # partitions over). Those rows' leases are extended at the next tick.
+        conn.execute(text(
+            "UPDATE scale_leases SET expires_at = :exp WHERE partition IN (SELECT partition FROM scale_leases"
+            " WHERE owner = :w AND partition = ANY(:ps) ORDER BY partition FOR UPDATE SKIP LOCKED)"),
+            {"exp": now + self.ttl_s, "w": self.worker_id, "ps": list(self.held)})
+        rows = conn.execute(text("SELECT partition, owner, token FROM scale_leases WHERE partition = ANY(:ps)"),
+                            {"ps": list(self.held)})
+        still = {p: tok for p, owner, tok in rows if owner == self.worker_id}
         lost = [p for p, lease in self.held.items() if still.get(p) != lease.token]
         for p in lost:
             del self.held[p]
@@ -157,6 +176,27 @@ class LeaseManager:
         self.held.update({lease.partition: lease for lease in gained})
         return gained
 
+    def held_now(self) -> set[int]:
+        with self.lock:
+            return set(self.held)
+
+    def drop(self, partitions: list[int]) -> None:
+        """Forget partitions the fence found taken over (their rows already name another owner)."""
+        with self.lock:
+            for p in partitions:
+                self.held.pop(p, None)
+
+    def _claim_orphans(self, conn: Connection, now: float) -> list[Lease]:
+        rows = conn.execute(text(
+            "UPDATE scale_leases SET owner = :w, token = token + 1, expires_at = :exp, updated_at = :now"
+            " WHERE partition IN (SELECT partition FROM scale_leases WHERE owner IS NOT NULL AND owner <> :w"
+            " AND expires_at < :orphaned ORDER BY partition FOR UPDATE SKIP LOCKED)"
+            " RETURNING partition, token, committed_seq"),
+            {"w": self.worker_id, "exp": now + self.ttl_s, "now": now, "orphaned": now - self.ttl_s / 2})
+        gained = [Lease(p, tok, seq) for p, tok, seq in rows]
+        self.held.update({lease.partition: lease for lease in gained})
+        return gained
+
     # -- inside a batch's transaction -------------------------------------------------------------------
     def fence(self, conn: Connection, positions: Mapping[int, int]) -> None:
         """Refuse the batch unless every partition in it is still ours; then advance their positions."""
@@ -165,7 +205,10 @@ class LeaseManager:
                                  " AND owner = :w ORDER BY partition FOR UPDATE"),
                             {"ps": parts, "w": self.worker_id})
         tokens = {p: tok for p, tok in rows}
-        lost = [p for p in parts if p not in self.held or tokens.get(p) != self.held[p].token]
+        # No `self.lock` here: a keeper tick holds it while waiting for these very rows (a deadlock across the
+        # two locks); copying the dict is atomic under the GIL.
+        held = dict(self.held)
+        lost = [p for p in parts if p not in held or tokens.get(p) != held[p].token]
         if lost:
             raise LeaseLost(lost)
         conn.execute(text("UPDATE scale_leases SET committed_seq = GREATEST(committed_seq, :seq)"
@@ -184,7 +227,8 @@ class LeaseManager:
             conn.execute(text("UPDATE scale_leases SET owner = NULL, expires_at = 0 WHERE owner = :w"),
                          {"w": self.worker_id})
             conn.execute(text("DELETE FROM scale_workers WHERE worker_id = :w"), {"w": self.worker_id})
-        self.held.clear()
+        with self.lock:
+            self.held.clear()
 
 
 def request_drain(engine: Engine, worker_id: str) -> bool:

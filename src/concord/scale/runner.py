@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from concord.scale.worker import Worker, WorkerStats
 from concord.storage.engine import make_engine, upgrade
 
 log = logging.getLogger(__name__)
+MIGRATION_LOCK = 0x636F6E63  # "conc"
 
 
 def open_database(url: str, pool_size: int = 5) -> Engine:
@@ -43,7 +45,14 @@ def open_database(url: str, pool_size: int = 5) -> Engine:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise ScaleConfigError(f"cannot connect to the database at CONCORD_DATABASE_URL={shown}: {reason}") from exc
-    upgrade(engine)
+    # Workers started together on a new database would run the migrations side by side: one at a time.
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        try:
+            upgrade(engine)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+            lock.commit()
     return engine
 
 
@@ -54,6 +63,20 @@ def governor_store(scale: ScaleSettings) -> GovernorStore | None:
         return RedisGovernorStore.from_url(scale.redis_url)
     except Exception as exc:
         raise ScaleConfigError(f"cannot reach Redis at CONCORD_SCALE_REDIS_URL={scale.redis_url}: {exc}") from exc
+
+
+def start_delivery(engine: Engine, scale: ScaleSettings, worker: Worker, connectors_file: Path) -> Callable[[], None]:
+    """Deliver the held partitions' commands on a thread; returns what stops it and closes the connectors."""
+    connectors = load_connectors(connectors_file, governor_store(scale))
+    store = PartitionedDeliveryStore(engine, scale.partitions, worker.owned)
+    delivery = DeliveryLoop(CommandDispatcher(store, connectors))
+    delivery.start()
+
+    def stop() -> None:
+        delivery.stop()
+        connectors_close(connectors)
+
+    return stop
 
 
 def run_worker(database_url: str, runtime: Runtime, scale: ScaleSettings, stop: threading.Event,
@@ -70,12 +93,7 @@ def run_worker(database_url: str, runtime: Runtime, scale: ScaleSettings, stop: 
         bus.ensure_stream()
         worker = Worker(engine, runtime, bus, leases, scale)
         if connectors_file is not None:
-            connectors = load_connectors(connectors_file, governor_store(scale))
-            stack.callback(connectors_close, connectors)
-            store = PartitionedDeliveryStore(engine, scale.partitions, worker.owned)
-            delivery = DeliveryLoop(CommandDispatcher(store, connectors))
-            delivery.start()
-            stack.callback(delivery.stop)
+            stack.callback(start_delivery(engine, scale, worker, connectors_file))
         log.info("worker %s started: %d partitions, stream %s", leases.worker_id, scale.partitions, scale.stream)
         worker.run(stop)
         return worker.stats

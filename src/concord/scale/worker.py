@@ -20,7 +20,7 @@ from concord.ingest.models import ChangeError
 from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.service import process_in_transaction
 from concord.scale.bus import BusMessage, ChangeBus
-from concord.scale.leases import LeaseLost, LeaseManager
+from concord.scale.leases import LeaseChanges, LeaseLost, LeaseManager
 from concord.scale.settings import ScaleConfigError, ScaleSettings
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,10 @@ class Worker:
         self.bindings = BindingCache()
         self._owned_lock = threading.Lock()
         self._owned: list[int] = []
+        self._to_open: set[int] = set()  # held partitions without a consumer yet (or whose consumer broke)
+        self._next_open = 0.0
+        self._inbox = LeaseChanges()  # what the keeper thread's ticks changed, for the loop to act on
+        self._fatal: list[ScaleConfigError] = []
 
     def owned(self) -> list[int]:
         """The partitions held right now (read by the delivery thread)."""
@@ -61,20 +65,42 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set or a drain completes; gives every lease back on the way out."""
         next_tick = 0.0
+        keeper = threading.Thread(target=self._keep, args=(stop,), name="concord-lease-keeper", daemon=True)
+        keeper.start()
         try:
             while not stop.is_set():
-                if time.monotonic() >= next_tick:
+                if self._fatal:
+                    raise self._fatal[0]
+                if time.monotonic() >= next_tick or self._inbox.gained or self._inbox.lost:
                     self.tick()
                     next_tick = time.monotonic() + self.settings.heartbeat_s
-                    if self.leases.draining and not self.leases.held:
+                    if self.leases.draining and not self.leases.held_now():
                         log.info("drained: every partition handed over")
                         return
+                self._open_pending()
                 if not self.bus.owned():
                     stop.wait(0.1)
                     continue
                 self.step()
         finally:
             self._leave()
+
+    def _keep(self, stop: threading.Event) -> None:
+        """Heartbeats, renewals and claims off the batch loop: a long batch must neither let this worker's
+        leases lapse nor delay the takeover of a dead worker's partitions. Giving partitions back is left to
+        the loop, between two batches."""
+        while not stop.wait(self.settings.heartbeat_s):
+            try:
+                changes = self.leases.tick(release=False)
+            except ScaleConfigError as exc:
+                self._fatal.append(exc)
+                return
+            except Exception:
+                log.warning("lease keeper tick failed", exc_info=True)
+                continue
+            with self.leases.lock:
+                self._inbox.gained += changes.gained
+                self._inbox.lost += changes.lost
 
     def tick(self) -> None:
         try:
@@ -83,23 +109,35 @@ class Worker:
             raise
         except Exception:  # the database is away: keep going; the fence stops commits if a lease moves meanwhile
             log.warning("lease tick failed", exc_info=True)
-            return
+            changes = LeaseChanges()
+        with self.leases.lock:
+            changes.gained += self._inbox.gained
+            changes.lost += self._inbox.lost
+            self._inbox = LeaseChanges()
         for p in changes.lost:
             self.bus.close_partition(p)
+            self._to_open.discard(p)
         if changes.gained:
             # Records cached while another worker owned these customers may be stale; the version check would
             # catch it, but a clean start costs one read.
             self.cache.clear()
             self.bindings.clear()
-        for lease in changes.gained:
-            self.bus.open(lease.partition, lease.committed_seq)
+        self._to_open.update(lease.partition for lease in changes.gained)
+        self._next_open = 0.0
+        try:
+            gone = self.bus.broken()
+        except Exception:  # NATS itself is away: the client reconnects; look again at the next tick
+            gone = []
+        if gone:
+            log.warning("consumers of %s are gone (a NATS node left); reopening", gone)
+            self._reopen(gone)
         self.stats.gained += len(changes.gained)
         self.stats.lost += len(changes.lost)
         if changes.gained or changes.lost:
             log.info("partitions: +%s -%s, holding %d", [g.partition for g in changes.gained], changes.lost,
-                     len(self.leases.held))
+                     len(self.leases.held_now()))
         with self._owned_lock:
-            self._owned = sorted(self.leases.held)
+            self._owned = sorted(self.leases.held_now())
 
     def step(self) -> int:
         """One batch: fetch from every held partition, commit fenced, acknowledge. Returns changes committed."""
@@ -145,25 +183,41 @@ class Worker:
     def _fenced(self, lost: list[int], positions: dict[int, int]) -> None:
         self.stats.fenced += 1
         log.warning("lease lost for %s: batch not committed", lost)
+        self.leases.drop(lost)
         for p in lost:
-            self.leases.held.pop(p, None)
             self.bus.close_partition(p)
+            self._to_open.discard(p)
         self._reopen([p for p in positions if p not in lost])
         with self._owned_lock:
-            self._owned = sorted(self.leases.held)
+            self._owned = sorted(self.leases.held_now())
 
     def _reopen(self, partitions: list[int]) -> None:
-        """Start the partitions again from their committed positions (what was fetched is read again)."""
+        """Read the partitions again from their committed positions (what was fetched comes again)."""
+        for p in partitions:
+            self.bus.close_partition(p)
+        held = self.leases.held_now()
+        self._to_open.update(p for p in partitions if p in held)
+        self._next_open = 0.0
+
+    def _open_pending(self) -> None:
+        """Open consumers for held partitions that have none. A failure (a NATS node or leader is away) is
+        retried shortly; the lease stays held meanwhile, so the partition waits for this worker."""
+        self._to_open &= self.leases.held_now()
+        if not self._to_open or time.monotonic() < self._next_open:
+            return
         try:
-            committed = self.leases.positions(partitions)
-            for p in partitions:
-                if p in self.leases.held:
-                    self.bus.open(p, committed[p])
+            committed = self.leases.positions(sorted(self._to_open))
         except Exception:
-            log.warning("reopening %s failed; retrying on the next batch", partitions, exc_info=True)
-            for p in partitions:
-                self.bus.close_partition(p)
-                self.leases.held.pop(p, None)  # the tick claims it back (or another worker does)
+            log.warning("reading positions failed", exc_info=True)
+            self._next_open = time.monotonic() + FAILURE_PAUSE_S
+            return
+        for p in sorted(self._to_open):
+            try:
+                self.bus.open(p, committed[p])
+                self._to_open.discard(p)
+            except Exception as exc:
+                log.warning("opening partition %s failed (%s); retrying", p, type(exc).__name__)
+                self._next_open = time.monotonic() + FAILURE_PAUSE_S
 
     def _leave(self) -> None:
         for p in self.bus.owned():

@@ -1,0 +1,72 @@
+"""Process APIs (`/api/v1/process/...`): start a lifecycle process for a customer, read a run back.
+
+One route per process. A start answers 202 with the run (its workflow id is the business key), or 200 when a run
+with that key had already finished: the same request twice starts nothing twice. 404: unknown customer; 409:
+the customer's lifecycle state does not allow the process; 422: bad input, naming the field; 503: no workflow
+engine runs in this server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel
+
+from concord.api.deps import authorize
+from concord.api.problems import Problem
+from concord.canonical.lifecycle import IllegalTransition
+from concord.security.scopes import Principal, Scope
+from concord.workflows.engine import WorkflowEngine
+from concord.workflows.onboarding_model import OnboardRequest
+from concord.workflows.processes import RunView, UnknownCustomer, process_specs, run_view, start_process
+
+router = APIRouter(prefix="/api/v1/process", tags=["process"])
+
+
+def workflow_engine(request: Request) -> WorkflowEngine:
+    engine: WorkflowEngine | None = getattr(request.app.state, "workflows", None)
+    if engine is None:
+        raise Problem(503, "Workflows not running", "this server runs no workflow engine (start it with "
+                                                    "`concord workflows worker` or pass one to create_app)")
+    return engine
+
+
+Engine = Annotated[WorkflowEngine, Depends(workflow_engine)]
+
+
+async def _start(engine: WorkflowEngine, process: str, body: BaseModel, response: Response) -> RunView:
+    spec = process_specs()[process]
+    try:
+        view = await asyncio.to_thread(start_process, engine, spec, body)
+    except UnknownCustomer as exc:
+        raise Problem(404, "Unknown customer", str(exc), field="customer_id") from exc
+    except IllegalTransition as exc:
+        raise Problem(409, "Illegal lifecycle transition", str(exc), field="lifecycle_state",
+                      current=exc.current.value) from exc
+    finished = view.status in ("completed", "cancelled", "failed")
+    response.status_code = 200 if finished and not view.created else 202
+    response.headers["Location"] = f"/api/v1/process/runs/{view.workflow_id}"
+    return view
+
+
+@router.post("/onboard-customer", response_model=RunView, status_code=202,
+             responses={200: {"model": RunView, "description": "the run with this business key had finished"},
+                        404: {"description": "unknown customer"}, 409: {"description": "illegal transition"}})
+async def onboard_customer(body: OnboardRequest, engine: Engine, response: Response,
+                           _: Annotated[Principal, Depends(authorize(Scope.PROCESS_RUN))]) -> RunView:
+    """Onboard a customer: validate, duplicate check, policy enrichment, ERP, CRM write-back, CustomerOnboarded,
+    then identity, support and billing provisioning. Key: `onboard:<tenant>:<customer_id>`."""
+    return await _start(engine, "onboard-customer", body, response)
+
+
+@router.get("/runs/{workflow_id:path}", response_model=RunView)
+async def get_run(workflow_id: str, engine: Engine,
+                  _: Annotated[Principal, Depends(authorize(Scope.PROCESS_READ))]) -> RunView:
+    process = workflow_id.split(":", 1)[0]
+    name = {"onboard": "onboard-customer"}.get(process, process)
+    view = await asyncio.to_thread(run_view, engine, name, workflow_id)
+    if view is None:
+        raise Problem(404, "Not found", f"no run {workflow_id}")
+    return view

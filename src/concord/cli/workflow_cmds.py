@@ -1,0 +1,150 @@
+"""`concord tasks …` (exception tasks) and `concord workflows worker` (a process that runs workflows)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from concord.cli.common import console, database, fail, runtime, settings
+from concord.tasks import store
+from concord.tasks.models import TaskAction, TaskPublic, TaskStatus
+from concord.workflows.engine import ClientWaker, WorkflowEngine, WorkflowSettings
+
+tasks_app = typer.Typer(help="Exception tasks: workflows waiting for a person to correct data.", no_args_is_help=True)
+workflows_app = typer.Typer(help="Durable lifecycle workflows.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(tasks_app, name="tasks")
+    app.add_typer(workflows_app, name="workflows")
+
+
+def _parse_sets(pairs: list[str]) -> dict[str, Any]:
+    """`field=value` pairs; a value that parses as JSON (numbers, true, null, lists) is taken as such."""
+    corrections: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name:
+            raise fail(f"--set {pair!r}: expected field=value")
+        try:
+            corrections[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            corrections[name] = raw
+    return corrections
+
+
+@tasks_app.command("list")
+def list_tasks(status: Annotated[str, typer.Option(help="open, resolved, retried, cancelled or all")] = "open",
+               customer: Annotated[str | None, typer.Option(help="only this customer (Concord id)")] = None,
+               tenant: Annotated[str | None, typer.Option()] = None) -> None:
+    """Tasks, oldest first."""
+    known = {s.value: s for s in TaskStatus}
+    if status != "all" and status not in known:
+        raise fail(f"--status: unknown status {status!r}; one of {', '.join(known)} or all")
+    wanted = known.get(status)
+    with database(settings()) as engine, engine.connect() as conn:
+        rows = store.list_tasks(conn, tenant=tenant, status=wanted, customer_id=customer, limit=1000)
+    table = Table("status", "customer", "process", "step", "system", "fields", "message")
+    table.add_column("id", no_wrap=True)
+    for task in rows:
+        table.add_row(task.status, task.customer_id, task.process, task.step, task.system, ", ".join(task.fields),
+                      task.message[:80], task.id)
+    console.print(table)
+
+
+@tasks_app.command("show")
+def show_task(task_id: str) -> None:
+    """Everything a task knows, as JSON."""
+    with database(settings()) as engine, engine.connect() as conn:
+        task = store.get_task(conn, task_id)
+    if task is None:
+        raise fail(f"task_id: no task {task_id}", code=1)
+    console.print_json(task.model_dump_json())
+
+
+def _decide(task_id: str, action: TaskAction, actor: str, corrections: dict[str, Any] | None = None) -> TaskPublic:
+    s = settings()
+    with database(s) as engine:
+        try:
+            task = store.decide(engine, task_id, action, actor, corrections)
+        except store.TaskNotFound as exc:
+            raise fail(f"task_id: no task {task_id}", code=1) from exc
+        except store.TaskClosed as exc:
+            raise fail(str(exc), code=1) from exc
+        except store.NotCorrectable as exc:
+            raise fail(f"--set {exc.field}: {exc}") from exc
+    try:
+        waker = ClientWaker(WorkflowSettings(database_url=s.database_url))
+        try:
+            waker.wake(task.workflow_id, task.id)
+        finally:
+            waker.close()
+    except Exception as exc:  # the run re-reads its task on its own; waking only saves the wait
+        console.print(f"[yellow]note:[/] the run was not woken ({exc}); it picks the decision up at its next look")
+    console.print(f"task {task.id}: {task.status} by {actor}; run {task.workflow_id} continues")
+    return task
+
+
+Actor = Annotated[str, typer.Option(help="who decides (recorded on the task)")]
+
+
+@tasks_app.command("resolve")
+def resolve(task_id: str, set_: Annotated[list[str] | None, typer.Option("--set", help="field=value")] = None,
+            actor: Actor = "cli") -> None:
+    """Continue the run with corrected values."""
+    _decide(task_id, TaskAction.RESOLVE, actor, _parse_sets(set_ or []))
+
+
+@tasks_app.command("retry")
+def retry(task_id: str, actor: Actor = "cli") -> None:
+    """Run the refused step again unchanged."""
+    _decide(task_id, TaskAction.RETRY, actor)
+
+
+@tasks_app.command("cancel")
+def cancel(task_id: str, actor: Actor = "cli") -> None:
+    """Stop the run."""
+    _decide(task_id, TaskAction.CANCEL, actor)
+
+
+@workflows_app.command("worker")
+def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="systems YAML")],
+           serve: Annotated[bool, typer.Option(help="also serve the API (process and task routes)")] = False) -> None:
+    """Run workflows: recover unfinished runs, start processes from event signals, optionally serve the API."""
+    from concord.storage.engine import make_engine, upgrade
+    from concord.workflows.connections import Connections
+    from concord.workflows.processes import process_specs
+    from concord.workflows.services import standard_services
+    from concord.workflows.signals import SignalStarter
+
+    s = settings()
+    rt = runtime(s)
+    db = make_engine(s.database_url, s.sqlite_synchronous)
+    upgrade(db)
+    services = standard_services(db, rt, Connections.load(connections).build(), s.config_dir)
+    wf_settings = WorkflowSettings(database_url=s.database_url, sqlite_synchronous=s.sqlite_synchronous)
+    with WorkflowEngine(wf_settings, services) as engine:
+        starter = SignalStarter(engine, process_specs())
+        starter.start()
+        try:
+            if serve:
+                import uvicorn
+
+                from concord.api.app import create_app
+
+                uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
+            else:
+                stop = threading.Event()
+                signal.signal(signal.SIGTERM, lambda *_: stop.set())
+                console.print("workflow worker running; Ctrl-C to stop")
+                with contextlib.suppress(KeyboardInterrupt):
+                    stop.wait()
+        finally:
+            starter.stop()

@@ -1,0 +1,107 @@
+"""Starting processes by name — from the process API, the CLI and event signals alike — and reading a run back.
+
+Adding a process: write its workflow module (one per process), then one `ProcessSpec` in `process_specs()`
+(request model, workflow id from the request, and the preflight that turns a bad start into 404/409 before
+anything durable happens). See README "Workflows".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from concord.canonical.lifecycle import LifecycleState, check_transition
+from concord.ids import new_id
+from concord.storage import queries
+from concord.tasks.models import TaskPublic, TaskStatus
+from concord.tasks.store import list_tasks
+from concord.workflows import onboarding
+from concord.workflows.engine import WorkflowEngine
+from concord.workflows.onboarding_model import PROCESS as ONBOARD
+from concord.workflows.onboarding_model import OnboardRequest, workflow_id_for
+
+RunStatus = Literal["running", "waiting", "completed", "cancelled", "failed"]
+
+
+class UnknownCustomer(LookupError):
+    def __init__(self, customer_id: str, tenant: str) -> None:
+        super().__init__(f"no account {customer_id!r} in tenant {tenant!r}")
+        self.customer_id = customer_id
+
+
+class RunView(BaseModel):
+    workflow_id: str
+    process: str
+    status: RunStatus
+    created: bool = False
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    open_tasks: list[TaskPublic] = []
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    name: str
+    request: type[BaseModel]
+    workflow: Callable[[Any], Any]
+    workflow_id: Callable[[Any], str]
+    preflight: Callable[[Engine, Any], None]
+    target_state: LifecycleState | None = None
+
+
+def _customer_may_enter(state: LifecycleState) -> Callable[[Engine, Any], None]:
+    def check(engine: Engine, request: Any) -> None:
+        with engine.connect() as conn:
+            record = queries.golden_record(conn, request.customer_id)
+        if record is None or record.tenant != request.tenant or record.entity != "account":
+            raise UnknownCustomer(request.customer_id, request.tenant)
+        current = record.value("lifecycle_state")
+        check_transition(None if current is None else LifecycleState(str(current)), state)  # IllegalTransition
+
+    return check
+
+
+def process_specs() -> dict[str, ProcessSpec]:
+    return {ONBOARD: ProcessSpec(
+        name=ONBOARD, request=OnboardRequest, workflow=onboarding.onboard_customer,
+        workflow_id=lambda r: workflow_id_for(r.tenant, r.customer_id),
+        preflight=_customer_may_enter(LifecycleState.ONBOARDING), target_state=LifecycleState.ONBOARDING)}
+
+
+def start_process(engine: WorkflowEngine, spec: ProcessSpec, request: BaseModel) -> RunView:
+    """Start `spec` for `request` unless a run with its business key exists: then that run, untouched."""
+    workflow_id = spec.workflow_id(request)
+    existing = run_view(engine, spec.name, workflow_id)
+    if existing is not None:
+        return existing
+    spec.preflight(engine.services.engine, request)
+    if getattr(request, "correlation_id", "") is None:
+        request = request.model_copy(update={"correlation_id": new_id()})
+    engine.start(spec.workflow, workflow_id, request)
+    view = run_view(engine, spec.name, workflow_id)
+    assert view is not None
+    return view.model_copy(update={"created": True})
+
+
+def run_view(engine: WorkflowEngine, process: str, workflow_id: str) -> RunView | None:
+    status = engine.status(workflow_id)
+    if status is None:
+        return None
+    with engine.services.engine.connect() as conn:
+        tasks = list_tasks(conn, status=TaskStatus.OPEN, run=workflow_id)
+    result = status.output.model_dump(mode="json") if isinstance(status.output, BaseModel) else None
+    state: RunStatus
+    if status.status == "SUCCESS":
+        state = "cancelled" if result and result.get("status") == "cancelled" else "completed"
+    elif status.status in ("ERROR", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"):
+        state = "failed"
+    elif status.status == "CANCELLED":
+        state = "cancelled"
+    else:
+        state = "waiting" if tasks else "running"
+    return RunView(workflow_id=workflow_id, process=process, status=state, result=result,
+                   error=None if status.error is None else str(status.error), open_tasks=tasks)
