@@ -87,6 +87,10 @@ def test_resolving_a_task_in_the_inbox_lets_the_onboarding_finish(world: World, 
     page = context.new_page()
     errors = ConsoleErrors()
     errors.attach(page)
+    page.goto(f"/console/customers/{customer}")
+    assert "onboard-customer waits at validate" in page.locator("#blocked").inner_text()
+    page.goto("/console/dashboard")
+    assert page.locator('[data-live="open_tasks"]').inner_text() == "1"
     page.goto("/console/inbox")
     row = page.locator(f'#tasks tr[data-task="{task.id}"]')
     assert "mandatory master data missing" in row.inner_text()
