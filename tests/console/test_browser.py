@@ -161,3 +161,29 @@ def test_a_replay_started_from_the_browser_is_recorded(live: Live, page: Any) ->
     assert page.locator("#replays tbody tr").count() == 1
     again = live.partner.received[before:]
     assert [e["customer_key"] for e in again] == [scenario.BLOCKED_CUSTOMER]  # delivered once more, on request
+
+
+def test_a_person_signs_in_with_a_key_and_out_again(live: Live) -> None:
+    context = live.browser.new_context(base_url=live.url)  # no Authorization header: the cookie carries the key
+    page = context.new_page()
+    errors = ConsoleErrors()
+    errors.attach(page)
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    refused = page.goto("/console/dashboard")
+    assert refused is not None and refused.status == 401
+    page.goto("/console/static/login.html")
+    page.locator("input[name=api_key]").fill(live.key)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url("**/console/dashboard")
+    assert int(page.locator('[data-live="changes"]').inner_text()) > 0
+    cookie = next(c for c in context.cookies() if c["name"] == "concord_key")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    page.screenshot(path=str(artifacts_dir() / "signed-in.png"), full_page=True)
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/console/static/login.html")
+    assert page.goto("/console/dashboard").status == 401  # type: ignore[union-attr]
+    context.close()
+    # Expected: the two 401 refusals, and the browser's own /favicon.ico request on those bare problem answers.
+    assert {u.rsplit("/", 1)[-1] for u in missing} <= {"favicon.ico"}
+    assert [e for e in errors.seen if "status of 401" not in e and "status of 404" not in e] == []

@@ -15,7 +15,8 @@ from concord.api.deps import AppContext, authorize, context, require_tenant, ten
 from concord.console import actions
 from concord.console.app import render
 from concord.console.forms import back, checked_form, record_action
-from concord.console.sources import NoTaskActions, TaskActions, TaskActionUnavailable, open_tasks, task_tenant
+from concord.console.sources import TaskActions, TaskActionUnavailable, open_tasks, task_tenant
+from concord.console.task_actions import StoreTaskActions
 from concord.ingest.models import ChangeError
 from concord.security.scopes import Principal, Scope
 from concord.storage import tables as t
@@ -28,9 +29,12 @@ PAGE = "/console/inbox"
 
 
 def task_actions(request: Request) -> TaskActions:
-    """The workflow engine's task actions when #5 installed them on the app, else a clear refusal."""
+    """Decisions go to the task store of the workflow engine (#5), waking the run when this app holds the engine;
+    an app may install other actions as `app.state.task_actions`."""
     found: TaskActions | None = getattr(request.app.state, "task_actions", None)
-    return found if found is not None else NoTaskActions()
+    if found is not None:
+        return found
+    return StoreTaskActions(request.app.state.concord.engine, getattr(request.app.state, "workflows", None))
 
 
 def _failed_commands(ctx: AppContext, tenant: str | None) -> list[dict[str, Any]]:

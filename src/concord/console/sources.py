@@ -66,7 +66,7 @@ def task_tenant(conn: Connection, task_id: str) -> str | None:
 
 
 class TaskActionUnavailable(RuntimeError):
-    """The workflow engine (#5) did not install task actions on this app, or refused the decision."""
+    """The decision was refused (unknown or closed task, a field that may not be corrected)."""
 
 
 class TaskActions(Protocol):
@@ -77,14 +77,3 @@ class TaskActions(Protocol):
     def retry(self, task_id: str, actor: str) -> None: ...
 
     def cancel(self, task_id: str, actor: str, reason: str) -> None: ...
-
-
-class NoTaskActions:
-    def resolve(self, task_id: str, actor: str, corrected: dict[str, Any]) -> None:
-        raise TaskActionUnavailable("exception tasks arrive with the workflow engine (issue #5)")
-
-    def retry(self, task_id: str, actor: str) -> None:
-        raise TaskActionUnavailable("exception tasks arrive with the workflow engine (issue #5)")
-
-    def cancel(self, task_id: str, actor: str, reason: str) -> None:
-        raise TaskActionUnavailable("exception tasks arrive with the workflow engine (issue #5)")
