@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 
 from concord.api.deps import AppContext, authorize, context, require_tenant
@@ -43,12 +43,12 @@ Runner = Annotated[Principal, Depends(authorize(Scope.PROCESS_RUN))]
 Reader = Annotated[Principal, Depends(authorize(Scope.RECORDS_READ))]
 
 
-Engine = Annotated[WorkflowEngine, Depends(workflow_engine)]
 
 
-async def _start(engine: WorkflowEngine, principal: Principal, name: str, body: BaseModel,
+async def _start(request: Request, principal: Principal, name: str, body: BaseModel,
                  response: Response) -> RunView:
     require_tenant(principal, str(getattr(body, "tenant", "default")))
+    engine = workflow_engine(request)  # after the caller's checks: 401/403/422 come before a 503
     try:
         view = await asyncio.to_thread(start_process, engine, lifecycle_specs()[name], body)
     except UnknownCustomer as exc:
@@ -64,38 +64,38 @@ async def _start(engine: WorkflowEngine, principal: Principal, name: str, body: 
 
 
 @router.post(f"/process/{RENEW}", response_model=RunView, status_code=202)
-async def renew(body: AmendRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
-    return await _start(engine, principal, RENEW, body, response)
+async def renew(principal: Runner, body: AmendRequest, request: Request, response: Response) -> RunView:
+    return await _start(request, principal, RENEW, body, response)
 
 
 @router.post(f"/process/{AMEND}", response_model=RunView, status_code=202)
-async def amend(body: AmendRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
-    return await _start(engine, principal, AMEND, body, response)
+async def amend(principal: Runner, body: AmendRequest, request: Request, response: Response) -> RunView:
+    return await _start(request, principal, AMEND, body, response)
 
 
 @router.post(f"/process/{APPLY_HOLD}", response_model=RunView, status_code=202)
-async def apply_hold(body: CreditHoldRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
-    return await _start(engine, principal, APPLY_HOLD, body, response)
+async def apply_hold(principal: Runner, body: CreditHoldRequest, request: Request, response: Response) -> RunView:
+    return await _start(request, principal, APPLY_HOLD, body, response)
 
 
 @router.post(f"/process/{RELEASE_HOLD}", response_model=RunView, status_code=202)
-async def release_hold(body: CreditHoldRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
-    return await _start(engine, principal, RELEASE_HOLD, body, response)
+async def release_hold(principal: Runner, body: CreditHoldRequest, request: Request, response: Response) -> RunView:
+    return await _start(request, principal, RELEASE_HOLD, body, response)
 
 
 @router.post(f"/process/{SYNC_BILLING}", response_model=RunView, status_code=202)
-async def sync_billing(body: BillingSyncRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
-    return await _start(engine, principal, SYNC_BILLING, body, response)
+async def sync_billing(principal: Runner, body: BillingSyncRequest, request: Request, response: Response) -> RunView:
+    return await _start(request, principal, SYNC_BILLING, body, response)
 
 
 @router.post(f"/process/{SUSPEND}", response_model=RunView, status_code=202)
-async def suspend(body: GovernedRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
-    return await _start(engine, principal, SUSPEND, body, response)
+async def suspend(principal: Runner, body: GovernedRequest, request: Request, response: Response) -> RunView:
+    return await _start(request, principal, SUSPEND, body, response)
 
 
 @router.post(f"/process/{CLOSE}", response_model=RunView, status_code=202)
-async def close(body: GovernedRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
-    return await _start(engine, principal, CLOSE, body, response)
+async def close(principal: Runner, body: GovernedRequest, request: Request, response: Response) -> RunView:
+    return await _start(request, principal, CLOSE, body, response)
 
 
 def _explain(ctx: AppContext, engine: WorkflowEngine, customer_id: str, tenant: str) -> Explanation | None:
@@ -105,9 +105,10 @@ def _explain(ctx: AppContext, engine: WorkflowEngine, customer_id: str, tenant: 
 
 
 @router.get("/customers/{customer_id}/explain", response_model=Explanation)
-async def explain_customer(customer_id: str, ctx: Ctx, engine: Engine, principal: Reader,
+async def explain_customer(principal: Reader, customer_id: str, ctx: Ctx, request: Request,
                            tenant: str = "default") -> Explanation:
     require_tenant(principal, tenant)
+    engine = workflow_engine(request)
     found = await asyncio.to_thread(_explain, ctx, engine, customer_id, tenant)
     if found is None:
         raise Problem(404, "Unknown customer", f"no account {customer_id!r}", field="customer_id")
