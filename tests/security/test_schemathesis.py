@@ -17,6 +17,9 @@ from concord.api.app import create_app
 from concord.hubconfig import load_runtime
 from concord.security.scopes import ALL_TENANTS, ROLES
 from concord.settings import Settings
+from concord.storage.engine import make_engine, upgrade
+from concord.workflows.engine import WorkflowEngine, WorkflowSettings
+from concord.workflows.services import standard_services
 from tests.security.support import bearer, key_for
 
 
@@ -32,10 +35,19 @@ schema = _schema()
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, str]]]:
     db: Path = tmp_path_factory.mktemp("fuzz") / "concord.db"
-    app = create_app(Settings(database_url=f"sqlite:///{db}", sqlite_synchronous="NORMAL"), load_runtime(None))
-    with TestClient(app, raise_server_exceptions=False) as client:  # a 500 must show as a 500, not raise
+    url = f"sqlite:///{db}"
+    runtime = load_runtime(None)
+    # A real workflow engine, as `concord workflows worker --serve` runs: the process routes answer for real.
+    # It has no connectors: a run that got past validation would stop at its first system call, in a task.
+    store = make_engine(url, sqlite_synchronous="NORMAL")
+    upgrade(store)
+    workflows = WorkflowEngine(WorkflowSettings(database_url=url, sqlite_synchronous="NORMAL"),
+                               standard_services(store, runtime, {}, None))
+    app = create_app(Settings(database_url=url, sqlite_synchronous="NORMAL"), runtime, workflows)
+    with workflows, TestClient(app, raise_server_exceptions=False) as client:  # a 500 shows as a 500
         token = key_for(app.state.concord.engine, tenant=ALL_TENANTS, scopes=ROLES["admin"], name="fuzz")
         yield client, bearer(token)
+    store.dispose()
 
 
 def _send(client: TestClient, case: Any, headers: dict[str, str]) -> Any:
