@@ -119,6 +119,13 @@ def concord_database(path: Path) -> str:
     return url
 
 
+def be_vat(seed: str) -> str:
+    """A valid Belgian VAT number of its own per seed: customers sharing one are the same legal entity, and
+    onboarding links the second to the first one's ERP party (issue #6)."""
+    base = 2_000_000 + zlib.crc32(seed.encode()) % 7_000_000
+    return f"BE0{base:07d}{97 - (base % 97):02d}"
+
+
 def crm_customer(systems: Systems, runtime: Runtime, url: str, name: str, online_check: bool = True,
                  **fields: Any) -> tuple[str, str]:
     """A customer as sales hands it over: an Account in the Salesforce twin, captured into Concord

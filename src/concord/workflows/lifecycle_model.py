@@ -20,6 +20,7 @@ RELEASE_HOLD = "release-credit-hold"
 SYNC_BILLING = "sync-billing-status"
 SUSPEND = "suspend-account"
 CLOSE = "close-account"
+CONVERT_LEAD = "convert-lead"
 
 # The topic paused runs listen on: release-credit-hold (and the credit signal pump) send here to wake them.
 CREDIT_TOPIC = "credit"
@@ -57,6 +58,13 @@ class BillingSyncRequest(ProcessRequest):
 
     trigger: str | None = Field(default=None, pattern=KEY,
                                 description="what asked, e.g. the posted invoice's number; default: the correlation id")
+
+
+class ConvertLeadRequest(ProcessRequest):
+    """Sales qualifies a lead (a prospect account, `customer_id`) into an account; the lead is the business key."""
+
+    qualified_by: str = Field(min_length=1, max_length=128, description="who qualified the lead")
+    note: str = Field(default="", max_length=500)
 
 
 class GovernedRequest(ProcessRequest):

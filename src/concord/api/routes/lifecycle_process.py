@@ -25,12 +25,14 @@ from concord.workflows.lifecycle_model import (
     AMEND,
     APPLY_HOLD,
     CLOSE,
+    CONVERT_LEAD,
     RELEASE_HOLD,
     RENEW,
     SUSPEND,
     SYNC_BILLING,
     AmendRequest,
     BillingSyncRequest,
+    ConvertLeadRequest,
     CreditHoldRequest,
     GovernedRequest,
 )
@@ -61,6 +63,12 @@ async def _start(engine: WorkflowEngine, principal: Principal, name: str, body: 
     response.status_code = 200 if finished and not view.created else 202
     response.headers["Location"] = f"/api/v1/process/runs/{view.workflow_id}"
     return view
+
+
+@router.post(f"/process/{CONVERT_LEAD}", response_model=RunView, status_code=202)
+async def convert_lead(body: ConvertLeadRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
+    """Qualify a lead (a prospect account) into an account: prospect → qualified. Key: the lead."""
+    return await _start(engine, principal, CONVERT_LEAD, body, response)
 
 
 @router.post(f"/process/{RENEW}", response_model=RunView, status_code=202)
