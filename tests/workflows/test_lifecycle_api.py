@@ -142,3 +142,16 @@ def test_convert_lead_contract_422_404_409_and_one_run_per_lead(client: TestClie
         "fields": {"lifecycle_state": "active"}, "source_ts": "2026-03-01T12:00:01Z", "idempotency_key": "ls2"})
     assert_problem(client.post("/api/v1/process/convert-lead", json={"customer_id": other, "qualified_by": "sam"}),
                    409, "lifecycle_state")
+
+
+def test_activate_contract_contract_422_404_409(client: TestClient) -> None:
+    prospect = _customer(client, "prospect")
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": prospect, "order_id": 0, "activated_by": "ops"}), 422, "order_id")
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": prospect, "order_id": 7}), 422, "activated_by")
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": "nope", "order_id": 7, "activated_by": "ops"}), 404, "customer_id")
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": prospect, "order_id": 7, "activated_by": "ops"}),
+                   409, "lifecycle_state")

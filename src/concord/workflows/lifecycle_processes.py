@@ -11,8 +11,9 @@ from sqlalchemy import Engine
 
 from concord.canonical.lifecycle import IllegalTransition, LifecycleState, check_transition
 from concord.storage import queries
-from concord.workflows import billing_sync, closure, convert_lead, credit_hold, renewal
+from concord.workflows import activate_contract, billing_sync, closure, convert_lead, credit_hold, renewal
 from concord.workflows.lifecycle_model import (
+    ACTIVATE_CONTRACT,
     AMEND,
     APPLY_HOLD,
     CLOSE,
@@ -21,6 +22,7 @@ from concord.workflows.lifecycle_model import (
     RENEW,
     SUSPEND,
     SYNC_BILLING,
+    ActivateContractRequest,
     AmendRequest,
     BillingSyncRequest,
     ConvertLeadRequest,
@@ -88,6 +90,8 @@ def _spec(name: str, request: type[Any], workflow: Callable[[Any], Any], preflig
 def lifecycle_specs() -> dict[str, ProcessSpec]:
     customers = {S.ACTIVE, S.CREDIT_HOLD}
     specs = [
+        _spec(ACTIVATE_CONTRACT, ActivateContractRequest, activate_contract.activate_contract,
+              _require(customers, "a contract activation")),
         _spec(CONVERT_LEAD, ConvertLeadRequest, convert_lead.convert_lead, _may_enter(S.QUALIFIED), S.QUALIFIED),
         _spec(RENEW, AmendRequest, renewal.renew_subscription, _require(customers, "a renewal")),
         _spec(AMEND, AmendRequest, renewal.amend_subscription, _require(customers, "an amendment")),
