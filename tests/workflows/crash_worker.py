@@ -19,6 +19,7 @@ from concord.workflows.connections import Connections
 from concord.workflows.engine import WorkflowEngine, WorkflowSettings
 from concord.workflows.onboarding_model import LegalEntity, OnboardRequest, workflow_id_for
 from concord.workflows.processes import process_specs, run_view, start_process
+from tests.workflows.support import be_vat
 
 DONE = ("completed", "cancelled", "failed")
 
@@ -47,7 +48,7 @@ def main(database_url: str, connections: str, price: str, finish: str, start: st
         if start != "-":
             request = OnboardRequest(customer_id=start, admin_email=f"admin-{start}@crash.example",
                                      plan_price=price, seats=2,
-                                     legal_entity=LegalEntity(tax_id="BE0897290877", tax_id_type="eu_vat"))
+                                     legal_entity=LegalEntity(tax_id=be_vat(start), tax_id_type="eu_vat"))
             start_process(engine, process_specs()["onboard-customer"], request)
             _finish(engine, start)
 

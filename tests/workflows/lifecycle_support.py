@@ -14,7 +14,7 @@ from concord.tasks.store import list_tasks
 from concord.workflows.engine import WorkflowEngine
 from concord.workflows.onboarding_model import LegalEntity, OnboardRequest
 from concord.workflows.processes import RunView, process_specs, run_view, start_process
-from tests.workflows.support import Systems, crm_customer, settle
+from tests.workflows.support import Systems, be_vat, crm_customer, settle
 
 
 def onboarded(engine: WorkflowEngine, systems: Systems, runtime: Runtime, url: str, name: str,
@@ -23,7 +23,7 @@ def onboarded(engine: WorkflowEngine, systems: Systems, runtime: Runtime, url: s
     customer, sf_id = crm_customer(systems, runtime, url, name)
     request = OnboardRequest(customer_id=customer, admin_email=f"it-{customer[-6:]}@example.com",
                              plan_price=systems.price(), seats=seats,
-                             legal_entity=LegalEntity(tax_id="BE0897290877", tax_id_type="eu_vat"))
+                             legal_entity=LegalEntity(tax_id=be_vat(name), tax_id_type="eu_vat"))
     view = start_process(engine, process_specs()["onboard-customer"], request)
     done = settle(engine, view.workflow_id)
     assert done.status == "completed" and done.result is not None, done
@@ -43,7 +43,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float = 60.0) -> An
 
 def finished(engine: WorkflowEngine, process: str, workflow_id: str, timeout_s: float = 60.0) -> RunView:
     def done() -> RunView | None:
-        view = run_view(engine, process, workflow_id)
+        view = run_view(engine, workflow_id)
         return view if view is not None and view.status in ("completed", "cancelled", "failed") else None
 
     found: RunView = wait_for(f"{workflow_id} to finish", done, timeout_s)

@@ -119,16 +119,24 @@ def concord_database(path: Path) -> str:
     return url
 
 
-def crm_customer(systems: Systems, runtime: Runtime, url: str, name: str, **fields: Any) -> tuple[str, str]:
-    """A customer as sales hands it over: an Account in the Salesforce twin, captured into Concord.
-    Returns (Concord id, Salesforce id)."""
+def be_vat(seed: str) -> str:
+    """A valid Belgian VAT number of its own per seed: customers sharing one are the same legal entity, and
+    onboarding links the second to the first one's ERP party (issue #6)."""
+    base = 2_000_000 + zlib.crc32(seed.encode()) % 7_000_000
+    return f"BE0{base:07d}{97 - (base % 97):02d}"
+
+
+def crm_customer(systems: Systems, runtime: Runtime, url: str, name: str, online_check: bool = True,
+                 **fields: Any) -> tuple[str, str]:
+    """A customer as sales hands it over: an Account in the Salesforce twin, captured into Concord
+    (`online_check=False`: as a look-alike that came in before matching existed). Returns (Concord id, SF id)."""
     # Each customer gets its own street: same-address look-alikes are held for a steward by the online check.
     number = zlib.crc32(name.encode()) % 900 + 1
     values = {"Name": name, "ShippingStreet": f"{number} Rue de la Loi", "ShippingCity": "Brussels",
               "ShippingPostalCode": "1000", "ShippingCountry": "BE", "NumberOfEmployees": 250, **fields}
     sf_id = systems.salesforce.state.store.inject("Account", values)
     engine = make_engine(url, sqlite_synchronous="NORMAL")
-    service = IngestService(engine, runtime)
+    service = IngestService(engine, runtime, online_check=online_check)
     service.start()
     try:
         outcome = service.ingest([ChangeCreate(system="salesforce", entity="account", external_id=sf_id,

@@ -117,3 +117,41 @@ def test_a_rejected_suspension_changes_nothing_and_is_audited(client: TestClient
             .order_by(audit_log.c.seq))]
     assert record is not None and record.value("lifecycle_state") == "active"
     assert actions == [("alice", "customer.suspension.requested"), ("bob", "customer.suspension.rejected")]
+
+
+def test_convert_lead_contract_422_404_409_and_one_run_per_lead(client: TestClient) -> None:
+    lead = _customer(client, "prospect")
+    assert_problem(client.post("/api/v1/process/convert-lead", json={"customer_id": lead}), 422, "qualified_by")
+    assert_problem(client.post("/api/v1/process/convert-lead", json={"customer_id": "nope", "qualified_by": "sam"}),
+                   404, "customer_id")
+    first = client.post("/api/v1/process/convert-lead", json={"customer_id": lead, "qualified_by": "sam"})
+    assert first.status_code == 202, first.text
+    assert first.json()["workflow_id"] == f"convert-lead:default:{lead}"
+    wait_for("the conversion", lambda: client.get(first.headers["Location"]).json()["status"] == "completed")
+    again = client.post("/api/v1/process/convert-lead", json={"customer_id": lead, "qualified_by": "someone else"})
+    assert again.status_code == 200 and again.json()["workflow_id"] == first.json()["workflow_id"]
+    engine = client.app.state.workflows  # type: ignore[attr-defined]
+    with engine.services.engine.connect() as conn:
+        record = queries.golden_record(conn, lead)
+    assert record is not None and record.value("lifecycle_state") == "qualified"
+    other = client.post("/api/v1/changes", json={
+        "system": "tryton", "entity": "account", "external_id": "78", "fields": {"name": "Active Ltd"},
+        "source_ts": "2026-03-01T12:00:00Z", "idempotency_key": "mk2"}).json()["canonical_id"]
+    client.post("/api/v1/changes", json={
+        "system": "concord", "entity": "account", "external_id": other, "canonical_id": other,
+        "fields": {"lifecycle_state": "active"}, "source_ts": "2026-03-01T12:00:01Z", "idempotency_key": "ls2"})
+    assert_problem(client.post("/api/v1/process/convert-lead", json={"customer_id": other, "qualified_by": "sam"}),
+                   409, "lifecycle_state")
+
+
+def test_activate_contract_contract_422_404_409(client: TestClient) -> None:
+    prospect = _customer(client, "prospect")
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": prospect, "order_id": 0, "activated_by": "ops"}), 422, "order_id")
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": prospect, "order_id": 7}), 422, "activated_by")
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": "nope", "order_id": 7, "activated_by": "ops"}), 404, "customer_id")
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": prospect, "order_id": 7, "activated_by": "ops"}),
+                   409, "lifecycle_state")

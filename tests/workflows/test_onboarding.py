@@ -78,12 +78,12 @@ def test_erp_rejection_opens_a_task_and_the_corrected_run_completes_with_one_par
     assert _erp(systems).search("party", {"code": customer}) == []
 
     decided = store.decide(engine.services.engine, task.id, TaskAction.RESOLVE, "finance@corp",
-                           {"tax_id": "BE0897290877"})
+                           {"tax_id": "BE0477779834"})  # its own VAT: another's would link to that party
     engine.wake(decided.workflow_id, decided.id)
     done = settle(engine, view.workflow_id)
     assert done.status == "completed", done
     parties = _erp(systems).search("party", {"code": customer})
-    assert len(parties) == 1 and parties[0].fields["tax_identifier.code"] == "BE0897290877"
+    assert len(parties) == 1 and parties[0].fields["tax_identifier.code"] == "BE0477779834"
     with pytest.raises(store.TaskClosed):
         store.decide(engine.services.engine, task.id, TaskAction.CANCEL, "someone")
 
@@ -122,3 +122,49 @@ def test_a_lifecycle_move_the_state_machine_refuses_pauses_the_run_before_erp(
     store.decide(engine.services.engine, task.id, TaskAction.CANCEL, "sales-ops")
     engine.wake(task.workflow_id, task.id)
     assert settle(engine, workflow_id).status == "cancelled"
+
+
+def test_a_party_erp_holds_under_a_variant_name_is_linked_not_created_again(
+        engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
+    erp = _erp(systems)
+    vat = "BE0403170701"
+    existing = erp.create("party", {"name": "ACME Corp.", "tax_identifier.type": "eu_vat",
+                                    "tax_identifier.code": vat, "address.city": "Brussels",
+                                    "address.country": "BE"}, "acme-before-concord")
+    customer, sf_id = crm_customer(systems, runtime, database_url, "Acme Corporation",
+                                   Website="https://acme.example")
+    request = OnboardRequest(customer_id=customer, admin_email="it@acme.example",
+                             legal_entity=LegalEntity(tax_id=vat, tax_id_type="eu_vat"))
+    view = start_process(engine, process_specs()["onboard-customer"], request)
+    done = settle(engine, view.workflow_id)
+    assert done.status == "completed", done
+    assert done.result is not None and done.result["erp_party_id"] == existing.id
+    parties = [p for p in erp.search("party", {"name": "%acme%"}) if p.fields.get("tax_identifier.code") == vat]
+    assert [p.id for p in parties] == [existing.id]  # exactly one party with that VAT: the pre-existing one
+    assert erp.search("party", {"code": customer}) == []
+    number = existing.fields["code"]
+    account = next(a for a in systems.salesforce.state.store.snapshot("Account") if a["Id"] == sf_id)
+    assert account["ERP_Customer_Number__c"] == number
+    with engine.services.engine.connect() as conn:
+        bound = {(b["system"], b["external_id"]) for b in queries.bindings_of(conn, customer)}
+        record = queries.golden_record(conn, customer)
+    assert ("tryton", existing.id) in bound
+    assert record is not None and record.value("erp_customer_number") == number
+
+
+def test_a_look_alike_of_a_known_customer_opens_a_duplicate_task_before_erp(
+        engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
+    first, _ = crm_customer(systems, runtime, database_url, "Globex Industries", Website="https://globex.example",
+                            Phone="+32 2 555 01 01")
+    # captured before the online check existed (a backfill): onboarding is the check that catches it
+    second, _ = crm_customer(systems, runtime, database_url, "Globex Industries Inc.", online_check=False,
+                             Website="https://www.globex.example", Phone="+32 2 555 01 01")
+    request = OnboardRequest(customer_id=second, legal_entity=LegalEntity(tax_id="BE0897290877"))
+    view = start_process(engine, process_specs()["onboard-customer"], request)
+    task = settle(engine, view.workflow_id, until=("waiting",)).open_tasks[0]
+    assert (task.step, task.kind) == ("duplicate-check", "duplicate")
+    assert first in task.message and [c["canonical_id"] for c in task.context["candidates"]] == [first]
+    assert _erp(systems).search("party", {"code": second}) == []
+    store.decide(engine.services.engine, task.id, TaskAction.CANCEL, "steward")
+    engine.wake(task.workflow_id, task.id)
+    assert settle(engine, view.workflow_id).status == "cancelled"

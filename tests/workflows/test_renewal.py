@@ -55,7 +55,7 @@ def test_credit_hold_pauses_an_amendment_and_release_resumes_it(engine: Workflow
     view = start_process(engine, specs[AMEND], amend)
     assert view.created and view.workflow_id == f"{AMEND}:default:{customer}:Q-100"
     wait_for("the amendment to pause on credit", lambda: "crm-mark" in _steps(view.workflow_id))
-    paused = run_view(engine, AMEND, view.workflow_id)
+    paused = run_view(engine, view.workflow_id)
     assert paused is not None and paused.status == "running" and not paused.open_tasks
     assert _quantity(engine, subscription) == 5  # provisioning paused: billing untouched
     assert sf_account(systems, sf_id)["Credit_Status__c"] == "Hold"

@@ -20,6 +20,8 @@ RELEASE_HOLD = "release-credit-hold"
 SYNC_BILLING = "sync-billing-status"
 SUSPEND = "suspend-account"
 CLOSE = "close-account"
+CONVERT_LEAD = "convert-lead"
+ACTIVATE_CONTRACT = "activate-contract"
 
 # The topic paused runs listen on: release-credit-hold (and the credit signal pump) send here to wake them.
 CREDIT_TOPIC = "credit"
@@ -59,6 +61,20 @@ class BillingSyncRequest(ProcessRequest):
                                 description="what asked, e.g. the posted invoice's number; default: the correlation id")
 
 
+class ConvertLeadRequest(ProcessRequest):
+    """Sales qualifies a lead (a prospect account, `customer_id`) into an account; the lead is the business key."""
+
+    qualified_by: str = Field(min_length=1, max_length=128, description="who qualified the lead")
+    note: str = Field(default="", max_length=500)
+
+
+class ActivateContractRequest(ProcessRequest):
+    """A signed contract goes live carrying its order: `order_id` is the ERP sale order (the business key)."""
+
+    order_id: int = Field(ge=1, description="the Tryton sale order the contract carries")
+    activated_by: str = Field(min_length=1, max_length=128)
+
+
 class GovernedRequest(ProcessRequest):
     """Suspension or closure: a person asks, a second person approves."""
 
@@ -76,6 +92,8 @@ def workflow_id(process: str, request: ProcessRequest) -> str:
         return f"{base}:{request.reference}"
     if isinstance(request, BillingSyncRequest):  # started by an event: one run per event's correlation
         return f"{base}:{request.trigger or request.correlation_id or 'manual'}"
+    if isinstance(request, ActivateContractRequest):
+        return f"{base}:{request.order_id}"
     if isinstance(request, GovernedRequest):
         return base if process == CLOSE else f"{base}:{request.case_id}"  # a customer closes once
     return base

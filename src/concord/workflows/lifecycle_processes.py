@@ -11,17 +11,21 @@ from sqlalchemy import Engine
 
 from concord.canonical.lifecycle import IllegalTransition, LifecycleState, check_transition
 from concord.storage import queries
-from concord.workflows import billing_sync, closure, credit_hold, renewal
+from concord.workflows import activate_contract, billing_sync, closure, convert_lead, credit_hold, renewal
 from concord.workflows.lifecycle_model import (
+    ACTIVATE_CONTRACT,
     AMEND,
     APPLY_HOLD,
     CLOSE,
+    CONVERT_LEAD,
     RELEASE_HOLD,
     RENEW,
     SUSPEND,
     SYNC_BILLING,
+    ActivateContractRequest,
     AmendRequest,
     BillingSyncRequest,
+    ConvertLeadRequest,
     CreditHoldRequest,
     GovernedRequest,
     workflow_id,
@@ -86,6 +90,9 @@ def _spec(name: str, request: type[Any], workflow: Callable[[Any], Any], preflig
 def lifecycle_specs() -> dict[str, ProcessSpec]:
     customers = {S.ACTIVE, S.CREDIT_HOLD}
     specs = [
+        _spec(ACTIVATE_CONTRACT, ActivateContractRequest, activate_contract.activate_contract,
+              _require(customers, "a contract activation")),
+        _spec(CONVERT_LEAD, ConvertLeadRequest, convert_lead.convert_lead, _may_enter(S.QUALIFIED), S.QUALIFIED),
         _spec(RENEW, AmendRequest, renewal.renew_subscription, _require(customers, "a renewal")),
         _spec(AMEND, AmendRequest, renewal.amend_subscription, _require(customers, "an amendment")),
         _spec(APPLY_HOLD, CreditHoldRequest, credit_hold.apply_credit_hold, _may_enter(S.CREDIT_HOLD), S.CREDIT_HOLD),

@@ -22,7 +22,8 @@ from concord.workflows.runs import RunContext, until_accepted
 from concord.workflows.steps import Rejection, connector_call, durable_step, rejection_of
 
 SF_CREDIT = {"ok": "OK", "review": "Review", "hold": "Hold"}
-SF_STAGE = {"active": "Active", "credit_hold": "Credit Hold", "suspended": "Suspended", "closed": "Closed"}
+SF_STAGE = {"prospect": "Prospect", "qualified": "Qualified", "onboarding": "Onboarding", "active": "Active",
+            "credit_hold": "Credit Hold", "suspended": "Suspended", "closed": "Closed"}
 
 
 class RecordInput(BaseModel):

@@ -61,7 +61,7 @@ def _not_duplicate(run: RunContext) -> None:
     if found:
         others = ", ".join(sorted({c.canonical_id for c in found}))
         problem = Problem(kind=TaskKind.DUPLICATE, system="concord", fields=sorted({c.key for c in found}),
-                          message=f"shares exact business keys with customer(s) {others}: resolve to onboard anyway")
+                          message=f"likely the same customer as {others}: resolve to onboard anyway")
         ask(run, "duplicate-check", 1, problem, [], {"candidates": [c.model_dump() for c in found]})
 
 

@@ -9,11 +9,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from concord.connectors.base import ConnectorError
+from concord.canonical.fields import JsonValue
+from concord.connectors.base import Connector, ConnectorError, ExternalRecord
 from concord.connectors.runtime.writes import ExactlyOnceWriter
 from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.processor import Outcome
 from concord.ingest.service import prepare_all, process_in_transaction
+from concord.matching.onboarding import link_or_create
 from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.onboarding_model import (
@@ -117,25 +119,52 @@ _FACT_OF_FIELD = {"name": "name", "email": "email", "address.street": "street", 
                   "tax_identifier.code": "tax_id", "tax_identifier.type": "tax_id_type"}
 
 
+def _canonical_account(facts: CustomerFacts) -> dict[str, JsonValue]:
+    """The facts as canonical account values, what the matcher compares ERP's candidates with."""
+    values: dict[str, JsonValue] = {"name": facts.name, "website": facts.website, "email": facts.email,
+                                    "legal_address.country": facts.country, "legal_address.city": facts.city,
+                                    "legal_address.postal_code": facts.postal_code}
+    if facts.tax_id:
+        values["tax_profile.tax_ids"] = [{"type": facts.tax_id_type or "eu_vat", "value": facts.tax_id,
+                                          "country": facts.country}]
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _existing_party(erp: Connector, data: ErpInput) -> ExternalRecord | None:
+    """The party ERP already holds for this customer: our own (code = Concord id, a repeat after a crash), else
+    one the matcher links under a variant name (same tax id or domain). A review-level match is not linked:
+    precision first, the duplicate check before ERP already put look-alikes in front of a steward."""
+    own = erp.search("party", {"code": data.customer_id}, 1)
+    if own:
+        return own[0]
+    mapper = services().runtime.mappings.get("tryton", "account")
+    if mapper is None:
+        return None
+    decision = link_or_create(erp, mapper, _canonical_account(data.facts))
+    return erp.read("party", decision.external_id) if decision.external_id is not None else None
+
+
 @durable_step("erp-create")
 def erp_create(data: ErpInput) -> ErpResult:
-    """The legal customer (a party whose code is the Concord id: a repeat finds it) and its credit profile."""
+    """The legal customer and its credit profile: an existing party is linked (its code becomes the customer
+    number), else a party whose code is the Concord id is created (a repeat finds it)."""
     svc = services()
     erp = svc.connector("tryton")
     try:
         with connector_call():
-            outcome = ExactlyOnceWriter(erp).create("party", _party_fields(data), idempotency_key=data.customer_id,
-                                                    external_id=("code", data.customer_id))
+            record = _existing_party(erp, data)
+            if record is None:
+                record = ExactlyOnceWriter(erp).create("party", _party_fields(data), idempotency_key=data.customer_id,
+                                                       external_id=("code", data.customer_id)).record
             set_limit = getattr(erp, "set_credit_limit", None)
             if callable(set_limit):
-                set_limit(int(outcome.record.id), Decimal(str(data.enrichment.credit_limit)))
+                set_limit(int(record.id), Decimal(str(data.enrichment.credit_limit)))
     except ConnectorError as error:
         rejection = rejection_of(error)
         return ErpResult(rejection=rejection.model_copy(
             update={"fields": [_FACT_OF_FIELD.get(f, f) for f in rejection.fields]}))
     svc.faults.after_effect("erp-create", data.customer_id)
-    return ErpResult(party_id=outcome.record.id, customer_number=str(outcome.record.fields.get("code")),
-                     record=outcome.record.fields)
+    return ErpResult(party_id=record.id, customer_number=str(record.fields.get("code")), record=record.fields)
 
 
 def _ingest(change: ChangeCreate) -> Outcome:

@@ -11,7 +11,7 @@ from concord.connectors.base import Connector
 from concord.events.registry import SchemaRegistry
 from concord.hubconfig import Runtime
 from concord.policy.store import PolicyStore, policy_path
-from concord.workflows.duplicates import DuplicateCheck, ExactKeyDuplicateCheck
+from concord.workflows.duplicates import DuplicateCheck, MatcherDuplicateCheck
 from concord.workflows.faults import FaultHook
 
 
@@ -38,8 +38,8 @@ class WorkflowServices:
 
 def standard_services(engine: Engine, runtime: Runtime, connectors: dict[str, Connector],
                       config_dir: Path | None) -> WorkflowServices:
-    """The production wiring: policy from the config folder, the exact-key duplicate check, the event catalogue,
+    """The production wiring: policy from the config folder, the online matcher as duplicate check, the event catalogue,
     and the crash hook only when its environment variable is set."""
     return WorkflowServices(engine=engine, runtime=runtime, connectors=connectors,
-                            policy=PolicyStore(policy_path(config_dir)), duplicates=ExactKeyDuplicateCheck(engine),
+                            policy=PolicyStore(policy_path(config_dir)), duplicates=MatcherDuplicateCheck(engine),
                             events=SchemaRegistry.default(), faults=FaultHook.from_env())

@@ -22,15 +22,19 @@ from concord.security.scopes import Principal, Scope
 from concord.workflows.engine import WorkflowEngine
 from concord.workflows.explain import Explanation, gather, run_prefixes, runs_of
 from concord.workflows.lifecycle_model import (
+    ACTIVATE_CONTRACT,
     AMEND,
     APPLY_HOLD,
     CLOSE,
+    CONVERT_LEAD,
     RELEASE_HOLD,
     RENEW,
     SUSPEND,
     SYNC_BILLING,
+    ActivateContractRequest,
     AmendRequest,
     BillingSyncRequest,
+    ConvertLeadRequest,
     CreditHoldRequest,
     GovernedRequest,
 )
@@ -61,6 +65,19 @@ async def _start(request: Request, principal: Principal, name: str, body: BaseMo
     response.status_code = 200 if finished and not view.created else 202
     response.headers["Location"] = f"/api/v1/process/runs/{view.workflow_id}"
     return view
+
+
+@router.post(f"/process/{CONVERT_LEAD}", response_model=RunView, status_code=202)
+async def convert_lead(body: ConvertLeadRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
+    """Qualify a lead (a prospect account) into an account: prospect → qualified. Key: the lead."""
+    return await _start(engine, principal, CONVERT_LEAD, body, response)
+
+
+@router.post(f"/process/{ACTIVATE_CONTRACT}", response_model=RunView, status_code=202)
+async def activate_contract(body: ActivateContractRequest, engine: Engine, principal: Runner,
+                            response: Response) -> RunView:
+    """A contract goes live on its confirmed ERP order; order and status flow to CRM and support. Key: the order."""
+    return await _start(engine, principal, ACTIVATE_CONTRACT, body, response)
 
 
 @router.post(f"/process/{RENEW}", response_model=RunView, status_code=202)

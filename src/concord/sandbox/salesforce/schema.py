@@ -135,6 +135,7 @@ INDUSTRIES = ("Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals",
 CREDIT_STATUSES = ("OK", "Review", "Hold")
 PAYMENT_TERMS = ("Due on Receipt", "Net 15", "Net 30", "Net 45", "Net 60", "Net 90")
 BILLING_STATUSES = ("Paid", "Open", "Overdue")
+CONTRACT_STATUSES = ("Draft", "Activated", "Terminated")
 LIFECYCLE_STAGES = ("Prospect", "Qualified", "Onboarding", "Active", "Credit Hold", "Suspended", "Closed")
 STAGES = ("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Id. Decision Makers",
           "Perception Analysis", "Proposal/Price Quote", "Negotiation/Review", "Closed Won", "Closed Lost")
@@ -164,6 +165,9 @@ def _account() -> ObjectDef:
         FieldDef("Overdue_Receivables__c", "currency", "Overdue Receivables", precision=18, scale=2, custom=True),
         FieldDef("Open_Invoices__c", "int", "Open Invoices", precision=8, custom=True),
         _custom("Billing_Status__c", "Billing Status", "picklist", picklist=BILLING_STATUSES),
+        # The contract and order Concord's activate-contract process reports back to sales.
+        _custom("Contract_Status__c", "Contract Status", "picklist", picklist=CONTRACT_STATUSES),
+        _custom("Order_Number__c", "ERP Order Number", length=40),
     )
     return ObjectDef("Account", "Account", "Accounts", "001", fields)
 
