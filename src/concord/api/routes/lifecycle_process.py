@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
-from concord.api.routes.process import workflow_engine
+from concord.api.routes.process import running_engine
 from concord.canonical.lifecycle import IllegalTransition
 from concord.security.scopes import Principal, Scope
 from concord.workflows.engine import WorkflowEngine
@@ -47,12 +47,10 @@ Runner = Annotated[Principal, Depends(authorize(Scope.PROCESS_RUN))]
 Reader = Annotated[Principal, Depends(authorize(Scope.RECORDS_READ))]
 
 
-
-
 async def _start(request: Request, principal: Principal, name: str, body: BaseModel,
                  response: Response) -> RunView:
     require_tenant(principal, str(getattr(body, "tenant", "default")))
-    engine = workflow_engine(request)  # after the caller's checks: 401/403/422 come before a 503
+    engine = running_engine(request)  # after the caller's checks: 401/403/422 come before a 503
     try:
         view = await asyncio.to_thread(start_process, engine, lifecycle_specs()[name], body)
     except UnknownCustomer as exc:
@@ -68,16 +66,16 @@ async def _start(request: Request, principal: Principal, name: str, body: BaseMo
 
 
 @router.post(f"/process/{CONVERT_LEAD}", response_model=RunView, status_code=202)
-async def convert_lead(body: ConvertLeadRequest, engine: Engine, principal: Runner, response: Response) -> RunView:
+async def convert_lead(principal: Runner, body: ConvertLeadRequest, request: Request, response: Response) -> RunView:
     """Qualify a lead (a prospect account) into an account: prospect → qualified. Key: the lead."""
-    return await _start(engine, principal, CONVERT_LEAD, body, response)
+    return await _start(request, principal, CONVERT_LEAD, body, response)
 
 
 @router.post(f"/process/{ACTIVATE_CONTRACT}", response_model=RunView, status_code=202)
-async def activate_contract(body: ActivateContractRequest, engine: Engine, principal: Runner,
+async def activate_contract(principal: Runner, body: ActivateContractRequest, request: Request,
                             response: Response) -> RunView:
     """A contract goes live on its confirmed ERP order; order and status flow to CRM and support. Key: the order."""
-    return await _start(engine, principal, ACTIVATE_CONTRACT, body, response)
+    return await _start(request, principal, ACTIVATE_CONTRACT, body, response)
 
 
 @router.post(f"/process/{RENEW}", response_model=RunView, status_code=202)
@@ -125,7 +123,7 @@ def _explain(ctx: AppContext, engine: WorkflowEngine, customer_id: str, tenant: 
 async def explain_customer(principal: Reader, customer_id: str, ctx: Ctx, request: Request,
                            tenant: str = "default") -> Explanation:
     require_tenant(principal, tenant)
-    engine = workflow_engine(request)
+    engine = running_engine(request)
     found = await asyncio.to_thread(_explain, ctx, engine, customer_id, tenant)
     if found is None:
         raise Problem(404, "Unknown customer", f"no account {customer_id!r}", field="customer_id")

@@ -30,6 +30,11 @@ def workflow_engine(request: Request) -> WorkflowEngine | None:
     return engine
 
 
+def running_engine(request: Request) -> WorkflowEngine:
+    """The server's workflow engine, or 503. Call it after the caller's checks (401/403/422 come first)."""
+    return _running(workflow_engine(request))
+
+
 def _running(engine: WorkflowEngine | None) -> WorkflowEngine:
     # Checked inside the handler, after the caller's key and tenant: a refusal must not depend on the engine.
     if engine is None:
