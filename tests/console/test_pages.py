@@ -126,3 +126,14 @@ def test_audit_filters_by_customer_and_system(ops_run: OpsRun) -> None:
     page = ops_run.client.get(f"/console/audit?customer={BLOCKED_CUSTOMER}&system=tryton").text
     rows = re.findall(r"<tr><td>[^<]+</td><td>([^<]+)</td>", page)
     assert rows and set(rows) == {"tryton"}
+
+
+def test_a_browser_without_a_key_is_sent_to_sign_in_and_api_clients_get_the_problem(ops_run: OpsRun) -> None:
+    anonymous = {"Authorization": "", "Cookie": ""}
+    browser = ops_run.client.get("/console/dashboard", follow_redirects=False,
+                                 headers={**anonymous, "Accept": "text/html,application/xhtml+xml"})
+    assert browser.status_code == 303 and browser.headers["location"] == "/console/static/login.html"
+    api = ops_run.client.get("/console/dashboard", follow_redirects=False, headers=anonymous)
+    assert api.status_code == 401 and api.headers["content-type"] == "application/problem+json"
+    chart_data = ops_run.client.get("/console/api/summary", headers={**anonymous, "Accept": "text/html"})
+    assert chart_data.status_code == 401

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM = "application/problem+json"
@@ -35,9 +35,24 @@ def _field_name(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _sign_in_redirect(request: Request, status: int) -> Response | None:
+    """A person's browser opening a console page without a key goes to the sign-in page; API clients (which do
+    not ask for HTML) keep getting the 401 problem."""
+    login_page: str | None = getattr(request.app.state, "login_page", None)
+    wants_html = "text/html" in request.headers.get("accept", "")
+    if status != 401 or login_page is None or request.method != "GET" or not wants_html:
+        return None
+    if not request.url.path.startswith("/console") or request.url.path.startswith("/console/api"):
+        return None
+    return RedirectResponse(login_page, status_code=303)
+
+
 def install_problem_handlers(app: FastAPI) -> None:
-    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+    async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
+        redirect = _sign_in_redirect(request, exc.status)
+        if redirect is not None:
+            return redirect
         return problem_response(exc.status, exc.title, exc.detail, request.url.path, **exc.extra)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:

@@ -57,6 +57,7 @@ def install_console(app: FastAPI, otlp_endpoint: str | None) -> None:
 
     install_operations(app, otlp_endpoint)
     app.state.console_templates = build_templates()
+    app.state.login_page = login.LOGIN_PAGE  # where a browser without a key is sent (api/problems.py)
     app.mount("/console/static", StaticFiles(directory=package_dir("static")), name="console-static")
     for module in (operations, experience, login):  # login checks its key itself
         app.include_router(module.router)
