@@ -118,5 +118,7 @@ def demo(workdir: Annotated[Path, typer.Option(help="where the demo database is 
     _report(url, ok)
     if live:
         _live(workdir, settings)
-    console.print(f"\nDatabase: {url}\nNext: [bold]CONCORD_DATABASE_URL={url} concord serve[/] and open "
-                  "http://127.0.0.1:8080/docs, or [bold]concord show customer <id>[/] with the same variable.")
+    console.print(f"\nDatabase: {url}\nNext, with [bold]CONCORD_DATABASE_URL={url}[/]: make yourself a key "
+                  "([bold]concord keys create --name me --role admin --tenant '*'[/], shown once), run "
+                  "[bold]concord serve[/] and open http://127.0.0.1:8080/console (sign in with the key) or /docs; "
+                  "or [bold]concord show customer <id>[/].")
