@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from concord.cli import common as cli_common
 from concord.cli.main import build
 from concord.storage.engine import make_engine, upgrade
 from concord.tasks import store
@@ -28,9 +29,11 @@ def task_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return opened
 
 
-def test_list_show_and_resolve_with_typed_values(task_id: str) -> None:
+def test_list_show_and_resolve_with_typed_values(task_id: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI's Rich console measured its width when first imported (COLUMNS then is whatever it was): widen it.
+    monkeypatch.setattr(cli_common.console, "width", 250)
     runner = CliRunner()
-    listed = runner.invoke(build(), ["tasks", "list"], env={"COLUMNS": "250"})
+    listed = runner.invoke(build(), ["tasks", "list"])
     assert listed.exit_code == 0 and task_id in listed.output and "erp-create" in listed.output
     resolved = runner.invoke(build(), ["tasks", "resolve", task_id, "--set", "tax_id=BE0897290877",
                                        "--set", "seats=3", "--actor", "ann"])
