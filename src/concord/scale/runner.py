@@ -34,7 +34,7 @@ def open_database(url: str, pool_size: int = 5) -> Engine:
         shown = make_url(url).render_as_string(hide_password=True)
     except ArgumentError as exc:
         raise ScaleConfigError(f"CONCORD_DATABASE_URL is not a database URL: {exc}") from exc
-    engine = make_engine(url, pool_size=pool_size)
+    engine = make_engine(_with_connection_check(url), pool_size=pool_size)
     if engine.dialect.name != "postgresql":
         engine.dispose()
         raise ScaleConfigError(f"scale mode needs PostgreSQL, CONCORD_DATABASE_URL is {shown}")
@@ -54,6 +54,16 @@ def open_database(url: str, pool_size: int = 5) -> Engine:
             lock.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
             lock.commit()
     return engine
+
+
+def _with_connection_check(url: str) -> str:
+    """A SIGKILLed worker's backend that waits for a row lock would hold the locks it already has (lease rows)
+    until that wait ends; PostgreSQL ≥ 14 notices the dead client within a second when asked to look."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql" or "options" in parsed.query:
+        return url
+    with_check = parsed.update_query_dict({"options": "-c client_connection_check_interval=1000"})
+    return with_check.render_as_string(hide_password=False)
 
 
 def governor_store(scale: ScaleSettings) -> GovernorStore | None:
