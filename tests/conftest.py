@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,11 @@ from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
 from concord.storage.engine import make_engine, upgrade
 from tests.services import fresh_postgres_database, in_ci
+
+# schemathesis's pytest plugin imports its report writer only when the session finishes; importing it there ran
+# pytest's assertion rewriter at the very end and once crashed the whole session with CPython 3.11's "AST
+# constructor recursion depth mismatch". Import it up front so the end of a session compiles nothing.
+importlib.import_module("schemathesis.reporting.html.writer")
 
 # CI replays the same examples every run (a red build must be reproducible); local runs keep exploring.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
