@@ -15,28 +15,23 @@ from concord.delivery.store import DeliveryStore
 from concord.ingest.models import ChangeCreate, ChangePublic
 from concord.ingest.service import IngestService
 from concord.observability.metrics import build_metrics
-from concord.observability.tracing import configure_tracing
+from concord.observability.tracing import attached_processor
 from tests.connectors.stripe.support import config_for, running_twin
 
 
 def test_delivery_is_correlated_traced_and_labelled(engine: Engine, ingest: IngestService) -> None:
     exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    configure_tracing(None, processor=processor)
     metrics = build_metrics(lambda: None, lambda engine: 0)
     outcome = ingest.ingest([ChangeCreate(
         tenant="sandbox", system="concord", entity="billing_account", external_id="ba-obs", canonical_id="ba-obs",
         fields={"name": "Observed Ltd", "currency": "EUR"}, source_ts=datetime.now(UTC), idempotency_key="ba-obs",
         correlation_id="corr-observed-1")])[0]
     assert isinstance(outcome, ChangePublic) and outcome.outbound_commands == 1
-    try:
-        with running_twin() as twin:
-            config = config_for(twin.url, tenant="sandbox")
-            connector = StripeConnector(config, StripeClient(config, recorder=metrics))
-            report = CommandDispatcher(DeliveryStore(engine), {"stripe": connector}).drain()
-            connector.close()
-    finally:
-        processor.shutdown()
+    with attached_processor(SimpleSpanProcessor(exporter)), running_twin() as twin:
+        config = config_for(twin.url, tenant="sandbox")
+        connector = StripeConnector(config, StripeClient(config, recorder=metrics))
+        report = CommandDispatcher(DeliveryStore(engine), {"stripe": connector}).drain()
+        connector.close()
     assert report.delivered == 1, report.errors
     samples = metrics.drain()
     assert samples and {s.correlation_id for s in samples} == {"corr-observed-1"}

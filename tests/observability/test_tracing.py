@@ -14,15 +14,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from concord.connectors.runtime.http import InMemoryCallRecorder, build_http_client
 from concord.ingest.models import ChangeCreate
 from concord.ingest.service import IngestService
-from concord.observability.tracing import configure_tracing, current_trace_id, otlp_processor, span, step_span
+from concord.observability.tracing import attached_processor, current_trace_id, otlp_processor, span, step_span
 
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
     memory = InMemorySpanExporter()
-    configure_tracing(None, processor=SimpleSpanProcessor(memory))
-    yield memory
-    memory.shutdown()  # later spans of other tests are dropped by this processor
+    with attached_processor(SimpleSpanProcessor(memory)):
+        yield memory
 
 
 def test_connector_call_is_a_child_span_and_carries_traceparent(exporter: InMemorySpanExporter) -> None:
@@ -76,12 +75,11 @@ def test_spans_are_exported_over_otlp_http_to_the_configured_endpoint() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     processor = otlp_processor(f"http://127.0.0.1:{server.server_address[1]}/")
     try:
-        configure_tracing(None, processor=processor)
-        with span("ingest.submit", {"concord.changes": 3}):
-            pass
-        assert processor.force_flush(10_000)
+        with attached_processor(processor):
+            with span("ingest.submit", {"concord.changes": 3}):
+                pass
+            assert processor.force_flush(10_000)
     finally:
-        processor.shutdown()
         server.shutdown()
         server.server_close()
     path, content_type, body = received[0]

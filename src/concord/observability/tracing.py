@@ -9,8 +9,9 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 import concord
@@ -38,6 +39,38 @@ def configure_tracing(endpoint: str | None, exporter: SpanExporter | None = None
     if processor is not None:
         provider.add_span_processor(processor)
     return provider
+
+
+class _Detachable(SpanProcessor):
+    """Forwards to `inner` until detached. The SDK cannot remove a processor from a provider, and a shut-down
+    processor left in place warns on every later span of the process."""
+
+    def __init__(self, inner: SpanProcessor) -> None:
+        self.inner: SpanProcessor | None = inner
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if self.inner is not None:
+            self.inner.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self.inner is not None:
+            self.inner.on_end(span)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True if self.inner is None else self.inner.force_flush(timeout_millis)
+
+
+@contextmanager
+def attached_processor(processor: SpanProcessor) -> Iterator[SpanProcessor]:
+    """Send spans to `processor` for the scope only (tests, a one-off export), then shut it down cleanly."""
+    switch = _Detachable(processor)
+    configure_tracing(None, processor=switch)
+    try:
+        yield processor
+    finally:
+        processor.force_flush()
+        switch.inner = None
+        processor.shutdown()
 
 
 def otlp_processor(endpoint: str) -> SpanProcessor:
