@@ -198,7 +198,33 @@ class Entitlement(Entity):
     status: EntitlementStatus | None = None
 
 
+class InvoiceStatus(StrEnum):
+    """Receivable state as sales reads it: a posted invoice is open until paid (or voided); `overdue` is an open
+    invoice a source reports past due (readers also derive it from `due_date`, which moves with the clock)."""
+
+    OPEN = "open"
+    OVERDUE = "overdue"
+    PAID = "paid"
+    VOID = "void"
+
+
+class Invoice(Entity):
+    """A customer invoice posted in ERP or finalised in billing; `account_id` keys it to its customer."""
+
+    entity_name: ClassVar[str] = "invoice"
+    account_id: str | None = Field(default=None, description="canonical id of the customer (account)")
+    billing_account_id: str | None = Field(default=None, description="canonical id of the billing account")
+    number: str | None = Field(default=None, max_length=64)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    amount_total: Amount | None = Field(default=None, ge=0)
+    amount_due: Amount | None = Field(default=None, ge=0, description="what is still to be paid")
+    due_date: date | None = None
+    status: InvoiceStatus | None = None
+    source_system: str | None = Field(default=None, description="the system that issued the invoice")
+    posted_at: date | None = Field(default=None, description="day the invoice was posted (ERP) or finalised")
+
+
 ENTITY_TYPES: dict[str, type[Entity]] = {
     cls.entity_name: cls
-    for cls in (Account, Contact, BillingAccount, Contract, Subscription, Entitlement)
+    for cls in (Account, Contact, BillingAccount, Contract, Subscription, Entitlement, Invoice)
 }

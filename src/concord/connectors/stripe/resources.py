@@ -9,7 +9,7 @@ Stripe mappings know (anything else Stripe adds in later API versions stays out 
                   plus derived plan_price / quantity (first item), current_period_end (first item; it moved
                   from the subscription to its items in 2025) and monthly_amount_cents (all items, per month)
     invoice       id object created livemode customer subscription status number currency total amount_due
-                  amount_paid amount_remaining due_date collection_method attempt_count metadata
+                  amount_paid amount_remaining due_date collection_method attempt_count metadata status_transitions
 
 Writes: every POST carries `Idempotency-Key` (the caller's key for creates; for updates a key derived from the
 object, id and payload, see `update`), so a retry after a lost response replays instead of repeating.
@@ -44,7 +44,7 @@ _SUBSCRIPTION_KEYS = ("id", "object", "created", "livemode", "customer", "status
                       "start_date", "metadata", "items")
 _INVOICE_KEYS = ("id", "object", "created", "livemode", "customer", "status", "number", "currency", "total",
                  "amount_due", "amount_paid", "amount_remaining", "due_date", "collection_method", "attempt_count",
-                 "metadata")
+                 "metadata", "status_transitions")
 _MONTHS_PER_INTERVAL = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
 _READ_ONLY = frozenset({"id", "object", "created", "livemode", "status", "current_period_end",
                         "monthly_amount_cents", "deleted"})
