@@ -75,7 +75,8 @@ def test_experience_api_and_customer_360_list_open_invoices(ops_run: OpsRun) -> 
     listed = [{k: i[k] for k in ("number", "amount_due", "due_date", "overdue", "source_system")}
               for i in after.json()["open_invoices"]]
     assert listed == [
-        {"number": "INV-9002", "amount_due": "40", "due_date": "2020-01-31", "overdue": True, "source_system": "tryton"},
+        {"number": "INV-9002", "amount_due": "40", "due_date": "2020-01-31", "overdue": True,
+         "source_system": "tryton"},
         {"number": "INV-9001", "amount_due": "100", "due_date": "2099-01-31", "overdue": False,
          "source_system": "tryton"}]
 

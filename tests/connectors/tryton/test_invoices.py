@@ -107,3 +107,6 @@ def test_feed_is_read_only_and_scoped(tryton_server: TrytonServer, connector: Tr
         feed.update("invoice", "1", {"state": "paid"})
     with pytest.raises(DataRejected, match="cannot search invoices by 'state'"):
         feed.search("invoice", {"state": "paid"})
+    with pytest.raises(DataRejected, match="party must be a Tryton party id") as caught:
+        feed.search("invoice", {"party": "ACME"})
+    assert caught.value.field == "party"

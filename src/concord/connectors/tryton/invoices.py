@@ -89,6 +89,8 @@ class TrytonInvoiceFeed:
         if unknown:
             raise DataRejected(SYSTEM, f"cannot search invoices by {unknown[0]!r}", field=unknown[0],
                                code="unknown_field")
+        if "party" in criteria and not str(criteria["party"]).isdigit():
+            raise DataRejected(SYSTEM, f"party must be a Tryton party id, got {criteria['party']!r}", field="party")
         domain: list[RpcIn] = [(key, "=", int(value) if key == "party" else str(value))
                                for key, value in criteria.items()]
         return self._records(domain, limit, [("id", "ASC")])
