@@ -40,8 +40,8 @@ def _readiness(ctx: AppContext, request: Request) -> dict[str, Any]:
     configured = sorted(ctx.runtime.hub.systems)
     core = [check_database(ctx.engine), check_event_backend(EventSettings(), ctx.engine)]
     systems = check_systems(configured, request.app.state.ops.probes)
-    ready = all(c.status == "ok" for c in core) and all(c.status != "failing" for c in systems)
-    return {"status": "ready" if ready else "not_ready", "checks": [asdict(c) for c in core],
+    failing = [c.name for c in core if c.status != "ok"] + [c.name for c in systems if c.status == "failing"]
+    return {"status": "not_ready" if failing else "ready", "failing": failing, "checks": [asdict(c) for c in core],
             "systems": [asdict(c) for c in systems]}
 
 
