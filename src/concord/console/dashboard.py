@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from concord.api.deps import AppContext, authorize, context, tenant_filter
 from concord.console.app import render
@@ -82,8 +82,7 @@ def charts(engine: Engine, ops: OpsState, f: Filters) -> list[Markup]:
         got = projector.series(conn, names, start, f.tenant, f.system, step)
         lat = latency.percentiles(conn, start, f.tenant, f.system, step)
         lag = figures.event_lag(conn)
-        tokens = headroom_series(conn, HEADROOM, start, f.tenant, f.system, step)
-        quota = headroom_series(conn, QUOTA_LEFT, start, f.tenant, f.system, step)
+        headroom = _headroom_charts(conn, f, start, end, step)
     throughput = [Series(s, got[f"changes_{s}"]) for s in STATUSES if got[f"changes_{s}"]]
     per = "minute" if step == 60 else f"{step // 60} minutes"
     out = [line_chart(f"Changes per {per} by outcome", throughput, start, end, step=step),
@@ -98,10 +97,17 @@ def charts(engine: Engine, ops: OpsState, f: Filters) -> list[Markup]:
         out.append(line_chart(f"API latency of {name} (ms)", lines, start, end, unit=" ms", step=step,
                               summed=False))
     out.append(bar_chart("Event lag per subscription", [(k, float(v), None) for k, v in sorted(lag.items())]))
-    lowest = "" if step == 60 else f", lowest per {per}"
-    for title, lines in ((f"Rate-limit headroom (tokens left{lowest})", tokens),
-                         (f"Daily quota left (calls{lowest})", quota)):
-        out.append(line_chart(title, [Series(line.label, points) for line, points in lines.items()], start, end,
+    return out + headroom
+
+
+def _headroom_charts(conn: Connection, f: Filters, start: int, end: int, step: int) -> list[Markup]:
+    """Tokens left and daily quota left per (system, tenant, credential), from the sampled series."""
+    lowest = "" if step == 60 else f", lowest per {step // 60} minutes"
+    out = []
+    for title, prefix in ((f"Rate-limit headroom (tokens left{lowest})", HEADROOM),
+                          (f"Daily quota left (calls{lowest})", QUOTA_LEFT)):
+        keyed = headroom_series(conn, prefix, start, f.tenant, f.system, step)
+        out.append(line_chart(title, [Series(k.label, points) for k, points in keyed.items()], start, end,
                               step=step, sampled=True))
     return out
 
