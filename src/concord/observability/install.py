@@ -11,8 +11,8 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
 from concord.observability.health import SystemProbe
-from concord.observability.logs import log_context
-from concord.observability.metrics import UNKNOWN_TENANT, OpsMetrics, build_metrics
+from concord.observability.logs import UNKNOWN_TENANT, log_context
+from concord.observability.metrics import OpsMetrics, build_metrics
 from concord.observability.projector import OpsProjector
 from concord.observability.tracing import configure_tracing, current_trace_id, span
 

@@ -22,12 +22,11 @@ from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import RateGovernor, RateKey
 from concord.connectors.runtime.http import CallSample
 from concord.observability import figures
-from concord.observability.logs import current_tenant
+from concord.observability.logs import UNKNOWN_TENANT, current_tenant
 
 # Every family carries a `tenant` label (issue #8): HUB_WIDE for figures that span tenants by nature (event
 # subscriptions, replays, the embedded log), UNKNOWN_TENANT where a figure has no tenant in its context.
 HUB_WIDE = "*"
-UNKNOWN_TENANT = "-"
 SAMPLE_MEMORY = 50_000  # call samples kept for the dashboard's percentiles between two flushes
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
