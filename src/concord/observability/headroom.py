@@ -50,6 +50,12 @@ def sample_headroom(conn: Connection, keys: list[GovernedKey], now: float | None
     return sum(1 for k in values if k[0] != TOTAL)
 
 
+def _after(prefix: str) -> str:
+    """The first string past every string starting with `prefix`: a range the (metric, bucket) index can seek,
+    where LIKE 'prefix%' would scan the table on SQLite (its LIKE is case-insensitive, the index is not)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
 @dataclass(frozen=True)
 class HeadroomLine:
     system: str
@@ -67,7 +73,7 @@ def headroom_series(conn: Connection, prefix: str, since: float, tenant: str | N
     s = ot.ops_series.c
     slot = (s.bucket - s.bucket % step).label("slot")
     query = (select(s.tenant, s.system, s.metric, slot, func.min(s.value))
-             .where(s.metric.like(f"{prefix}%"), s.bucket >= max(minute(since), TOTAL + 1))
+             .where(s.metric >= prefix, s.metric < _after(prefix), s.bucket >= max(minute(since), TOTAL + 1))
              .group_by(s.tenant, s.system, s.metric, slot))
     if tenant:
         query = query.where(s.tenant == tenant)
