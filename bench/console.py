@@ -129,6 +129,9 @@ def _seed_headroom(cur: Any, now: float) -> None:
             used = (bucket - start) % 86400 / 86400
             rows.append((bucket, system, f"headroom:{credential}", 100.0 - 60 * used))
             rows.append((bucket, system, f"quota_left:{credential}", 100_000 * (1 - used)))
+            if bucket % 3600 == 0:  # the hourly rollup (lowest of the hour: its last minute here)
+                rows.append((bucket, system, f"h:headroom:{credential}", 100.0 - 60 * (used + 59 / 1440)))
+                rows.append((bucket, system, f"h:quota_left:{credential}", 100_000 * (1 - used - 59 / 1440)))
         cur.executemany("INSERT INTO ops_series (bucket, tenant, system, metric, value) VALUES (?, 'default', ?, ?, ?)",
                         rows)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
-from sqlalchemy import create_engine
+from sqlalchemy import Engine, create_engine
 
 from concord.api.app import create_app
 from concord.connectors.base import RateLimit
@@ -51,9 +51,7 @@ def governed(tenant: str, system: str, clock: ManualClock) -> GovernedKey:
     return GovernedKey(governor, RateKey(tenant, system, "cred-1"))
 
 
-def test_samples_become_series_with_filters_and_the_lowest_value_per_step(tmp_path: Path) -> None:
-    engine = create_engine(f"sqlite:///{tmp_path}/s.db")
-    ot.ops_series.create(engine)
+def test_samples_become_series_with_filters_and_the_lowest_value_per_step(engine: Engine) -> None:
     clock = ManualClock(T0)
     a, b = governed("acme", "stripe", clock), governed("globex", "zendesk", clock)
     spent = {0: 10, 60: 30, 120: 5}
@@ -66,12 +64,14 @@ def test_samples_become_series_with_filters_and_the_lowest_value_per_step(tmp_pa
     with engine.connect() as conn:
         quota = headroom_series(conn, QUOTA_LEFT, T0, step=60)
         per_3min = headroom_series(conn, QUOTA_LEFT, T0, step=180)
+        hourly = headroom_series(conn, QUOTA_LEFT, T0, step=3600)  # read from the hourly rollup
         only_acme = headroom_series(conn, HEADROOM, T0, tenant="acme")
         only_zendesk = headroom_series(conn, HEADROOM, T0, system="zendesk")
     lines = {line.label: points for line, points in quota.items()}
     assert lines["stripe · acme · cred-1"] == {int(T0): 990.0, int(T0) + 60: 960.0, int(T0) + 120: 955.0}
     assert lines["zendesk · globex · cred-1"] == {int(T0): 1000.0, int(T0) + 60: 1000.0, int(T0) + 120: 1000.0}
     assert {line.label: p for line, p in per_3min.items()}["stripe · acme · cred-1"] == {int(T0): 955.0}
+    assert {line.label: p for line, p in hourly.items()}["stripe · acme · cred-1"] == {int(T0): 955.0}
     assert [line.tenant for line in only_acme] == ["acme"]
     assert [line.system for line in only_zendesk] == ["zendesk"]
 

@@ -3,9 +3,9 @@
 A governor knows only its present state, so the dashboard's charts need samples. Every process that holds
 connectors (`concord serve --connections`, the workflow and scale workers) runs a `HeadroomSampler`; the
 console also samples on each render, so the newest point is always current. A sample overwrites its minute
-(last value wins); charts over longer steps show the lowest value of each step — the figure that matters is how
-close a key came to running out. Keys are stored as (tenant, system) rows with the credential id in the metric
-name, so the dashboard's tenant and system filters apply unchanged.
+(last value wins) and lowers its hour's rollup; charts over longer steps show the lowest value of each step —
+the figure that matters is how close a key came to running out. Keys are stored as (tenant, system) rows with
+the credential id in the metric name, so the dashboard's tenant and system filters apply unchanged.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from concord.connectors.runtime.governed import GovernedKey
 from concord.observability import tables as ot
-from concord.observability.projector import TOTAL, SeriesKey, minute, set_series
+from concord.observability.projector import HOURLY, TOTAL, SeriesKey, hour, minute, set_series
 
 HEADROOM = "headroom:"
 QUOTA_LEFT = "quota_left:"
@@ -36,18 +37,33 @@ def _metric(prefix: str, credential: str) -> str:
 
 def sample_headroom(conn: Connection, keys: list[GovernedKey], now: float | None = None) -> int:
     """Record each key's tokens left and daily quota left in the current minute; returns the points written."""
-    bucket = minute(now if now is not None else time.time())
+    at = now if now is not None else time.time()
     values: dict[SeriesKey, float] = {}
     for governed in keys:
         room = governed.governor.headroom(governed.key)
         key = governed.key
         if room.tokens is not None:
-            values[(bucket, key.tenant, key.system, _metric(HEADROOM, key.credential))] = room.tokens
+            values[(minute(at), key.tenant, key.system, _metric(HEADROOM, key.credential))] = room.tokens
         if room.daily_remaining is not None:
-            values[(bucket, key.tenant, key.system, _metric(QUOTA_LEFT, key.credential))] = float(room.daily_remaining)
-        values[(TOTAL, key.tenant, key.system, SEEN)] = 0.0
+            values[(minute(at), key.tenant, key.system, _metric(QUOTA_LEFT, key.credential))] = float(
+                room.daily_remaining)
     set_series(conn, values)
-    return sum(1 for k in values if k[0] != TOTAL)
+    # The hourly rollup keeps the lowest sample of the hour, so week-long charts read 168 points per key.
+    lowest_series(conn, {(hour(at), tn, sys_name, HOURLY + m): v for (_, tn, sys_name, m), v in values.items()})
+    set_series(conn, {(TOTAL, g.key.tenant, g.key.system, SEEN): 0.0 for g in keys})
+    return len(values)
+
+
+def lowest_series(conn: Connection, values: dict[SeriesKey, float]) -> None:
+    """Insert, or keep the lower of the stored and the new value."""
+    if not values:
+        return
+    rows = [{"bucket": b, "tenant": tn, "system": s, "metric": m, "value": v} for (b, tn, s, m), v in values.items()]
+    postgres = conn.dialect.name == "postgresql"
+    stmt = postgresql.insert(ot.ops_series) if postgres else sqlite.insert(ot.ops_series)
+    lower = (func.least if postgres else func.min)(ot.ops_series.c.value, stmt.excluded.value)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["bucket", "tenant", "system", "metric"],
+                                            set_={"value": lower}), rows)
 
 
 def _after(prefix: str) -> str:
@@ -71,6 +87,7 @@ def headroom_series(conn: Connection, prefix: str, since: float, tenant: str | N
                     system: str | None = None, step: int = 60) -> dict[HeadroomLine, dict[int, float]]:
     """One line per key for `prefix` (HEADROOM or QUOTA_LEFT): {slot of `step` seconds: lowest sample}."""
     s = ot.ops_series.c
+    prefix = (HOURLY if step % 3600 == 0 else "") + prefix
     slot = (s.bucket - s.bucket % step).label("slot")
     query = (select(s.tenant, s.system, s.metric, slot, func.min(s.value))
              .where(s.metric >= prefix, s.metric < _after(prefix), s.bucket >= max(minute(since), TOTAL + 1))
