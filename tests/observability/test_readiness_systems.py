@@ -12,15 +12,18 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from concord.api.app import create_app
-from concord.connectors.base import Connector
+from concord.connectors.base import AuthError, Connector, DataRejected, RetryableError
 from concord.connectors.hubspot import HubSpotConnector
+from concord.connectors.runtime.clock import SystemClock
 from concord.connectors.runtime.retry import RetryPolicy
 from concord.connectors.zendesk import ZendeskConnector
 from concord.hubconfig import Runtime
-from concord.observability.health import CachedProbe, Check
+from concord.observability.health import CachedProbe, Check, connector_probe
 from concord.sandbox.common import free_port
+from concord.sandbox.salesforce.testing import running_twin as salesforce_twin
 from concord.settings import Settings
 from tests.connectors.hubspot.support import config_for as hubspot_config
+from tests.connectors.salesforce.support import connector_for as salesforce
 from tests.connectors.stripe.support import API_KEY
 from tests.connectors.stripe.support import config_for as stripe_config
 from tests.connectors.stripe.support import running_twin as stripe_twin
@@ -65,11 +68,14 @@ def test_readyz_names_the_down_system_and_the_refused_credential(tmp_path: Path,
 
 def test_readyz_is_ready_when_every_probed_system_answers(tmp_path: Path, runtime: Runtime,
                                                           three_systems: dict[str, Connector]) -> None:
-    app = create_app(settings(tmp_path), runtime, connectors={"stripe": three_systems["stripe"]})
-    with TestClient(app) as client:
-        ready = client.get("/readyz")
+    with salesforce_twin() as crm:  # OAuth login first, then the probe read answers "not found"
+        connectors = {"stripe": three_systems["stripe"], "salesforce": salesforce(crm.base_url, clock=SystemClock())}
+        app = create_app(settings(tmp_path), runtime, connectors=connectors)
+        with TestClient(app) as client:
+            ready = client.get("/readyz")
     assert ready.status_code == 200, ready.text
     assert ready.json()["failing"] == []
+    assert {s["name"]: s["credentials"] for s in ready.json()["systems"]}["salesforce"] == "ok"
 
 
 def test_a_probe_is_cached_for_its_ttl_and_cut_off_after_its_timeout() -> None:
@@ -101,3 +107,26 @@ def test_serve_reads_the_connections_file_from_the_setting(tmp_path: Path, runti
             watched = app.state.ops.metrics.headroom.watched()
     assert {s["name"]: s["status"] for s in body["systems"]}["stripe"] == "ok"
     assert sorted(w.key.credential for w in watched) == ["acct-main:read", "acct-main:write"]
+
+
+class Answering:
+    """A connector whose probe read raises what a system answered (or returns nothing)."""
+
+    def __init__(self, error: Exception | None) -> None:
+        self.error = error
+
+    def read(self, obj: str, record_id: str) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def test_a_refused_id_counts_as_an_authenticated_answer_and_a_refused_key_does_not() -> None:
+    def probe(error: Exception | None) -> Check:
+        return connector_probe("crm", Answering(error), "Account")()  # type: ignore[arg-type]
+
+    assert probe(None).credentials == "ok"
+    assert probe(DataRejected("crm", "MALFORMED_ID: id value of incorrect type")).status == "ok"
+    refused = probe(AuthError("crm", "INVALID_SESSION_ID"))
+    assert (refused.status, refused.credentials, refused.reachable) == ("failing", "refused", True)
+    down = probe(RetryableError("crm", "connection refused"))
+    assert (down.status, down.reachable) == ("failing", False)

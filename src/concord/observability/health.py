@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import httpx
 from sqlalchemy import Engine, select, text
 
-from concord.connectors.base import AuthError, Connector, ConnectorError, NotFound
+from concord.connectors.base import AuthError, Connector, ConnectorError, DataRejected, NotFound
 from concord.events import tables as et
 from concord.events.hub import EventSettings
 
@@ -75,8 +75,8 @@ def connector_probe(name: str, connector: Connector, obj: str) -> SystemProbe:
         started = time.perf_counter()
         try:
             connector.read(obj, PROBE_ID)
-        except NotFound:
-            pass
+        except (NotFound, DataRejected):
+            pass  # answered past authentication: "no such record" or "not an id of this object" (Salesforce)
         except AuthError as exc:
             return Check(name, "failing", exc.message, reachable=True, credentials="refused")
         except (ConnectorError, httpx.HTTPError) as exc:
