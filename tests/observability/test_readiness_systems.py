@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -21,6 +22,7 @@ from concord.hubconfig import Runtime
 from concord.observability.health import CachedProbe, Check, connector_probe
 from concord.sandbox.common import free_port
 from concord.sandbox.salesforce.testing import running_twin as salesforce_twin
+from concord.security.scopes import ALL_TENANTS
 from concord.settings import Settings
 from tests.connectors.hubspot.support import config_for as hubspot_config
 from tests.connectors.salesforce.support import connector_for as salesforce
@@ -29,12 +31,17 @@ from tests.connectors.stripe.support import config_for as stripe_config
 from tests.connectors.stripe.support import running_twin as stripe_twin
 from tests.connectors.zendesk.support import running_twin as zendesk_twin
 from tests.connectors.zendesk.support import token_config
+from tests.security.support import bearer, key_for
 
 ONCE = RetryPolicy(max_attempts=1)
 
 
 def settings(tmp_path: Path, **overrides: object) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path}/c.db", sqlite_synchronous="NORMAL", **overrides)  # type: ignore[arg-type]
+
+
+def operator(app: Any) -> dict[str, str]:
+    return bearer(key_for(app.state.concord.engine, tenant=ALL_TENANTS, name="ops"))
 
 
 @pytest.fixture
@@ -53,7 +60,10 @@ def test_readyz_names_the_down_system_and_the_refused_credential(tmp_path: Path,
                                                                   three_systems: dict[str, Connector]) -> None:
     app = create_app(settings(tmp_path), runtime, connectors=three_systems)
     with TestClient(app) as client:
-        ready = client.get("/readyz")
+        public = client.get("/readyz")  # an orchestrator's probe: no key
+        ready = client.get("/readyz", headers=operator(app))
+    assert public.status_code == 503
+    assert public.json() == {"status": "not_ready", "failing": ["hubspot", "zendesk"]}
     assert ready.status_code == 503
     body = ready.json()
     assert body["status"] == "not_ready"
@@ -72,7 +82,7 @@ def test_readyz_is_ready_when_every_probed_system_answers(tmp_path: Path, runtim
         connectors = {"stripe": three_systems["stripe"], "salesforce": salesforce(crm.base_url, clock=SystemClock())}
         app = create_app(settings(tmp_path), runtime, connectors=connectors)
         with TestClient(app) as client:
-            ready = client.get("/readyz")
+            ready = client.get("/readyz", headers=operator(app))
     assert ready.status_code == 200, ready.text
     assert ready.json()["failing"] == []
     assert {s["name"]: s["credentials"] for s in ready.json()["systems"]}["salesforce"] == "ok"
@@ -103,7 +113,7 @@ def test_serve_reads_the_connections_file_from_the_setting(tmp_path: Path, runti
         systems.write_text(f"stripe:\n  base_url: {twin.url}\n  api_key: {API_KEY}\n  credential_id: acct-main\n")
         app = create_app(settings(tmp_path, connections=systems), runtime)
         with TestClient(app) as client:
-            body = client.get("/readyz").json()
+            body = client.get("/readyz", headers=operator(app)).json()
             watched = app.state.ops.metrics.headroom.watched()
     assert {s["name"]: s["status"] for s in body["systems"]}["stripe"] == "ok"
     assert sorted(w.key.credential for w in watched) == ["acct-main:read", "acct-main:write"]
