@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -22,18 +22,22 @@ from concord.api.routes import (
     review,
     tasks,
 )
+from concord.connectors.base import Connector
 from concord.console.app import install_console
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
+from concord.observability.systems import load_connectors, watch_systems
 from concord.security.install import install_security, start_security
 from concord.settings import Settings
 from concord.storage.engine import make_engine, upgrade
 from concord.workflows.engine import WorkflowEngine
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None) -> FastAPI:
+def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None,
+               connectors: Mapping[str, Connector] | None = None) -> FastAPI:
     """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
-    a launched engine serving the process API (without one, process routes answer 503)."""
+    a launched engine serving the process API (without one, process routes answer 503). `connectors` (or the
+    `connections` setting): the systems /readyz probes and whose rate-limit headroom the dashboard charts."""
     runtime = runtime or load_runtime(settings.config_dir)
 
     @asynccontextmanager
@@ -44,9 +48,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
         service = IngestService(engine, runtime, settings.max_batch)
         service.start()
         app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service)
+        owned = {} if connectors is not None else load_connectors(settings.connections)
+        sampler = watch_systems(app.state.ops, engine, connectors if connectors is not None else owned,
+                                settings.headroom_sample_s)
         try:
             yield
         finally:
+            sampler.stop()
+            for connector in owned.values():
+                connector.close()
             service.stop()
             engine.dispose()
 

@@ -18,7 +18,7 @@ from concord.cli import (
     worker_cmds,
     workflow_cmds,
 )
-from concord.cli.common import runtime, settings
+from concord.cli.common import runtime, serving_connectors, settings
 from concord.matching.cli import dedupe
 from concord.reconciliation import cli as reconciliation_cli
 
@@ -26,7 +26,11 @@ from concord.reconciliation import cli as reconciliation_cli
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
           port: Annotated[int | None, typer.Option(help="port")] = None,
           tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS")] = None,
-          tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None) -> None:
+          tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+          connections: Annotated[Path | None, typer.Option(
+              exists=True, dir_okay=False, help="systems YAML (as `workflows worker`): probed by /readyz, "
+                                                "rate-limit headroom charted; default CONCORD_CONNECTIONS")] = None,
+          ) -> None:
     """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked."""
     import uvicorn
 
@@ -36,7 +40,9 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     from concord.tuning import tune_gc_for_throughput
 
     s = serving_checks(settings(), tls_cert, tls_key)
-    app = create_app(s, runtime(s))
+    if connections is not None:
+        s = s.model_copy(update={"connections": connections})
+    app = create_app(s, runtime(s), connectors=serving_connectors(s.connections))
     tune_gc_for_throughput()
     configure_logging(s.log_level)
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level, log_config=None,

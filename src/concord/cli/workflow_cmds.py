@@ -118,6 +118,7 @@ def cancel(task_id: str, actor: Actor = "cli") -> None:
 def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="systems YAML")],
            serve: Annotated[bool, typer.Option(help="also serve the API (process and task routes)")] = False) -> None:
     """Run workflows: recover unfinished runs, start processes from event signals, optionally serve the API."""
+    from concord.observability.systems import start_sampler
     from concord.storage.engine import make_engine, upgrade
     from concord.workflows.connections import Connections
     from concord.workflows.credit_signals import CreditSignalWaker
@@ -130,7 +131,9 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
     rt = runtime(s)
     db = make_engine(s.database_url, s.sqlite_synchronous)
     upgrade(db)
-    services = standard_services(db, rt, Connections.load(connections).build(), s.config_dir)
+    built = Connections.load(connections).build()
+    services = standard_services(db, rt, built, s.config_dir)
+    sampler = start_sampler(db, built, s.headroom_sample_s)  # rate-limit headroom for the dashboard's charts
     wf_settings = WorkflowSettings(database_url=s.database_url, sqlite_synchronous=s.sqlite_synchronous)
     specs = {**process_specs(), **lifecycle_specs()}  # imports every workflow before launch: DBOS recovers them
     with WorkflowEngine(wf_settings, services) as engine:
@@ -144,7 +147,7 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
 
                 from concord.api.app import create_app
 
-                uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
+                uvicorn.run(create_app(s, rt, engine, built), host=s.host, port=s.port, log_level=s.log_level)
             else:
                 stop = threading.Event()
                 signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -152,5 +155,6 @@ def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False
                 with contextlib.suppress(KeyboardInterrupt):
                     stop.wait()
         finally:
+            sampler.stop()
             waker.stop()
             starter.stop()

@@ -24,12 +24,20 @@ from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.processor import BatchProcessor, Outcome
 from concord.matching.store import DuplicateChecker
+from concord.observability.logs import log_context
 from concord.observability.tracing import current_link, span
 from concord.security.sealing import seal_batch
 from concord.storage.engine import Checkpointer
 from concord.storage.repository import ConcurrencyConflict
 
 log = logging.getLogger(__name__)
+HUB_WIDE = "*"
+
+
+def _tenant_of(prepared: list[PreparedChange]) -> str:
+    """The batch's tenant for its log lines; a group commit that spans tenants is logged as hub-wide."""
+    tenants = {p.request.tenant for p in prepared}
+    return tenants.pop() if len(tenants) == 1 else HUB_WIDE
 RETRIES = 5
 
 
@@ -172,7 +180,8 @@ class IngestService:
         prepared = [p for job in jobs for p in job.prepared]
         try:
             links = [job.link for job in jobs if job.link is not None]
-            with span("ingest.commit", {"concord.changes": len(prepared)}, links=links):
+            with span("ingest.commit", {"concord.changes": len(prepared)}, links=links), \
+                    log_context(tenant=_tenant_of(prepared), step="ingest.commit"):
                 outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache, self.bindings,
                                                   self.checker)
         except Exception as exc:  # the writer thread must outlive any one bad batch

@@ -17,6 +17,7 @@ from concord.connectors.runtime.governor_redis import RedisGovernorStore
 from concord.connectors.runtime.governor_store import GovernorStore
 from concord.delivery.dispatcher import CommandDispatcher
 from concord.hubconfig import Runtime
+from concord.observability.systems import start_sampler
 from concord.scale.bus import ChangeBus
 from concord.scale.delivery import DeliveryLoop, PartitionedDeliveryStore, connectors_close, load_connectors
 from concord.scale.leases import LeaseManager
@@ -26,7 +27,7 @@ from concord.storage.engine import make_engine, upgrade
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x636F6E63  # "conc"
-
+HEADROOM_SAMPLE_S = 15.0  # seconds between samples of the connectors' rate-limit headroom
 
 def open_database(url: str, pool_size: int = 5) -> Engine:
     """An engine that has connected once and is on the newest schema."""
@@ -81,8 +82,10 @@ def start_delivery(engine: Engine, scale: ScaleSettings, worker: Worker, connect
     store = PartitionedDeliveryStore(engine, scale.partitions, worker.owned)
     delivery = DeliveryLoop(CommandDispatcher(store, connectors))
     delivery.start()
+    sampler = start_sampler(engine, connectors, HEADROOM_SAMPLE_S)  # the dashboard's headroom charts
 
     def stop() -> None:
+        sampler.stop()
         delivery.stop()
         connectors_close(connectors)
 

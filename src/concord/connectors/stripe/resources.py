@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from concord.connectors.base import Capabilities, ChangePage, Conflict, DataRejected, ExternalRecord, NotFound
+from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.stripe.client import (
     FormValue,
     StripeClient,
@@ -301,6 +302,10 @@ class StripeConnector:
         consistent recovery. Several events of one record in a page collapse into the latest snapshot.
         """
         return _ChangeFeed(self.client, obj, _spec(obj)).page(cursor)
+
+    def rate_keys(self) -> list[GovernedKey]:
+        """`RateGoverned`: Stripe's separate read and write allowances."""
+        return self.client.rate_keys()
 
     def close(self) -> None:
         self.client.close()
