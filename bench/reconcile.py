@@ -105,7 +105,7 @@ class SourcePager:
     """The twin's Account records, paged by (Id) cursor as `changes_since` pages them."""
 
     def __init__(self, path: Path) -> None:
-        self.db = sqlite3.connect(path)
+        self.db = sqlite3.connect(path, check_same_thread=False)  # paged from the reconciler's fetch thread
 
     def changes_since(self, obj: str, cursor: str | None) -> ChangePage:
         rows = self.db.execute("SELECT id, deleted, fields FROM source WHERE id > ? ORDER BY id LIMIT ?",
