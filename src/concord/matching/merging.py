@@ -106,16 +106,24 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     _event(conn, "CustomersMerged", tenant, {
         "entity": keep["entity"], "canonical_id": survivor_id, "source_system": "concord", "absorbed_id": absorbed_id,
         "merge_id": merge_id, "actor": actor, "systems": sorted({m["system"] for m in moved})}, merge_id)
-    changed = [p for p, fv in merged.fields.items() if before.fields.get(p) != fv]
+    result = MergeResult(merge_id, survivor_id, absorbed_id, len(moved), len(related))
+    _log_merge(conn, tenant, keep["entity"], result, [p for p, fv in merged.fields.items()
+                                                      if before.fields.get(p) != fv], relinked, actor, reason, now)
+    return result
+
+
+def _log_merge(conn: Connection, tenant: str, entity: str, result: MergeResult, changed: list[str],
+               relinked: list[dict[str, Any]], actor: str, reason: str, now: float) -> None:
+    merge_id, survivor_id, absorbed_id = result.merge_id, result.survivor_id, result.absorbed_id
     _record_changes(conn, [
-        change_row(tenant, keep["entity"], survivor_id, f"merge:{merge_id}", merge_id, {"absorbed": absorbed_id},
+        change_row(tenant, entity, survivor_id, f"merge:{merge_id}", merge_id, {"absorbed": absorbed_id},
                    changed, now),
-        change_row(tenant, keep["entity"], absorbed_id, f"merge:{merge_id}:absorbed", merge_id,
+        change_row(tenant, entity, absorbed_id, f"merge:{merge_id}:absorbed", merge_id,
                    {"merged_into": survivor_id}, [], now)], relinked, audit.Entry(
         tenant=tenant, actor=actor, action="customer.merged", object_type="merge", object_id=merge_id,
         customer=survivor_id, correlation_id=merge_id, before={"survivor": survivor_id, "absorbed": absorbed_id},
-        after={"bindings": len(moved), "relinked": [r.id for r in related], "reason": reason}))
-    return MergeResult(merge_id, survivor_id, absorbed_id, len(moved), len(related))
+        after={"bindings": result.moved_bindings, "relinked": [r["canonical_id"] for r in relinked],
+               "reason": reason}))
 
 
 def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) -> MergeResult:
