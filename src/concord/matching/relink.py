@@ -23,6 +23,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from concord.canonical.golden import FieldValue, GoldenRecord, Provenance
 from concord.canonical.models import ENTITY_TYPES
+from concord.events.derive import derive_events
 from concord.events.produce import new_event, outbox_row
 from concord.events.registry import SchemaRegistry
 from concord.ids import new_id
@@ -30,9 +31,6 @@ from concord.ingest.models import ChangePublic, ChangeStatus
 from concord.ingest.outcome import customer_key
 from concord.storage import tables as t
 from concord.storage.repository import dumps
-
-_NOUN = {"account": "Customer", "contact": "Contact", "billing_account": "BillingAccount", "contract": "Contract",
-         "subscription": "Subscription", "entitlement": "Entitlement"}
 
 
 def reference_fields(target: str) -> dict[str, tuple[str, ...]]:
@@ -95,12 +93,13 @@ def change_row(tenant: str, entity: str, rid: str, key: str, correlation: str, p
 
 def updated_event(record: GoldenRecord, changes: dict[str, tuple[Any, Any]], merge_id: str,
                   change_id: str) -> dict[str, Any]:
-    """The outbox row of `<Noun>Updated` for fields Concord re-pointed."""
-    data = {"entity": record.entity, "canonical_id": record.id, "source_system": "concord",
-            "changes": {p: {"before": b, "after": a} for p, (b, a) in changes.items()},
-            "changed_fields": sorted(changes)}
-    envelope = new_event(SchemaRegistry.default(), f"{_NOUN[record.entity]}Updated", record.tenant,
-                         customer_key(record), data, merge_id, change_id)
+    """The outbox row of `<Noun>Updated` (named as ingest names it) for fields Concord re-pointed."""
+    applied = {p: after for p, (_, after) in changes.items()}
+    derived = derive_events(record.entity, record.id, False, applied, {p: b for p, (b, _) in changes.items()},
+                            "concord")[0]
+    data = {**derived.data, "changed_fields": sorted(changes)}
+    envelope = new_event(SchemaRegistry.default(), derived.type, record.tenant, customer_key(record), data,
+                         merge_id, change_id)
     return outbox_row(envelope)
 
 
