@@ -72,6 +72,8 @@ def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[Prep
             cache.put_many(processor.records.values())  # only after the commit succeeded
             if processor.binder is not None:
                 processor.binder.committed()
+            if checker is not None:
+                checker.committed()
             return outcomes
         except (ConcurrencyConflict, IntegrityError) as exc:
             cache.clear()

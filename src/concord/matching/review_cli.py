@@ -38,20 +38,22 @@ def _service() -> Iterator[IngestService]:
 def merge_cmd(survivor: Annotated[str, typer.Argument(help="canonical id that survives")],
               absorbed: Annotated[str, typer.Argument(help="canonical id folded into it")],
               tenant: Tenant = "default", actor: Actor = "cli", reason: str = "") -> None:
-    """Merge two golden records: survivorship by field ownership, bindings moved, CustomersMerged emitted."""
+    """Merge two golden records: survivorship by field ownership, bindings moved, related records re-pointed,
+    CustomersMerged emitted."""
     with database(settings()) as engine:
         try:
             with engine.begin() as conn:
                 result = merge(conn, tenant, survivor, absorbed, actor, reason)
         except MergeRefused as exc:
             raise fail(str(exc)) from exc
+    console.print(f"{result.relinked} related records re-pointed to {escape(survivor)}")
     console.print(f"merged {escape(absorbed)} into {escape(survivor)} ({result.moved_bindings} bindings moved); "
                   f"undo with: concord unmerge {result.merge_id}")
 
 
 def unmerge_cmd(merge_id: Annotated[str, typer.Argument(help="id printed by concord merge")], actor: Actor = "cli",
                 force: Annotated[bool, typer.Option(help="also when the survivor changed since")] = False) -> None:
-    """Undo a merge: both records, their bindings and match keys as they were."""
+    """Undo a merge: both records, their bindings, match keys and related records as they were."""
     with database(settings()) as engine:
         try:
             with engine.begin() as conn:
@@ -59,7 +61,7 @@ def unmerge_cmd(merge_id: Annotated[str, typer.Argument(help="id printed by conc
         except MergeRefused as exc:
             raise fail(str(exc)) from exc
     console.print(f"unmerged {escape(result.absorbed_id)} from {escape(result.survivor_id)} "
-                  f"({result.moved_bindings} bindings restored)")
+                  f"({result.moved_bindings} bindings, {result.relinked} related records restored)")
 
 
 @review_app.command("list")
