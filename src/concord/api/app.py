@@ -17,6 +17,7 @@ from concord.api.routes import (
     keys,
     lifecycle_process,
     mapping_changes,
+    ownership_changes,
     process,
     records,
     review,
@@ -55,8 +56,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
     install_problem_handlers(app)
     install_security(app, settings)
     app.state.workflows = workflows
-    for module in (changes, records, approvals, keys, audit, mapping_changes, review, process, tasks,
-                   lifecycle_process):
+    for module in (changes, records, approvals, keys, audit, mapping_changes, ownership_changes, review, process,
+                   tasks, lifecycle_process):
         app.include_router(module.router)
     install_console(app, settings.otlp_endpoint)  # metrics, health, traces, experience API and /console (#7)
     return app
