@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
+from sqlalchemy import Table, select
 
 from concord.cli.common import database, fail, settings
 from concord.security.keys import authenticate
@@ -36,6 +37,15 @@ class CliIdentity:
             raise fail(f"--key: this API key lacks the scope {scope.value!r}")
         if tenant is not None and not self.principal.sees(tenant):
             raise fail(f"--key: this API key is not allowed to use tenant {tenant!r}'s data")
+
+    def require_object(self, scope: Scope, table: Table, object_id: str) -> None:
+        """`require` for the tenant of the row `object_id` of `table` (a review, merge, approval, task). A row
+        that does not exist checks the scope only: the command itself then says it is not there."""
+        if self.principal is None:
+            return
+        with database(settings()) as engine, engine.connect() as conn:
+            tenant = conn.execute(select(table.c.tenant).where(table.c.id == object_id)).scalar()
+        self.require(scope, None if tenant is None else str(tenant))
 
 
 def login_actor() -> str:
