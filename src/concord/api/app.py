@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 import concord
 from concord.api.deps import AppContext
+from concord.api.guards import NulGuard
 from concord.api.problems import install_problem_handlers
 from concord.api.routes import (
     approvals,
@@ -54,6 +55,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
     app = FastAPI(title="Concord", version=concord.__version__, lifespan=lifespan,
                   description="Customer lifecycle hub: canonical model, field ownership, golden records.")
     install_problem_handlers(app)
+    app.add_middleware(NulGuard)
     install_security(app, settings)
     app.state.workflows = workflows
     for module in (changes, records, approvals, keys, audit, mapping_changes, ownership_changes, review, process,
