@@ -37,6 +37,9 @@ class TenantConfig(BaseModel):
     systems: list[str] = Field(min_length=1, description="systems this tenant syncs with")
     auto_create: dict[str, list[str]] = Field(
         default_factory=dict, description="system → entities Concord creates there when not yet bound")
+    region: str | None = Field(default=None, min_length=1, max_length=32, description=(
+        "data residency: this tenant's data is only sent to endpoints of this region (`region:` of an endpoint "
+        "in the connections file); without one in the region a delivery fails, it never goes elsewhere"))
 
 
 class HubConfig(BaseModel):
