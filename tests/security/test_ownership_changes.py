@@ -13,6 +13,8 @@ from typer.testing import CliRunner
 from concord.cli import common
 from concord.cli.main import build
 from concord.hubconfig import bundled_config_dir, load_runtime
+from concord.ingest.models import ChangeCreate, ChangePublic
+from concord.ingest.service import prepare_all, process_in_transaction
 from concord.security import ownership_changes
 from concord.security.keys import create_key
 from concord.security.scopes import ALL_TENANTS, ROLES, Scope
@@ -74,9 +76,14 @@ def test_ownership_change_is_dry_run_approved_by_another_and_rolled_back(world: 
     with world.engine.connect() as conn:
         ownership_changes.sync(conn, other)  # looked less than a second ago: no query yet
         assert other.ownership.version == 1
-        other.live.checked_at -= ownership_changes.SYNC_INTERVAL_S
-        ownership_changes.sync(conn, other)
-    assert other.ownership.version == 2 and other.rules.rule_for("default", "account", "name").mode == "owner_only"
+    other.live.checked_at -= ownership_changes.SYNC_INTERVAL_S  # a second later, the other process's next batch
+    prepared, errors = prepare_all(other, [ChangeCreate(
+        system="zendesk", entity="account", external_id="z-4", fields={"name": "Zebra Four"},
+        source_ts="2026-03-02T12:00:00Z", idempotency_key="o-other", canonical_id=world.ids["customer_id"])])
+    [outcome] = process_in_transaction(world.engine, other, prepared)
+    assert not errors and isinstance(outcome, ChangePublic)
+    assert [r.field for r in outcome.rejected] == ["name"]  # judged by version 2 without a restart
+    assert other.ownership.version == 2
 
     rolled = world.client.post("/api/v1/ownership/rollback", headers=bob)
     assert rolled.json() == {"version": 3}
