@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 import concord
 from concord.api.deps import AppContext
+from concord.api.guards import NulGuard
 from concord.api.problems import install_problem_handlers
 from concord.api.routes import (
     approvals,
@@ -17,6 +18,7 @@ from concord.api.routes import (
     keys,
     lifecycle_process,
     mapping_changes,
+    ownership_changes,
     process,
     records,
     review,
@@ -63,10 +65,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
     app = FastAPI(title="Concord", version=concord.__version__, lifespan=lifespan,
                   description="Customer lifecycle hub: canonical model, field ownership, golden records.")
     install_problem_handlers(app)
+    app.add_middleware(NulGuard)
     install_security(app, settings)
     app.state.workflows = workflows
-    for module in (changes, records, approvals, keys, audit, mapping_changes, review, process, tasks,
-                   lifecycle_process):
+    for module in (changes, records, approvals, keys, audit, mapping_changes, ownership_changes, review, process,
+                   tasks, lifecycle_process):
         app.include_router(module.router)
     install_console(app, settings.otlp_endpoint)  # metrics, health, traces, experience API and /console (#7)
     return app

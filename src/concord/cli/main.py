@@ -13,6 +13,7 @@ from concord.cli import (
     demo_cmd,
     events_cmds,
     lifecycle_cmds,
+    ownership_cmds,
     sandbox_cmds,
     security_cmds,
     worker_cmds,
@@ -60,6 +61,7 @@ def build() -> typer.Typer:
     app.add_typer(data_cmds.show_app, name="show")
     app.add_typer(data_cmds.approvals_app, name="approvals")
     app.add_typer(config_cmds.mappings_app, name="mappings")
+    app.add_typer(ownership_cmds.ownership_app, name="ownership")
     app.add_typer(config_cmds.schema_app, name="schema")
     app.add_typer(sandbox_cmds.sandbox_app, name="sandbox")
     events_cmds.register(app)

@@ -13,8 +13,11 @@ import typer
 from rich.table import Table
 
 from concord.cli.common import console, database, fail, runtime, settings
+from concord.cli.identity import KeyOption, identify
+from concord.security.scopes import Scope
 from concord.tasks import store
 from concord.tasks.models import TaskAction, TaskPublic, TaskStatus
+from concord.tasks.tables import workflow_tasks
 from concord.workflows.engine import ClientWaker, WorkflowEngine, WorkflowSettings
 
 tasks_app = typer.Typer(help="Exception tasks: workflows waiting for a person to correct data.", no_args_is_help=True)
@@ -69,7 +72,11 @@ def show_task(task_id: str) -> None:
     console.print_json(task.model_dump_json())
 
 
-def _decide(task_id: str, action: TaskAction, actor: str, corrections: dict[str, Any] | None = None) -> TaskPublic:
+def _decide(task_id: str, action: TaskAction, key: str | None, corrections: dict[str, Any] | None = None
+            ) -> TaskPublic:
+    who = identify(key)
+    who.require_object(Scope.TASKS_RESOLVE, workflow_tasks, task_id)
+    actor = who.actor
     s = settings()
     with database(s) as engine:
         try:
@@ -92,26 +99,23 @@ def _decide(task_id: str, action: TaskAction, actor: str, corrections: dict[str,
     return task
 
 
-Actor = Annotated[str, typer.Option(help="who decides (recorded on the task)")]
-
-
 @tasks_app.command("resolve")
 def resolve(task_id: str, set_: Annotated[list[str] | None, typer.Option("--set", help="field=value")] = None,
-            actor: Actor = "cli") -> None:
+            key: KeyOption = None) -> None:
     """Continue the run with corrected values."""
-    _decide(task_id, TaskAction.RESOLVE, actor, _parse_sets(set_ or []))
+    _decide(task_id, TaskAction.RESOLVE, key, _parse_sets(set_ or []))
 
 
 @tasks_app.command("retry")
-def retry(task_id: str, actor: Actor = "cli") -> None:
+def retry(task_id: str, key: KeyOption = None) -> None:
     """Run the refused step again unchanged."""
-    _decide(task_id, TaskAction.RETRY, actor)
+    _decide(task_id, TaskAction.RETRY, key)
 
 
 @tasks_app.command("cancel")
-def cancel(task_id: str, actor: Actor = "cli") -> None:
+def cancel(task_id: str, key: KeyOption = None) -> None:
     """Stop the run."""
-    _decide(task_id, TaskAction.CANCEL, actor)
+    _decide(task_id, TaskAction.CANCEL, key)
 
 
 @workflows_app.command("worker")

@@ -26,6 +26,7 @@ from concord.ingest.processor import BatchProcessor, Outcome
 from concord.matching.store import DuplicateChecker
 from concord.observability.logs import log_context
 from concord.observability.tracing import current_link, span
+from concord.security.ownership_changes import sync as sync_ownership
 from concord.security.sealing import seal_batch
 from concord.storage.engine import Checkpointer
 from concord.storage.repository import ConcurrencyConflict
@@ -66,6 +67,7 @@ def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[Prep
             with engine.begin() as conn:
                 if guard is not None:
                     guard(conn)
+                sync_ownership(conn, runtime)  # an activated ownership version reaches every writer within ~1 s
                 processor = BatchProcessor(runtime, conn, cache=cache, bindings=bindings, checker=checker)
                 outcomes = processor.run(prepared)
                 seal_batch(conn, processor.writes.changes)

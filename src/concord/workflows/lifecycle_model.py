@@ -71,7 +71,7 @@ class ConvertLeadRequest(ProcessRequest):
 class ActivateContractRequest(ProcessRequest):
     """A signed contract goes live carrying its order: `order_id` is the ERP sale order (the business key)."""
 
-    order_id: int = Field(ge=1, description="the Tryton sale order the contract carries")
+    order_id: int = Field(ge=1, le=2**63 - 1, description="the Tryton sale order the contract carries")
     activated_by: str = Field(min_length=1, max_length=128)
 
 
