@@ -30,4 +30,6 @@ class Settings(BaseSettings):
                                                                     "(random per process when unset)")
     tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key)")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    connections: Path | None = Field(default=None, description="systems YAML (salesforce, tryton, ...): when set, "
+                                     "`concord serve` also hosts the workflow runtime and its connectors")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")

@@ -18,7 +18,7 @@ from concord.cli import (
     worker_cmds,
     workflow_cmds,
 )
-from concord.cli.common import runtime, settings
+from concord.cli.common import fail, runtime, settings
 from concord.matching.cli import dedupe
 from concord.reconciliation import cli as reconciliation_cli
 
@@ -26,17 +26,27 @@ from concord.reconciliation import cli as reconciliation_cli
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
           port: Annotated[int | None, typer.Option(help="port")] = None,
           tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS")] = None,
-          tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None) -> None:
-    """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked."""
+          tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+          connections: Annotated[Path | None, typer.Option(
+              dir_okay=False, help="systems YAML: also host the workflow runtime (process API, event starts); "
+                                   "default $CONCORD_CONNECTIONS")] = None) -> None:
+    """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked. With a
+    connections file the same process runs the lifecycle workflows and their connectors."""
     import uvicorn
 
-    from concord.api.app import create_app
+    from concord.api.serving import create_serving_app
     from concord.observability.logs import configure_logging
     from concord.security.install import serving_checks
     from concord.tuning import tune_gc_for_throughput
+    from concord.workflows.hosting import NoConnections, connections_file
 
     s = serving_checks(settings(), tls_cert, tls_key)
-    app = create_app(s, runtime(s))
+    if connections is not None or s.connections is not None:
+        try:
+            s = s.model_copy(update={"connections": connections_file(s, connections)})
+        except NoConnections as exc:
+            raise fail(str(exc)) from exc
+    app = create_serving_app(s, runtime(s))
     tune_gc_for_throughput()
     configure_logging(s.log_level)
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level, log_config=None,

@@ -15,7 +15,7 @@ from rich.table import Table
 from concord.cli.common import console, database, fail, runtime, settings
 from concord.tasks import store
 from concord.tasks.models import TaskAction, TaskPublic, TaskStatus
-from concord.workflows.engine import ClientWaker, WorkflowEngine, WorkflowSettings
+from concord.workflows.engine import ClientWaker, WorkflowSettings
 
 tasks_app = typer.Typer(help="Exception tasks: workflows waiting for a person to correct data.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Durable lifecycle workflows.", no_args_is_help=True)
@@ -115,42 +115,28 @@ def cancel(task_id: str, actor: Actor = "cli") -> None:
 
 
 @workflows_app.command("worker")
-def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="systems YAML")],
+def worker(connections: Annotated[Path | None, typer.Option(
+               dir_okay=False, help="systems YAML; default $CONCORD_CONNECTIONS")] = None,
            serve: Annotated[bool, typer.Option(help="also serve the API (process and task routes)")] = False) -> None:
     """Run workflows: recover unfinished runs, start processes from event signals, optionally serve the API."""
-    from concord.storage.engine import make_engine, upgrade
-    from concord.workflows.connections import Connections
-    from concord.workflows.credit_signals import CreditSignalWaker
-    from concord.workflows.lifecycle_processes import lifecycle_specs
-    from concord.workflows.processes import process_specs
-    from concord.workflows.services import standard_services
-    from concord.workflows.signals import SignalStarter
+    from concord.workflows.hosting import NoConnections, connections_file, hosted_workflows
 
     s = settings()
     rt = runtime(s)
-    db = make_engine(s.database_url, s.sqlite_synchronous)
-    upgrade(db)
-    services = standard_services(db, rt, Connections.load(connections).build(), s.config_dir)
-    wf_settings = WorkflowSettings(database_url=s.database_url, sqlite_synchronous=s.sqlite_synchronous)
-    specs = {**process_specs(), **lifecycle_specs()}  # imports every workflow before launch: DBOS recovers them
-    with WorkflowEngine(wf_settings, services) as engine:
-        starter = SignalStarter(engine, specs)
-        starter.start()
-        waker = CreditSignalWaker(engine)  # wakes runs paused on credit when a hold is released
-        waker.start()
-        try:
-            if serve:
-                import uvicorn
+    try:
+        path = connections_file(s, connections)
+    except NoConnections as exc:
+        raise fail(str(exc)) from exc
+    with hosted_workflows(s, rt, path) as engine:
+        if serve:
+            import uvicorn
 
-                from concord.api.app import create_app
+            from concord.api.app import create_app
 
-                uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
-            else:
-                stop = threading.Event()
-                signal.signal(signal.SIGTERM, lambda *_: stop.set())
-                console.print("workflow worker running; Ctrl-C to stop")
-                with contextlib.suppress(KeyboardInterrupt):
-                    stop.wait()
-        finally:
-            waker.stop()
-            starter.stop()
+            uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
+        else:
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            console.print("workflow worker running; Ctrl-C to stop")
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait()
