@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator, model_validator
 
 from concord.events.envelope import EventEnvelope
 from concord.hubconfig import bundled_config_dir
@@ -32,10 +32,23 @@ class Where(_Strict):
 
 
 class WebhookTarget(_Strict):
+    """`url` in the file, or `url_env` naming the environment variable that holds it (per deployment). With
+    `optional: true` the subscription is skipped while its URL or secret variable is unset, instead of refusing
+    to start (a subscriber a deployment may or may not have, e.g. the customer-success tool)."""
+
     kind: Literal["webhook"]
-    url: HttpUrl
+    url: HttpUrl | None = None
+    url_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$",
+                                description="environment variable with the URL")
     secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="environment variable with the HMAC key")
+    optional: bool = False
     timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookTarget:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give either url or url_env")
+        return self
 
 
 class ConnectorCommandTarget(_Strict):
