@@ -83,7 +83,7 @@ def build_subscriber(name: str, config: SubscriptionConfig, http: httpx.Client,
     if isinstance(target, ConnectorCommandTarget):
         return ConnectorCommandSubscriber(target)
     if isinstance(target, WorkflowSignalTarget):
-        return WorkflowSignalSubscriber(target)
+        return WorkflowSignalSubscriber(target, name)
     assert isinstance(target, AnalyticsTarget)
     return AnalyticsSink(target.directory, target.max_rows_per_file)
 
