@@ -23,8 +23,9 @@ from concord.ingest.models import ChangeCreate, ChangePublic
 from concord.ingest.service import IngestService
 from concord.storage import queries
 from concord.workflows.engine import WorkflowEngine
+from concord.workflows.lifecycle_model import ConvertLeadRequest
 from concord.workflows.lifecycle_processes import lifecycle_specs
-from concord.workflows.processes import process_specs, run_view
+from concord.workflows.processes import process_specs, run_view, start_process
 from concord.workflows.signals import SignalStarter
 from tests.workflows.lifecycle_support import event_types, golden, onboarded
 from tests.workflows.support import Systems, crm_customer, settle
@@ -60,7 +61,7 @@ def deal(engine: WorkflowEngine, systems: Systems, runtime: Runtime, sf_account:
     return opportunity, outcome.canonical_id
 
 
-def route(engine: WorkflowEngine) -> int:
+def route(engine: WorkflowEngine, subscriptions: tuple[str, ...] = ROUTED) -> int:
     """The hub's event path once: outbox → log → the routed subscriptions → the signal starter."""
     registry = SchemaRegistry.default()
     db = engine.services.engine
@@ -71,7 +72,7 @@ def route(engine: WorkflowEngine) -> int:
         with httpx.Client() as http:
             runners = build_runners(routing, log, db, registry, http, environ={})
             try:
-                for name in ROUTED:
+                for name in subscriptions:
                     runners[name].drain()
             finally:
                 for runner in runners.values():
@@ -158,3 +159,21 @@ def test_a_refused_start_is_dead_lettered_and_the_queue_moves_on(
     assert letter.error.startswith("start refused: activate-contract: ")
     assert "onboard-customer: illegal lifecycle transition closed → onboarding" in letter.error
     assert SignalStarter(engine, {**process_specs(), **lifecycle_specs()}).poll() == 0  # nothing left behind
+
+
+def test_a_refused_won_deal_starts_after_the_fix_when_its_dead_letter_is_retried(
+        engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
+    customer, sf_id = prospect(engine, systems, runtime, database_url, "Early Winner SARL")
+    deal(engine, systems, runtime, sf_id, "Closed Won")
+    route(engine, ("closed-won",))  # a lead not yet qualified: neither activation nor onboarding may start
+    store = ConsumerStore(engine.services.engine)
+    [letter] = store.dead_letters("closed-won")
+    assert "prospect → onboarding" in letter.error
+    assert run_view(engine, f"onboard:default:{customer}") is None
+    converted = start_process(engine, lifecycle_specs()["convert-lead"],
+                              ConvertLeadRequest(customer_id=customer, qualified_by="sam@sales"))
+    assert settle(engine, converted.workflow_id).status == "completed"
+    store.retry_dead_letter(letter)  # `concord dlq retry`: the event goes to its subscription again
+    assert route(engine, ("closed-won",)) == 1
+    assert settle(engine, f"onboard:default:{customer}").status == "completed"
+    assert store.dead_letters("closed-won") == []

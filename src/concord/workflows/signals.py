@@ -100,9 +100,12 @@ class SignalStarter:
         subscription = route.get("subscription") or f"workflow-start:{workflow}"
         d = et.event_dead_letters.c
         event_id = str(envelope.get("event_id"))
-        # The signal row goes with it: `concord dlq retry` replays the event to its subscription, which signals
-        # again (a refusal after that replaces this letter).
+        # The signal row and the subscription's processed mark go with it, as if the subscription had dead-lettered
+        # the event itself: `concord dlq retry` delivers the event to it again, which signals again (a refusal
+        # after that replaces this letter).
         tx.execute(delete(et.event_dead_letters).where(d.subscription == subscription, d.event_id == event_id))
+        p = et.event_processed.c
+        tx.execute(delete(et.event_processed).where(p.subscription == subscription, p.event_id == event_id))
         tx.execute(delete(workflow_signals).where(workflow_signals.c.workflow == workflow,
                                                   workflow_signals.c.event_id == event_id))
         plain = {k: v for k, v in envelope.items() if k != "route"}
