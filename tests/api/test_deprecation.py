@@ -43,6 +43,8 @@ def test_the_customer_alias_announces_its_sunset_and_successor(client: TestClien
     assert old.headers["Link"] == f'</api/v1/records/{customer}>; rel="successor-version"'
     successor = client.get(f"/api/v1/records/{customer}")
     assert successor.json() == old.json() and "Deprecation" not in successor.headers
+    # A path parameter outside latin-1 is percent-encoded in the header (it was a 500): unknown → 404.
+    assert client.get("/api/v1/customers/%C4%80 x").status_code == 404
     operation = client.get("/openapi.json").json()["paths"]["/api/v1/customers/{customer_id}"]["get"]
     assert operation["deprecated"] is True
     assert not client.get("/openapi.json").json()["paths"]["/api/v1/records/{record_id}"]["get"].get("deprecated")

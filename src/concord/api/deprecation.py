@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from email.utils import format_datetime
+from urllib.parse import quote
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -45,7 +46,8 @@ DEPRECATIONS: tuple[Deprecation, ...] = (CUSTOMER_BY_ID,)
 def announce(response: Response, deprecation: Deprecation, **path: str) -> None:
     """Set the headers on a response; `path` fills the successor's placeholders."""
     headers = deprecation.headers()
-    headers["Link"] = headers["Link"].format(**path) if path else headers["Link"]
+    if path:  # percent-encoded: a header carries latin-1 only, a path parameter may hold anything
+        headers["Link"] = headers["Link"].format(**{k: quote(v, safe="") for k, v in path.items()})
     response.headers.update(headers)
 
 
