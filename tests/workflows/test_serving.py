@@ -66,6 +66,10 @@ def test_a_missing_connections_file_is_named(tmp_path: Path, monkeypatch: pytest
     assert Settings().connections == tmp_path / "nope.yaml"  # the setting's name, as documented
     with pytest.raises(NoConnections, match=r"nope\.yaml"):
         connections_file(Settings())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tryton: {url: 1}\nsalesfarce: {}\n", encoding="utf-8")
+    with pytest.raises(NoConnections, match="salesfarce"):
+        connections_file(Settings(), bad)
     monkeypatch.setenv("CONCORD_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
     result = CliRunner().invoke(build(), ["serve", "--connections", str(tmp_path / "missing.yaml")])
     assert result.exit_code != 0 and "--connections" in result.output, result.output

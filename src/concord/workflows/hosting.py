@@ -27,6 +27,13 @@ def connections_file(settings: Settings, override: Path | None = None) -> Path:
         raise NoConnections("--connections / CONCORD_CONNECTIONS: a connections file (YAML) is needed to run workflows")
     if not path.is_file():
         raise NoConnections(f"--connections / CONCORD_CONNECTIONS: no file {path}")
+    from concord.workflows.connections import Connections
+    from concord.yamlconf import ConfigError
+
+    try:  # a bad file is refused before anything starts, naming file, line and field
+        Connections.load(path)
+    except ConfigError as exc:
+        raise NoConnections("\n".join(exc.problems)) from exc
     return path
 
 
