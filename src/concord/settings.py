@@ -30,8 +30,8 @@ class Settings(BaseSettings):
                                                                     "(random per process when unset)")
     tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key)")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    connections: Path | None = Field(default=None, description="systems YAML (salesforce, tryton, ...): when set, "
+                                     "`concord serve` also hosts the workflow runtime and its connectors, probes "
+                                     "them in /readyz and charts their rate-limit headroom")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")
-    connections: Path | None = Field(default=None, description="systems YAML (as `workflows worker --connections`):"
-                                                               " `serve` probes them in /readyz and charts their "
-                                                               "rate-limit headroom")
     headroom_sample_s: float = Field(default=15.0, gt=0, description="seconds between rate-limit headroom samples")

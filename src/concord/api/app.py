@@ -50,8 +50,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
         service = IngestService(engine, runtime, settings.max_batch)
         service.start()
         app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service)
-        owned = {} if connectors is not None else load_connectors(settings.connections)
-        sampler = watch_systems(app.state.ops, engine, connectors if connectors is not None else owned,
+        hosted = app.state.workflows  # set by create_serving_app's lifespan before this one runs
+        # One set of connectors per process: a second set would keep its own rate governor beside the workflows'.
+        systems = connectors if connectors is not None else hosted.services.connectors if hosted else None
+        owned = {} if systems is not None else load_connectors(settings.connections)
+        sampler = watch_systems(app.state.ops, engine, systems if systems is not None else owned,
                                 settings.headroom_sample_s)
         try:
             yield

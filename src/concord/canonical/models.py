@@ -150,11 +150,28 @@ class ContractStatus(StrEnum):
     TERMINATED = "terminated"
 
 
+class SalesStage(StrEnum):
+    """Where the deal behind a contract stands in CRM (a Salesforce Opportunity's stage)."""
+
+    PROSPECTING = "prospecting"
+    QUALIFICATION = "qualification"
+    NEEDS_ANALYSIS = "needs_analysis"
+    VALUE_PROPOSITION = "value_proposition"
+    DECISION_MAKERS = "decision_makers"
+    PERCEPTION_ANALYSIS = "perception_analysis"
+    PROPOSAL = "proposal"
+    NEGOTIATION = "negotiation"
+    CLOSED_WON = "closed_won"
+    CLOSED_LOST = "closed_lost"
+
+
 class Contract(Entity):
     entity_name: ClassVar[str] = "contract"
     account_id: str | None = None
-    number: str | None = None
+    name: str | None = Field(default=None, max_length=255)
+    number: str | None = Field(default=None, description="the ERP order number the contract carries")
     status: ContractStatus | None = None
+    sales_stage: SalesStage | None = None
     start_date: date | None = None
     end_date: date | None = None
     total_value: Amount | None = Field(default=None, ge=0)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
 
-from concord.connectors.base import Connector
 from concord.hubconfig import Runtime, load_runtime
 from concord.settings import Settings
 from concord.storage.engine import make_engine, upgrade
@@ -47,17 +45,3 @@ def database(s: Settings) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
-
-
-def serving_connectors(path: Path | None) -> dict[str, Connector]:
-    """The connectors of a systems YAML, or a message naming file, line and field (exit 2)."""
-    from concord.observability.systems import load_connectors
-
-    try:
-        return load_connectors(path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from exc
-    except (OSError, ValueError) as exc:
-        raise fail(f"--connections {path}: {exc}") from exc

@@ -19,7 +19,7 @@ from concord.cli import (
     worker_cmds,
     workflow_cmds,
 )
-from concord.cli.common import runtime, serving_connectors, settings
+from concord.cli.common import fail, runtime, settings
 from concord.matching.cli import dedupe
 from concord.reconciliation import cli as reconciliation_cli
 
@@ -29,21 +29,26 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
           tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS")] = None,
           tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
           connections: Annotated[Path | None, typer.Option(
-              exists=True, dir_okay=False, help="systems YAML (as `workflows worker`): probed by /readyz, "
-                                                "rate-limit headroom charted; default CONCORD_CONNECTIONS")] = None,
-          ) -> None:
-    """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked."""
+              dir_okay=False, help="systems YAML: host the workflow runtime (process API, event starts), probe "
+                                   "the systems in /readyz, chart rate-limit headroom; default $CONCORD_CONNECTIONS",
+          )] = None) -> None:
+    """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked. With a
+    connections file the same process runs the lifecycle workflows and their connectors."""
     import uvicorn
 
-    from concord.api.app import create_app
+    from concord.api.serving import create_serving_app
     from concord.observability.logs import configure_logging
     from concord.security.install import serving_checks
     from concord.tuning import tune_gc_for_throughput
+    from concord.workflows.hosting import NoConnections, connections_file
 
     s = serving_checks(settings(), tls_cert, tls_key)
-    if connections is not None:
-        s = s.model_copy(update={"connections": connections})
-    app = create_app(s, runtime(s), connectors=serving_connectors(s.connections))
+    if connections is not None or s.connections is not None:
+        try:
+            s = s.model_copy(update={"connections": connections_file(s, connections)})
+        except NoConnections as exc:
+            raise fail(str(exc)) from exc
+    app = create_serving_app(s, runtime(s))
     tune_gc_for_throughput()
     configure_logging(s.log_level)
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level, log_config=None,

@@ -18,7 +18,7 @@ from concord.security.scopes import Scope
 from concord.tasks import store
 from concord.tasks.models import TaskAction, TaskPublic, TaskStatus
 from concord.tasks.tables import workflow_tasks
-from concord.workflows.engine import ClientWaker, WorkflowEngine, WorkflowSettings
+from concord.workflows.engine import ClientWaker, WorkflowSettings
 
 tasks_app = typer.Typer(help="Exception tasks: workflows waiting for a person to correct data.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Durable lifecycle workflows.", no_args_is_help=True)
@@ -119,46 +119,34 @@ def cancel(task_id: str, key: KeyOption = None) -> None:
 
 
 @workflows_app.command("worker")
-def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="systems YAML")],
+def worker(connections: Annotated[Path | None, typer.Option(
+               dir_okay=False, help="systems YAML; default $CONCORD_CONNECTIONS")] = None,
            serve: Annotated[bool, typer.Option(help="also serve the API (process and task routes)")] = False) -> None:
     """Run workflows: recover unfinished runs, start processes from event signals, optionally serve the API."""
     from concord.observability.systems import start_sampler
-    from concord.storage.engine import make_engine, upgrade
-    from concord.workflows.connections import Connections
-    from concord.workflows.credit_signals import CreditSignalWaker
-    from concord.workflows.lifecycle_processes import lifecycle_specs
-    from concord.workflows.processes import process_specs
-    from concord.workflows.services import standard_services
-    from concord.workflows.signals import SignalStarter
+    from concord.workflows.hosting import NoConnections, connections_file, hosted_workflows
 
     s = settings()
     rt = runtime(s)
-    db = make_engine(s.database_url, s.sqlite_synchronous)
-    upgrade(db)
-    built = Connections.load(connections).build()
-    services = standard_services(db, rt, built, s.config_dir)
-    sampler = start_sampler(db, built, s.headroom_sample_s)  # rate-limit headroom for the dashboard's charts
-    wf_settings = WorkflowSettings(database_url=s.database_url, sqlite_synchronous=s.sqlite_synchronous)
-    specs = {**process_specs(), **lifecycle_specs()}  # imports every workflow before launch: DBOS recovers them
-    with WorkflowEngine(wf_settings, services) as engine:
-        starter = SignalStarter(engine, specs)
-        starter.start()
-        waker = CreditSignalWaker(engine)  # wakes runs paused on credit when a hold is released
-        waker.start()
-        try:
-            if serve:
-                import uvicorn
+    try:
+        path = connections_file(s, connections)
+    except NoConnections as exc:
+        raise fail(str(exc)) from exc
+    with hosted_workflows(s, rt, path) as engine:
+        if serve:  # the app samples rate-limit headroom of the hosted connectors itself
+            import uvicorn
 
-                from concord.api.app import create_app
+            from concord.api.app import create_app
 
-                uvicorn.run(create_app(s, rt, engine, built), host=s.host, port=s.port, log_level=s.log_level)
-            else:
-                stop = threading.Event()
-                signal.signal(signal.SIGTERM, lambda *_: stop.set())
-                console.print("workflow worker running; Ctrl-C to stop")
+            uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
+        else:
+            services = engine.services
+            sampler = start_sampler(services.engine, services.connectors, s.headroom_sample_s)
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            console.print("workflow worker running; Ctrl-C to stop")
+            try:
                 with contextlib.suppress(KeyboardInterrupt):
                     stop.wait()
-        finally:
-            sampler.stop()
-            waker.stop()
-            starter.stop()
+            finally:
+                sampler.stop()

@@ -112,8 +112,10 @@ def run_replay(ctx: AppContext, subscription: str, start: int | datetime, custom
     log = open_log(EventSettings(), ctx.engine)
     try:
         with httpx.Client() as http:
-            runner = build_runner(subscription, config, log, ctx.engine, registry,
-                                  build_subscriber(subscription, config, http, os.environ))
+            subscriber = build_subscriber(subscription, config, http, os.environ)
+            if subscriber is None:
+                raise MissingSecret(f"subscription {subscription} is not enabled here (its variables are unset)")
+            runner = build_runner(subscription, config, log, ctx.engine, registry, subscriber)
             try:
                 return replay(runner, start, customer, event_type)
             finally:
