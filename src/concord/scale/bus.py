@@ -57,6 +57,8 @@ class ChangeBus:
         self._thread.start()
         self._subs: dict[int, JetStreamContext.PullSubscription] = {}
         self._last: dict[int, Msg] = {}
+        # Per open partition: the last consumer sequence and stream sequence handed out (see `_in_sequence`).
+        self._seen: dict[int, tuple[int, int]] = {}
         try:
             self._nc: Client = self._call(self._connect(connect_timeout_s))
         except Exception as exc:
@@ -133,6 +135,7 @@ class ChangeBus:
     def open(self, partition: int, after_seq: int) -> None:
         self.close_partition(partition)
         self._subs[partition] = self._call(self._open(partition, after_seq), timeout=8)
+        self._seen[partition] = (0, after_seq)
 
     async def _open(self, partition: int, after_seq: int) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1,
@@ -144,6 +147,7 @@ class ChangeBus:
     def close_partition(self, partition: int) -> None:
         sub = self._subs.pop(partition, None)
         self._last.pop(partition, None)
+        self._seen.pop(partition, None)
         if sub is not None:
             with contextlib.suppress(Exception):  # the consumer may already be gone with its node
                 self._call(self._close(sub), timeout=10)
@@ -174,11 +178,35 @@ class ChangeBus:
                 log.warning("partition %s: consumer failed (%s); reopening", p, result)
                 broken.append(p)
                 continue
-            if result:
-                self._last[p] = result[-1]
+            if not result:
+                continue
+            if not self._in_sequence(p, result):
+                broken.append(p)
+                continue
+            self._last[p] = result[-1]
             out.extend(BusMessage(p, m.metadata.sequence.stream, ChangeCreate.model_validate_json(m.data))
                        for m in result)
         return out, broken
+
+    def _in_sequence(self, partition: int, msgs: list[Msg]) -> bool:
+        """True when `msgs` continue exactly where the last fetch of the partition ended.
+
+        A consumer numbers every delivery 1, 2, 3…; a fetch that gave up while the server was already delivering
+        (a timeout, a reconnect) leaves those messages undelivered to us, and the next fetch starts further on.
+        Committing that batch would advance `committed_seq` past the missing changes — lost for good. So any
+        jump in the consumer sequence, or a stream sequence that does not rise (a redelivery of something
+        older), refuses the fetch; the caller reopens the partition from its committed position."""
+        consumer, stream = self._seen.get(partition, (0, 0))
+        for m in msgs:
+            seq = m.metadata.sequence
+            if seq.consumer != consumer + 1 or seq.stream <= stream:
+                log.warning("partition %s: delivery gap (consumer seq %s after %s, stream seq %s after %s); "
+                            "re-reading from the committed position", partition, seq.consumer, consumer,
+                            seq.stream, stream)
+                return False
+            consumer, stream = seq.consumer, seq.stream
+        self._seen[partition] = (consumer, stream)
+        return True
 
     async def _fetch_one(self, partition: int, per: int) -> list[Msg]:
         try:
