@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 
 from concord.hubconfig import Runtime
 from concord.scale.bus import ChangeBus
+from concord.scale.presence import alive_sql
 from concord.scale.runner import open_database
 from concord.scale.settings import ScaleSettings
 from tests.scale.cluster import NATS_SERVER, NatsCluster
@@ -47,7 +48,8 @@ class WorkerPool:
     """`concord worker` subprocesses; killed ones are replaced so three are (nearly) always running."""
 
     def __init__(self, env: dict[str, str], logdir: Path) -> None:
-        self.env = {**os.environ, **env, "CONCORD_LOG_LEVEL": "warning"}
+        self.env = {**os.environ, **env,
+                    "CONCORD_LOG_LEVEL": os.environ.get("CONCORD_CHAOS_LOG_LEVEL", "warning")}
         self.logdir = logdir
         self.procs: list[subprocess.Popen[bytes]] = []
         self.started = 0
@@ -58,11 +60,17 @@ class WorkerPool:
         self.procs.append(subprocess.Popen([sys.executable, "-m", "concord", "worker"], env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT))
 
-    def kill_one(self, rng: random.Random) -> str:
-        victim = self.procs.pop(rng.randrange(len(self.procs)))
+    def worker_id(self, proc: subprocess.Popen[bytes]) -> str:
+        return f"{os.uname().nodename}:{proc.pid}"
+
+    def kill_one(self, rng: random.Random, live: set[str]) -> str:
+        """SIGKILL a worker that is up (holds its presence), so there is something to take over."""
+        running = [p for p in self.procs if self.worker_id(p) in live] or self.procs
+        victim = running[rng.randrange(len(running))]
+        self.procs.remove(victim)
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=10)
-        return f"{os.uname().nodename}:{victim.pid}"
+        return self.worker_id(victim)
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -77,18 +85,33 @@ class WorkerPool:
 def takeover_seconds(engine: Engine, dead: str, timeout_s: float = 30.0) -> float:
     """Seconds until no partition is leased to the dead worker any more."""
     started = time.monotonic()
+    reported = False
     while time.monotonic() - started < timeout_s:
         with engine.connect() as conn:
             held = conn.execute(text("SELECT count(*) FROM scale_leases WHERE owner = :w"), {"w": dead}).scalar()
         if not held:
             return time.monotonic() - started
         time.sleep(0.1)
+        if time.monotonic() - started > 3 and not reported:
+            reported = True
+            _report(engine, dead)
+    _report(engine, dead)
+    return timeout_s
+
+
+def _report(engine: Engine, dead: str) -> None:
     with engine.connect() as conn:  # what held the takeover up, for the failure report
         now = conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one()
         print("slow takeover of", dead, "at", now, conn.execute(text(
             "SELECT partition, owner, token, expires_at FROM scale_leases ORDER BY partition")).all(),
-            conn.execute(text("SELECT worker_id, heartbeat_at, draining FROM scale_workers")).all())
-    return timeout_s
+            conn.execute(text("SELECT worker_id, heartbeat_at, draining FROM scale_workers")).all(),
+            conn.execute(text("SELECT pid, state, wait_event_type, wait_event, left(query, 120)"
+                              " FROM pg_stat_activity WHERE datname = current_database()")).all())
+
+
+def live_workers(engine: Engine) -> set[str]:
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(text(f"SELECT worker_id FROM scale_workers WHERE {alive_sql('worker_id')}"))}
 
 
 def chaos(pool: WorkerPool, cluster: NatsCluster, engine: Engine, done: threading.Event) -> list[float]:
@@ -104,7 +127,14 @@ def chaos(pool: WorkerPool, cluster: NatsCluster, engine: Engine, done: threadin
             cluster.kill(2)
         if rounds == 4:
             cluster.start(2)
-        dead = pool.kill_one(rng)
+        # A replacement may still be importing on a loaded box: kill only once three workers are up, or the
+        # measured "takeover" would be the start-up time of a replacement with nobody left to take over.
+        live = live_workers(engine)
+        deadline = time.monotonic() + 60
+        while len(live) < 3 and time.monotonic() < deadline and not done.is_set():
+            time.sleep(0.2)
+            live = live_workers(engine)
+        dead = pool.kill_one(rng, live)
         takeovers.append(takeover_seconds(engine, dead))
         pool.spawn()
     return takeovers

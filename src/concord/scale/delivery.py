@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import orjson
-import yaml
 from sqlalchemy import Engine, text
 
-from concord.connectors.base import Connector
-from concord.connectors.runtime.governor import RateGovernor
-from concord.connectors.runtime.governor_store import GovernorStore, InMemoryGovernorStore
 from concord.delivery.dispatcher import CommandDispatcher
 from concord.delivery.store import DeliveryStore, PendingCommand
 from concord.scale.partitions import command_partition_sql
-from concord.scale.settings import ScaleConfigError
 
 log = logging.getLogger(__name__)
 
@@ -50,51 +43,6 @@ class PartitionedDeliveryStore(DeliveryStore):
             rows = conn.execute(sql, {"owned": owned, "limit": limit}).all()
         return [PendingCommand(r.seq, r.tenant, r.target, r.entity, r.canonical_id, r.attempts, r.next_attempt_at,
                                orjson.loads(r.payload), r.message_id, r.correlation_id) for r in rows]
-
-
-def _hubspot(config: dict[str, Any], store: GovernorStore) -> Connector:
-    from concord.connectors.hubspot import HubSpotConfig, HubSpotConnector
-    from concord.connectors.hubspot.client import governed_limit, header_rules
-    from concord.connectors.hubspot.config import SYSTEM
-
-    cfg = HubSpotConfig.model_validate(config)
-    governor = RateGovernor({SYSTEM: governed_limit(cfg)}, store=store, header_rules=header_rules(cfg))
-    return HubSpotConnector(cfg, governor=governor)
-
-
-def _zendesk(config: dict[str, Any], store: GovernorStore) -> Connector:
-    from concord.connectors.zendesk import ZendeskConfig, ZendeskConnector
-    from concord.connectors.zendesk.config import INCREMENTAL_SYSTEM, SYSTEM
-
-    cfg = ZendeskConfig.model_validate(config)
-    governor = RateGovernor({SYSTEM: cfg.rate_limit, INCREMENTAL_SYSTEM: cfg.incremental_rate_limit}, store=store)
-    return ZendeskConnector(cfg, governor=governor)
-
-
-BUILDERS: dict[str, Callable[[dict[str, Any], GovernorStore], Connector]] = {
-    "hubspot": _hubspot, "zendesk": _zendesk}
-
-
-def load_connectors(path: Path, store: GovernorStore | None = None) -> dict[str, Connector]:
-    """`systems: {<name>: {connector: hubspot|zendesk, config: {...}}}` — the connector settings of a worker."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScaleConfigError(f"connectors file {path}: {exc}") from exc
-    systems = raw.get("systems") if isinstance(raw, dict) else None
-    if not isinstance(systems, dict):
-        raise ScaleConfigError(f"{path}: expected a mapping `systems:`")
-    shared = store or InMemoryGovernorStore()
-    built: dict[str, Connector] = {}
-    for name, spec in systems.items():
-        kind = spec.get("connector") if isinstance(spec, dict) else None
-        if kind not in BUILDERS:
-            raise ScaleConfigError(f"{path}: systems.{name}.connector must be one of {sorted(BUILDERS)}")
-        try:
-            built[str(name)] = BUILDERS[kind](dict(spec.get("config") or {}), shared)
-        except ValueError as exc:
-            raise ScaleConfigError(f"{path}: systems.{name}.config: {exc}") from exc
-    return built
 
 
 class DeliveryLoop:
@@ -125,10 +73,3 @@ class DeliveryLoop:
             self.delivered += report.delivered
             if report.delivered == 0:
                 self._stop.wait(self.idle_s)
-
-
-def connectors_close(connectors: Mapping[str, Connector]) -> None:
-    for connector in connectors.values():
-        close = getattr(connector, "close", None)
-        if callable(close):
-            close()

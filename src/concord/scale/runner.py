@@ -18,7 +18,8 @@ from concord.connectors.runtime.governor_store import GovernorStore
 from concord.delivery.dispatcher import CommandDispatcher
 from concord.hubconfig import Runtime
 from concord.scale.bus import ChangeBus
-from concord.scale.delivery import DeliveryLoop, PartitionedDeliveryStore, connectors_close, load_connectors
+from concord.scale.connectors import connectors_close, load_connectors
+from concord.scale.delivery import DeliveryLoop, PartitionedDeliveryStore
 from concord.scale.leases import LeaseManager
 from concord.scale.settings import ScaleConfigError, ScaleSettings
 from concord.scale.worker import Worker, WorkerStats
