@@ -30,4 +30,6 @@ class Settings(BaseSettings):
                                                                     "(random per process when unset)")
     tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key)")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
+    scale: bool = Field(default=False, description="scale mode: POST /changes publishes to the partitioned bus "
+                                                   "(CONCORD_SCALE_* settings) and `concord worker`s apply it")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")

@@ -25,15 +25,19 @@ from concord.api.routes import (
 from concord.console.app import install_console
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
+from concord.scale.front import ScaleFront
+from concord.scale.settings import ScaleSettings
 from concord.security.install import install_security, start_security
 from concord.settings import Settings
 from concord.storage.engine import make_engine, upgrade
 from concord.workflows.engine import WorkflowEngine
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None) -> FastAPI:
+def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None,
+               scale: ScaleSettings | None = None) -> FastAPI:
     """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
-    a launched engine serving the process API (without one, process routes answer 503)."""
+    a launched engine serving the process API (without one, process routes answer 503). With `settings.scale`,
+    POST /changes publishes to the bus configured by `scale` (decision 064)."""
     runtime = runtime or load_runtime(settings.config_dir)
 
     @asynccontextmanager
@@ -43,10 +47,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
         start_security(engine, runtime)
         service = IngestService(engine, runtime, settings.max_batch)
         service.start()
-        app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service)
+        front = ScaleFront.open(runtime, scale or ScaleSettings()) if settings.scale else None
+        app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service,
+                                       front=front)
         try:
             yield
         finally:
+            if front is not None:
+                front.close()
             service.stop()
             engine.dispose()
 

@@ -19,6 +19,7 @@ from concord.cli import (
     workflow_cmds,
 )
 from concord.cli.common import runtime, settings
+from concord.cli.worker_cmds import checked_scale_settings
 from concord.matching.cli import dedupe
 from concord.reconciliation import cli as reconciliation_cli
 
@@ -36,7 +37,7 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     from concord.tuning import tune_gc_for_throughput
 
     s = serving_checks(settings(), tls_cert, tls_key)
-    app = create_app(s, runtime(s))
+    app = create_app(s, runtime(s), scale=checked_scale_settings() if s.scale else None)
     tune_gc_for_throughput()
     configure_logging(s.log_level)
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level, log_config=None,
