@@ -59,6 +59,7 @@ class ChangeBus:
         self._last: dict[int, Msg] = {}
         # Per open partition: the last consumer sequence and stream sequence handed out (see `_in_sequence`).
         self._seen: dict[int, tuple[int, int]] = {}
+        self._active: set[int] = set()  # partitions that delivered since the last `broken()` check
         try:
             self._nc: Client = self._call(self._connect(connect_timeout_s))
         except Exception as exc:
@@ -184,6 +185,7 @@ class ChangeBus:
                 broken.append(p)
                 continue
             self._last[p] = result[-1]
+            self._active.add(p)
             out.extend(BusMessage(p, m.metadata.sequence.stream, ChangeCreate.model_validate_json(m.data))
                        for m in result)
         return out, broken
@@ -215,13 +217,17 @@ class ChangeBus:
             return []
 
     def broken(self) -> list[int]:
-        """Partitions whose consumer is gone (its NATS node died): an empty fetch cannot tell, so ask."""
-        if not self._subs:
+        """Partitions whose consumer is gone (its NATS node died): an empty fetch cannot tell, so ask — but only
+        about partitions that delivered nothing since the last check. A consumer that delivers is alive, and asking
+        about all of them every heartbeat is a request per partition that, on a loaded server, times out and
+        would reopen healthy consumers."""
+        idle = sorted(set(self._subs) - self._active)
+        self._active.clear()
+        if not idle:
             return []
-        return self._call(self._broken(), timeout=30)
+        return self._call(self._broken(idle), timeout=30)
 
-    async def _broken(self) -> list[int]:
-        parts = list(self._subs)
+    async def _broken(self, parts: list[int]) -> list[int]:
         infos = await asyncio.gather(*(asyncio.wait_for(self._subs[p].consumer_info(), 3.0) for p in parts),
                                      return_exceptions=True)
         return [p for p, info in zip(parts, infos, strict=True) if isinstance(info, BaseException)]
