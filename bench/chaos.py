@@ -83,6 +83,7 @@ def main() -> None:
         "golden records equal the single-worker run": chaotic["golden"] == single["golden"],
         "outbound commands equal the single-worker run": chaotic["commands"] == single["commands"],
         "every takeover within 10 s": bool(run.takeovers) and max(run.takeovers) <= 10.0,
+        "no worker died except by SIGKILL": run.crashed == [],
     }
     table = Table("check", "result", title=f"bench/chaos — {size:,} changes, {PARTITIONS} partitions, R3 stream on "
                                            "a 3-node NATS cluster, 2 shared cores")

@@ -36,6 +36,7 @@ class WorkerPool:
         self.logdir = logdir
         self.procs: list[subprocess.Popen[bytes]] = []
         self.started = 0
+        self.crashed: list[str] = []  # workers that exited without being killed: a bug, with its log
 
     def spawn(self) -> None:
         log = (self.logdir / f"worker-{self.started}.log").open("wb")
@@ -55,7 +56,15 @@ class WorkerPool:
         victim.wait(timeout=10)
         return self.worker_id(victim)
 
+    def reap(self) -> None:
+        """Note workers that died on their own (and drop them: the chaos loop replaces them)."""
+        for proc in list(self.procs):
+            if proc.poll() is not None:
+                self.procs.remove(proc)
+                self.crashed.append(f"{self.worker_id(proc)} exited {proc.returncode}")
+
     def stop(self) -> None:
+        self.reap()
         for proc in self.procs:
             proc.send_signal(signal.SIGTERM)
         for proc in self.procs:
@@ -121,8 +130,11 @@ def chaos(pool: WorkerPool, cluster: NatsCluster, engine: Engine, done: threadin
             time.sleep(0.2)
             live = live_workers(engine)
         dead = pool.kill_one(rng, live)
+        pool.spawn()  # as a supervisor would, at once; the survivors take over meanwhile
         takeovers.append(takeover_seconds(engine, dead))
-        pool.spawn()
+        pool.reap()
+        while len(pool.procs) < 3:
+            pool.spawn()
     return takeovers
 
 
@@ -131,6 +143,7 @@ class ChaosRun:
     takeovers: list[float] = field(default_factory=list)
     started: int = 0
     seconds: float = 0.0
+    crashed: list[str] = field(default_factory=list)
 
 
 def run_chaos(cluster: NatsCluster, pg_url: str, scale: ScaleSettings, changes: list[ChangeCreate],
@@ -165,4 +178,5 @@ def run_chaos(cluster: NatsCluster, pg_url: str, scale: ScaleSettings, changes: 
         publisher.close()
         engine.dispose()
     result.started = pool.started
+    result.crashed = pool.crashed
     return result

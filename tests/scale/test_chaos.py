@@ -37,7 +37,7 @@ def test_chaos(cluster: NatsCluster, pg_url: str, runtime: Runtime, tmp_path: Pa
     changes = workload(CHANGES, customers=max(CHANGES // 10, 10), prefix="chaos")
     run = run_chaos(cluster, pg_url, scale, changes, tmp_path)
     print(f"chaos: {CHANGES} changes, {run.started} worker processes started, takeovers (s): "
-          f"{[round(t, 1) for t in run.takeovers]}")
+          f"{[round(t, 1) for t in run.takeovers]}, crashed: {run.crashed}")
     golden, commands = reference(runtime, changes)
     engine = open_database(pg_url)
     assert count(engine, "SELECT count(*) FROM change_log") == CHANGES  # none lost, none twice
@@ -45,6 +45,7 @@ def test_chaos(cluster: NatsCluster, pg_url: str, runtime: Runtime, tmp_path: Pa
     assert order_violations(engine) == []
     assert golden_state(engine) == golden
     assert command_state(engine) == commands
+    assert run.crashed == []  # no worker died of anything but the SIGKILLs
     assert run.started >= 6  # the chaos really happened: at least three kills, and the NATS node round trip
     assert max(run.takeovers) <= 10.0, run.takeovers
     engine.dispose()
