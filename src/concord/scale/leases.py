@@ -72,7 +72,7 @@ class LeaseManager:
         """Record the partition count on first start; refuse a worker configured with another one."""
         if self.engine.dialect.name != "postgresql":
             raise ScaleConfigError("scale mode needs PostgreSQL: set CONCORD_DATABASE_URL=postgresql+psycopg://…")
-        self.presence.hold()
+        self.presence.hold(starting=True)
         with self.engine.begin() as conn:
             conn.execute(text("LOCK TABLE scale_settings IN EXCLUSIVE MODE"))  # two first starts race here
             stored = conn.execute(text("SELECT value FROM scale_settings WHERE name = :n"),
@@ -107,7 +107,9 @@ class LeaseManager:
 
     def _tick(self, release: bool) -> LeaseChanges:
         changes = LeaseChanges()
-        self.presence.hold()  # a lost presence connection is taken again (others may have moved our leases)
+        # A lost presence connection is taken again; until then others count this worker as gone (and may take
+        # its partitions), so it claims nothing.
+        present = self.presence.hold()
         with self.engine.begin() as conn:
             now = self._now(conn)
             stored = conn.execute(text("SELECT value FROM scale_settings WHERE name = :n"),
@@ -115,7 +117,8 @@ class LeaseManager:
             self._check_count(int(stored) if stored is not None else -1)
             self._heartbeat(conn, now)
             changes.lost = self._renew(conn, now)
-            target = 0 if self.draining else fair_share(self.partitions, self._live(conn, now), self.worker_id)
+            target = 0 if self.draining or not present else fair_share(self.partitions, self._live(conn, now),
+                                                                           self.worker_id)
             if len(self.held) > target:
                 if release:
                     changes.lost += self._release(conn, sorted(self.held)[target:])
@@ -123,7 +126,7 @@ class LeaseManager:
                 changes.gained = self._claim(conn, now, target - len(self.held))
             # A dead owner's partitions are taken whatever the shares say: the fair split can lag behind (a
             # replacement registered but slow to start); the excess is given back at the next balanced tick.
-            if not self.draining:
+            if present and not self.draining:
                 changes.gained += self._claim_orphans(conn, now)
         return changes
 

@@ -34,12 +34,16 @@ class Presence:
         self.worker_id = worker_id
         self._conn: Connection | None = None
 
-    def hold(self) -> bool:
-        """Take the lock if not held (or if its connection died); True when it was (re)taken just now."""
+    def hold(self, starting: bool = False) -> bool:
+        """Take the lock if not held (or if its connection died); True while it is held.
+
+        At start-up a lock held by someone else is another live process with this id: refused. Later, after a
+        lost connection, the old backend may not have ended yet: not fatal, the next tick tries again (meanwhile
+        the others treat this worker as gone and the fence refuses its commits)."""
         if self._conn is not None:
             try:
                 self._conn.execute(text("SELECT 1"))
-                return False
+                return True
             except Exception:  # the connection died (database restart, network): others may have taken over
                 log.warning("presence connection of %s lost; taking the lock again", self.worker_id)
                 self._drop()
@@ -49,6 +53,9 @@ class Presence:
         if not got:
             conn.invalidate()
             conn.close()
+            if not starting:
+                log.warning("presence lock of %s still held by its old connection; retrying", self.worker_id)
+                return False
             raise ScaleConfigError(
                 f"another live worker already runs as {self.worker_id!r}: every worker needs its own "
                 "CONCORD_SCALE_WORKER_ID (leave it unset for host:pid)")
