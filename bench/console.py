@@ -73,6 +73,7 @@ def seed(engine: Engine, now: float) -> None:
                             [(s, f"{s[:2]}{i:09d}", f"cus_{i:07d}", now, now) for i in chunk for s in SYSTEMS[:2]])
         _seed_changes(cur, now)
         _seed_operations(cur, now)
+        _seed_headroom(cur, now)
         raw.commit()
     finally:
         raw.close()
@@ -115,6 +116,24 @@ def _seed_operations(cur: Any, now: float) -> None:
                     "source_ts_us, change_id, correlation_id, status, created_at) VALUES (?, 'default', 'account', "
                     "?, 'legal_name', '\"New Name\"', '\"Old Name\"', 'tryton', 'zendesk', 0, ?, ?, 'pending', ?)",
                     [(f"ap{i}", f"cus_{i:07d}", f"chg{i}", f"corr-{i}", now - i) for i in range(300)])
+
+
+def _seed_headroom(cur: Any, now: float) -> None:
+    """A week of per-minute headroom and quota samples for six governor keys, as the samplers would leave them
+    (7 days of minutes, 6 keys, 2 gauges: about 121k rows of ops_series)."""
+    keys = [(system, f"{system}-cred-{n}") for system in ("salesforce", "zendesk", "stripe") for n in (1, 2)]
+    start = int(now - WEEK_S) - int(now - WEEK_S) % 60
+    for system, credential in keys:
+        rows = []
+        for bucket in range(start, int(now), 60):
+            used = (bucket - start) % 86400 / 86400
+            rows.append((bucket, system, f"headroom:{credential}", 100.0 - 60 * used))
+            rows.append((bucket, system, f"quota_left:{credential}", 100_000 * (1 - used)))
+            if bucket % 3600 == 0:  # the hourly rollup (lowest of the hour: its last minute here)
+                rows.append((bucket, system, f"h:headroom:{credential}", 100.0 - 60 * (used + 59 / 1440)))
+                rows.append((bucket, system, f"h:quota_left:{credential}", 100_000 * (1 - used - 59 / 1440)))
+        cur.executemany("INSERT INTO ops_series (bucket, tenant, system, metric, value) VALUES (?, 'default', ?, ?, ?)",
+                        rows)
 
 
 def _envelope(i: int) -> str:
@@ -176,6 +195,7 @@ def _report(console: Console, client: TestClient, seeded: float, projected: floa
         ("audit by system", "/console/audit?system=zendesk"),
         ("experience API", f"/api/v1/experience/customers/{blocked}"),
         ("/metrics", "/metrics"),
+        ("/readyz", "/readyz"),
         ("peer: GET /api/v1/customers/{id}", f"/api/v1/customers/{plain}"),
         ("peer: /healthz", "/healthz"),
     ]

@@ -69,6 +69,7 @@ class _PiiLeakCatcher(logging.Handler):
         self.setFormatter(json_formatter())
         self.lines = 0
         self.leaks: list[str] = []
+        self.untenanted: list[str] = []  # issue #8: every line names its tenant ("-" when none)
 
     def emit(self, record: logging.LogRecord) -> None:
         from concord.observability.pii import leaks_in
@@ -81,6 +82,8 @@ class _PiiLeakCatcher(logging.Handler):
         found = leaks_in(line)
         if found and len(self.leaks) < 50:
             self.leaks.append(f"{record.name}: {', '.join(found)} in {line[:300]}")
+        if '"tenant":' not in line and len(self.untenanted) < 50:
+            self.untenanted.append(f"{record.name}: {line[:300]}")
 
 
 _PII_CATCHER_KEY = pytest.StashKey[_PiiLeakCatcher]()
@@ -100,7 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     catcher = session.config.stash.get(_PII_CATCHER_KEY, None)
-    if catcher is not None and catcher.leaks:
+    if catcher is not None and (catcher.leaks or catcher.untenanted):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -112,5 +115,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("PII in log lines (the log test failed)", red=True)
         for leak in catcher.leaks:
             terminalreporter.line(leak)
-    else:
-        terminalreporter.line(f"log test: {catcher.lines} log lines checked, no unmasked email, phone or tax id")
+    if catcher.untenanted:
+        terminalreporter.section("log lines without a tenant (the log test failed)", red=True)
+        for line in catcher.untenanted:
+            terminalreporter.line(line)
+    if not catcher.leaks and not catcher.untenanted:
+        terminalreporter.line(f"log test: {catcher.lines} log lines checked, no unmasked email, phone or tax id, "
+                              "each with its tenant")

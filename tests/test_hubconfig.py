@@ -54,12 +54,12 @@ def test_knows_configured_and_internal_systems(runtime: Runtime) -> None:
 
 def test_copied_configuration_loads(config_dir: Path) -> None:
     loaded = load_runtime(config_dir)
-    assert loaded.config_dir == config_dir and len(loaded.mappings.mappers) == 10
+    assert loaded.config_dir == config_dir and len(loaded.mappings.mappers) == 13
 
 
 def test_without_mappings_folder_the_bundled_mappings_are_used(config_dir: Path) -> None:
     shutil.rmtree(config_dir / "mappings")
-    assert len(load_runtime(config_dir).mappings.mappers) == 10
+    assert len(load_runtime(config_dir).mappings.mappers) == 13
 
 
 def test_tenant_naming_an_unknown_system(config_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -36,6 +37,9 @@ class TenantConfig(BaseModel):
     systems: list[str] = Field(min_length=1, description="systems this tenant syncs with")
     auto_create: dict[str, list[str]] = Field(
         default_factory=dict, description="system → entities Concord creates there when not yet bound")
+    region: str | None = Field(default=None, min_length=1, max_length=32, description=(
+        "data residency: this tenant's data is only sent to endpoints of this region (`region:` of an endpoint "
+        "in the connections file); without one in the region a delivery fails, it never goes elsewhere"))
 
 
 class HubConfig(BaseModel):
@@ -60,15 +64,40 @@ class HubConfig(BaseModel):
         return self
 
 
+class LiveOwnership:
+    """The ownership rules in force, swappable while the process runs: an activated ownership version (#8)
+    replaces them without a restart. Readers take `current` once per decision; a swap replaces the pair whole,
+    so a reader never sees a policy with another policy's memo."""
+
+    def __init__(self, policy: OwnershipPolicy) -> None:
+        self.current: tuple[OwnershipPolicy, RuleIndex] = (policy, RuleIndex(policy))
+        self.configured = policy  # ownership.yaml: what a store without activated versions runs
+        self.active_version: int | None = None  # the ownership_versions row in force (None: the file)
+        self.checked_at = float("-inf")  # monotonic time of the last look at the store
+        self.lock = threading.Lock()
+
+    def swap(self, policy: OwnershipPolicy, version: int | None) -> None:
+        self.current = (policy, RuleIndex(policy))
+        self.active_version = version
+
+
 @dataclass(frozen=True)
 class Runtime:
-    """Everything the core needs to decide, loaded and validated once at start-up."""
+    """Everything the core needs to decide, loaded and validated once at start-up (ownership rules excepted:
+    they are read from the store, see `concord.security.ownership_changes.sync`)."""
 
     hub: HubConfig
-    ownership: OwnershipPolicy
-    rules: RuleIndex
+    live: LiveOwnership
     mappings: MappingSet
     config_dir: Path
+
+    @property
+    def ownership(self) -> OwnershipPolicy:
+        return self.live.current[0]
+
+    @property
+    def rules(self) -> RuleIndex:
+        return self.live.current[1]
 
     def knows_system(self, system: str) -> bool:
         return system in self.hub.systems or system in INTERNAL_SYSTEMS
@@ -89,5 +118,5 @@ def load_runtime(config_dir: Path | None) -> Runtime:
     unknown = sorted(mappings.systems() - set(hub.systems))
     if unknown:
         raise ConfigError([f"{mapping_dir}: mappings for systems not declared in concord.yaml: {unknown}"])
-    return Runtime(hub=hub, ownership=ownership, rules=RuleIndex(ownership), mappings=mappings, config_dir=base)
+    return Runtime(hub=hub, live=LiveOwnership(ownership), mappings=mappings, config_dir=base)
 

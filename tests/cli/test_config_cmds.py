@@ -66,7 +66,7 @@ def test_init_into_an_existing_empty_directory(tmp_path: Path) -> None:
 def test_validate_a_good_mappings_folder(tmp_path: Path) -> None:
     result = run("mappings", "validate", str(bundled_specs_dir()))
     assert result.exit_code == 0, result.output
-    assert "10 mappings valid" in result.stdout and "salesforce/account@1" in result.stdout
+    assert "13 mappings valid" in result.stdout and "salesforce/account@1" in result.stdout
     assert result.stderr == ""
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from concord.cli.identity import login_actor
 from concord.cli.main import build
 from concord.storage import queries
 from concord.storage.engine import make_engine
@@ -104,20 +105,21 @@ def test_approve_applies_the_proposed_value(env: dict[str, str | None], tmp_path
     listed = run(env, "approvals", "list")
     assert listed.exit_code == 0 and "cus_1" in listed.stdout and "zendesk" in listed.stdout
     [approval] = pending_ids(env)
-    result = run(env, "approvals", "approve", approval, "--actor", "ann")
+    result = run(env, "approvals", "approve", approval)
     assert result.exit_code == 0, result.output
     assert "approved: applied, applied ['name']" in result.stdout
     view = json.loads(run(env, "show", "customer", "cus_1", "--json").stdout)
-    assert view["record"]["name"] == "Acme Support" and view["fields"]["name"]["approved_by"] == "ann"
-    twice = run(env, "approvals", "approve", approval, "--actor", "ann")
+    assert view["record"]["name"] == "Acme Support" and view["fields"]["name"]["approved_by"] == login_actor()
+    twice = run(env, "approvals", "approve", approval)
     assert twice.exit_code == 1 and "already approved" in twice.stderr
 
 
 def test_reject_closes_the_approval(env: dict[str, str | None], tmp_path: Path) -> None:
     ingested(env, tmp_path)
     [approval] = pending_ids(env)
-    result = run(env, "approvals", "reject", approval, "--actor", "ann", "--reason", "support alias")
+    result = run(env, "approvals", "reject", approval, "--reason", "support alias")
     assert result.exit_code == 0 and "rejected" in result.stdout
     assert pending_ids(env) == []
-    assert run(env, "approvals", "reject", "nope", "--actor", "ann").exit_code == 1
+    assert run(env, "approvals", "reject", "nope").exit_code == 1
+    assert run(env, "approvals", "reject", "nope", "--actor", "ann").exit_code == 2  # nobody types in who they are
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from concord.connectors.base import RateLimit
 from concord.connectors.runtime.breaker import BreakerRegistry
 from concord.connectors.runtime.caller import ResilientCaller
 from concord.connectors.runtime.clock import SystemClock
-from concord.connectors.runtime.governor import RateGovernor, RateKey
+from concord.connectors.runtime.governor import RateGovernor
 from concord.connectors.runtime.retry import Retrier
 from concord.connectors.stripe import StripeClient, StripeConnector
 from concord.delivery.store import DeliveryStore
@@ -31,6 +32,7 @@ from concord.events.relay import OutboxRelay
 from concord.events.replay import replay
 from concord.events.routing import load_routing
 from concord.hubconfig import bundled_config_dir
+from concord.observability.headroom import sample_headroom
 from concord.observability.install import OpsState
 from concord.observability.logs import log_context
 from tests.connectors.stripe.support import config_for
@@ -150,8 +152,7 @@ def stripe_traffic(ops: OpsState, base_url: str, calls: int = 12) -> None:
     governor = RateGovernor({"stripe": config.effective_rate_limit()})
     caller = ResilientCaller(Retrier(config.retry), BreakerRegistry(config.breaker, SystemClock()), governor)
     connector = StripeConnector(config, StripeClient(config, caller=caller, recorder=ops.metrics))
-    for kind in ("read", "write"):
-        ops.metrics.headroom.watch(governor, RateKey(config.tenant, "stripe", f"{config.credential_id}:{kind}"))
+    ops.metrics.headroom.watch_all(connector.rate_keys())  # the connector names its read and write buckets
     try:
         with log_context(tenant=config.tenant):
             for i in range(calls):
@@ -160,3 +161,10 @@ def stripe_traffic(ops: OpsState, base_url: str, calls: int = 12) -> None:
                 connector.read("customer", created.id)
     finally:
         connector.close()
+
+
+def earlier_headroom_sample(engine: Engine, ops: OpsState, minutes_ago: int = 3) -> None:
+    """A headroom sample from a few minutes back (as the sampler would have taken), so the charts show a line
+    over time rather than the single point the page's own render adds."""
+    with engine.begin() as conn:
+        sample_headroom(conn, ops.metrics.headroom.watched(), now=time.time() - 60 * minutes_ago)

@@ -62,6 +62,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             scenario.run_events(ctx.engine, config)
             with running_twin() as stripe:
                 scenario.stripe_traffic(app.state.ops, stripe.url)
+            scenario.earlier_headroom_sample(ctx.engine, app.state.ops)
             browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
             try:
                 yield Live(url, api, ctx.engine, config, partner, browser, key)
@@ -104,12 +105,31 @@ def test_dashboard_shows_live_figures_after_the_demo_run(live: Live, page: Any) 
     assert int(page.locator('[data-live="dead_letters"]').inner_text()) == 1
     assert page.locator("svg.chart").count() >= 4
     assert page.get_by_text("API latency of stripe (ms)").is_visible()  # p50/p95/p99 of real twin calls
-    headroom = page.locator("figure", has_text="Daily quota left").inner_text()
-    assert "stripe · default" in headroom and "of 5.0k" in headroom
+    quota = page.locator("figure", has_text="Daily quota left")
+    assert "stripe · default · default:write" in quota.inner_text()
+    assert "now 5.0k" in quota.inner_text()  # 4,988 left, shown to one decimal
+    headroom = page.locator("figure", has_text="Rate-limit headroom")
+    assert headroom.locator("polyline").count() == 2  # the read and the write bucket, sampled over time
     moved = live.api.post("/api/v1/customers/cus_0020/lifecycle", json={"to": "suspended", "reason": "audit"})
     assert moved.status_code == 202, moved.text
     expected = str(count(live.engine, "SELECT COUNT(*) FROM change_log"))
     expect(changes).to_have_text(expected, timeout=15_000)  # the page refreshes itself every 5 s, no reload
+
+
+def test_dashboard_charts_headroom_over_time_with_tenant_and_system_filters(live: Live, page: Any) -> None:
+    page.goto("/console/dashboard")
+    quota = page.locator("figure", has_text="Daily quota left")
+    points = quota.locator("polyline").first.get_attribute("points") or ""
+    assert len(points.split()) >= 2  # the earlier sample and the one taken as the page rendered
+    page.select_option("select[name=system]", "stripe")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**system=stripe**")
+    assert "stripe · default" in page.locator("figure", has_text="Daily quota left").inner_text()
+    page.select_option("select[name=system]", "tryton")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url("**system=tryton**")
+    assert "no data in this window" in page.locator("figure", has_text="Daily quota left").inner_text()
+    page.screenshot(path=str(artifacts_dir() / "dashboard-headroom-filtered.png"), full_page=True)
 
 
 def test_customer_360_shows_provenance_and_the_blocked_reason(live: Live, page: Any) -> None:

@@ -137,3 +137,34 @@ def test_a_browser_without_a_key_is_sent_to_sign_in_and_api_clients_get_the_prob
     assert api.status_code == 401 and api.headers["content-type"] == "application/problem+json"
     chart_data = ops_run.client.get("/console/api/summary", headers={**anonymous, "Accept": "text/html"})
     assert chart_data.status_code == 401
+
+
+def test_ownership_change_proposed_and_approved_from_the_mappings_page(ops_run: OpsRun) -> None:
+    import yaml
+
+    from tests.security.support import bearer, key_for
+
+    policy = yaml.safe_load((ops_run.config / "ownership.yaml").read_text())
+    policy["entities"]["account"]["name"] = {"owner": "salesforce", "mode": "owner_only"}
+    csrf = token(ops_run, "/console/mappings")
+    bad = ops_run.client.post("/console/ownership/proposals", follow_redirects=False,
+                              data={"csrf_token": csrf, "policy": "version: 2\nentities: {account: {}}"})
+    assert bad.status_code == 303 and "kind=error" in bad.headers["location"]
+    proposed = ops_run.client.post("/console/ownership/proposals", follow_redirects=False,
+                                   data={"csrf_token": csrf, "policy": yaml.safe_dump(policy)})
+    assert proposed.status_code == 303 and "kind=ok" in proposed.headers["location"], proposed.headers
+    page = ops_run.client.get("/console/mappings").text
+    found = re.search(r'data-ownership-proposal="(\w+)"', page)
+    assert found and "dry-run:" in page and "mode: owner_only" in page
+    proposal = found.group(1)
+    own = ops_run.client.post(f"/console/ownership/proposals/{proposal}/approve", follow_redirects=False,
+                              data={"csrf_token": token(ops_run, "/console/mappings")})
+    assert own.status_code == 303, own.text
+    assert "kind=error" in own.headers["location"] and "proposer" in own.headers["location"]
+    second = bearer(key_for(ops_run.engine, tenant="*", name="second-operator"))
+    approved = ops_run.client.post(f"/console/ownership/proposals/{proposal}/approve", follow_redirects=False,
+                                   data={"csrf_token": token(ops_run, "/console/mappings")}, headers=second)
+    assert "kind=ok" in approved.headers["location"], approved.headers
+    with ops_run.engine.connect() as conn:
+        assert conn.execute(text("SELECT max(version) FROM ownership_versions")).scalar() == 2
+    assert "Field ownership (policy v2)" in ops_run.client.get("/console/mappings").text

@@ -115,3 +115,57 @@ def test_a_webhook_without_its_secret_is_refused(engine: Engine) -> None:
 def test_config_dir_events_yaml_overrides_the_default(tmp_path: Path) -> None:
     (tmp_path / "events.yaml").write_text("subscriptions: {}\n")
     assert load_routing(tmp_path, TYPES).subscriptions == {}
+
+
+def _deal(stage: str, source: str = "salesforce", event_type: str = "ContractUpdated") -> EventEnvelope:
+    base = changed("acct-1", 0)
+    return base.model_copy(update={"type": event_type, "data": {
+        "entity": "contract", "canonical_id": "k-1", "source_system": source,
+        "changes": {"sales_stage": {"before": "negotiation", "after": stage}}}})
+
+
+def test_source_system_and_field_value_filters() -> None:
+    routing = load_routing(None, TYPES)
+    won = routing.subscriptions["closed-won"]
+    assert matches(won, _deal("closed_won"))
+    assert matches(won, _deal("closed_won", event_type="ContractCreated"))
+    assert not matches(won, _deal("negotiation"))  # another stage
+    assert not matches(won, _deal("closed_won", source="hubspot"))  # another system
+    renamed = _deal("closed_won").model_copy(update={"data": {
+        "entity": "contract", "canonical_id": "k-1", "source_system": "salesforce",
+        "changes": {"name": {"before": "a", "after": "b"}}}})
+    assert not matches(won, renamed)  # the stage did not move: the filter holds on what the event sets
+    lead = routing.subscriptions["lead-conversion"]
+    assert matches(lead, _deal("prospecting", event_type="ContractCreated"))
+    assert not matches(lead, _deal("prospecting"))  # only a new deal
+
+
+def test_a_signal_carries_the_request_the_rule_fills_from_the_event(engine: Engine) -> None:
+    import orjson
+
+    from concord.events.subscribers import WorkflowSignalSubscriber
+
+    routing = load_routing(None, TYPES)
+    target = routing.subscriptions["closed-won"].subscriber
+    assert target.kind == "workflow_signal"
+    subscriber = WorkflowSignalSubscriber(target, "closed-won")
+    event = _deal("closed_won")
+    with engine.begin() as tx:
+        subscriber.handle(event, tx)
+        subscriber.handle(event, tx)  # a redelivery signals once
+    with engine.connect() as conn:
+        rows = conn.execute(select(t.workflow_signals.c.workflow, t.workflow_signals.c.payload)).all()
+    assert [r.workflow for r in rows] == ["activate-contract"]
+    route = orjson.loads(rows[0].payload)["route"]
+    assert route == {"subscription": "closed-won", "otherwise": ["onboard-customer"], "on_refusal": "record",
+                     "request": {"contract_id": "k-1", "activated_by": "salesforce"}}
+    assert EventEnvelope.model_validate({k: v for k, v in orjson.loads(rows[0].payload).items() if k != "route"})
+
+
+def test_field_values_and_request_paths_are_validated() -> None:
+    with pytest.raises(ConfigError, match="field_values"):
+        config("subscriptions:\n  x:\n    events: [ContractUpdated]\n    where: {field_values: {sales_stage: won}}\n"
+               "    subscriber: {kind: workflow_signal, workflow: w, signal: start}\n")
+    with pytest.raises(ConfigError, match="on_refusal"):
+        config("subscriptions:\n  x:\n    events: [ContractUpdated]\n"
+               "    subscriber: {kind: workflow_signal, workflow: w, signal: start, on_refusal: shout}\n")

@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
+from pydantic import ValidationError
 from sqlalchemy import Engine, select
 
 from concord.events import tables as t
 from concord.events.consumer import Backoff, SubscriptionRunner
 from concord.events.embedded import EmbeddedLog
+from concord.events.hub import MissingSecret, build_runners
 from concord.events.registry import SchemaRegistry
 from concord.events.relay import publish
-from concord.events.routing import WebhookTarget
+from concord.events.routing import RoutingConfig, WebhookTarget, load_routing
 from concord.events.store import ConsumerStore
 from concord.events.webhooks import SIGNATURE_HEADER, WebhookSubscriber, sign, verify
 from concord.sandbox.common import serve_in_thread
@@ -106,3 +108,42 @@ def test_a_webhook_that_keeps_failing_is_dead_lettered(receiver: Receiver, engin
         assert runner.drain().dead_lettered == 1
     [letter] = ConsumerStore(engine).dead_letters("hook")
     assert letter.attempts == 3 and letter.error.startswith("WebhookFailed: HTTP 503: busy")
+
+
+def test_customer_success_webhook_is_enabled_by_its_two_variables(receiver: Receiver, engine: Engine) -> None:
+    """The bundled routing: CONCORD_WEBHOOK_CS_URL + _SECRET set → credit trouble reaches the CS tool, signed;
+    either unset → the subscription is skipped (optional), nothing refuses to start."""
+    registry = SchemaRegistry.default()
+    routing = load_routing(None, set(registry.types()))
+    target = routing.subscriptions["customer-success"].subscriber
+    assert isinstance(target, WebhookTarget) and target.optional and target.url_env == "CONCORD_WEBHOOK_CS_URL"
+    log = EmbeddedLog(engine, partitions=4)
+    env = {"CONCORD_WEBHOOK_CS_URL": receiver.url, "CONCORD_WEBHOOK_CS_SECRET": SECRET.decode()}
+    with httpx.Client() as http:
+        for missing in env:
+            partial = {k: v for k, v in env.items() if k != missing}
+            assert "customer-success" not in build_runners(routing, log, engine, registry, http, environ=partial)
+        runners = build_runners(routing, log, engine, registry, http, environ=env)
+        base = changed("cs-1", 0)
+        hold = base.model_copy(update={"type": "CreditHoldApplied", "event_id": "ev-cs-hold", "data": {
+            "entity": "account", "canonical_id": "cs-1", "source_system": "tryton", "field": "credit_status",
+            "before": "ok", "after": "hold"}})
+        publish(log, registry, [hold, changed("cs-1", 1)])  # CustomerUpdated: not for customer success
+        assert runners["customer-success"].drain().processed == 1
+        for runner in runners.values():
+            runner.close()
+    assert list(receiver.received) == [hold.event_id] and receiver.bad_signatures == 0
+
+
+def test_a_webhook_url_from_the_environment_is_checked(engine: Engine) -> None:
+    routing = RoutingConfig.model_validate({"subscriptions": {"hook": {"events": ["*"], "subscriber": {
+        "kind": "webhook", "url_env": "HOOK_URL", "secret_env": "HOOK_KEY"}}}})
+    with httpx.Client() as http:
+        with pytest.raises(MissingSecret, match="HOOK_URL is not set"):
+            build_runners(routing, EmbeddedLog(engine), engine, SchemaRegistry.default(), http,
+                          environ={"HOOK_KEY": "k"})
+        with pytest.raises(MissingSecret, match="HOOK_URL is not a URL"):
+            build_runners(routing, EmbeddedLog(engine), engine, SchemaRegistry.default(), http,
+                          environ={"HOOK_KEY": "k", "HOOK_URL": "not a url"})
+    with pytest.raises(ValidationError, match="either url or url_env"):
+        WebhookTarget.model_validate({"kind": "webhook", "secret_env": "K"})

@@ -145,6 +145,8 @@ def test_shipped_specs_are_valid() -> None:
     specs = load_specs(bundled_specs_dir())
     assert {s.label for s in specs} == {
         "hubspot/account@1", "hubspot/contact@1", "salesforce/account@1", "salesforce/contact@1",
-        "stripe/billing_account@1", "stripe/subscription@1", "tryton/account@1", "tryton/contract@1",
+        "salesforce/contract@1",
+        "stripe/billing_account@1", "stripe/invoice@1", "stripe/subscription@1", "tryton/account@1",
+        "tryton/contract@1", "tryton/invoice@1",
         "zendesk/account@1",
         "zendesk/entitlement@1"}

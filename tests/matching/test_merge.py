@@ -120,21 +120,34 @@ records = st.dictionaries(st.sampled_from(["name", "legal_name", "phone", "websi
 bound = st.dictionaries(st.sampled_from(SYSTEMS), st.text("abc123", min_size=1, max_size=5), max_size=3)
 
 
+related = st.lists(st.tuples(st.sampled_from(["contact", "subscription", "entitlement", "account"]),
+                             st.sampled_from(["left", "right"]), field_values), max_size=4)
+
+
 @settings(max_examples=40)
-@given(records, records, bound, bound, st.integers(1, 9), st.integers(1, 9))
+@given(records, records, bound, bound, st.integers(1, 9), st.integers(1, 9), related)
 def test_merge_then_unmerge_restores_records_bindings_and_keys_exactly(
         store: Engine, left: dict[str, FieldValue], right: dict[str, FieldValue], left_bound: dict[str, str],
-        right_bound: dict[str, str], v1: int, v2: int) -> None:
+        right_bound: dict[str, str], v1: int, v2: int, refs: list[tuple[str, str, FieldValue]]) -> None:
     n = next(_ids)
     a = GoldenRecord("default", "account", f"a{n}", v1, left)
     b = GoldenRecord("default", "account", f"b{n}", v2, right)
     with store.begin() as conn:
         _put(conn, a, {s: f"{n}-l-{e}" for s, e in left_bound.items()})
         _put(conn, b, {s: f"{n}-r-{e}" for s, e in right_bound.items()})
+        for i, (entity, side, value) in enumerate(refs):  # records referring to either side of the merge
+            path = "parent_account_id" if entity == "account" else "account_id"
+            target = a.id if side == "left" else b.id
+            ref = FieldValue(target, value.provenance, value.authoritative)
+            _put(conn, GoldenRecord("default", entity, f"rel{n}-{i}", v1, {path: ref, "x": value}), {})
         before = _state(conn)
     with store.begin() as conn:
         result = merge(conn, "default", a.id, b.id, "prop")
-        assert _state(conn)["records"].keys() == before["records"].keys() - {b.id}
+        merged = _state(conn)
+        assert merged["records"].keys() == before["records"].keys() - {b.id}
+        assert not any(r[3]["f"].get(p, [None])[0] == b.id for r in merged["records"].values()
+                       for p in ("account_id", "parent_account_id"))
+        assert result.relinked == sum(side == "right" for _, side, _ in refs)
     with store.begin() as conn:
         unmerge(conn, result.merge_id, "prop")
         assert _state(conn) == before

@@ -60,7 +60,8 @@ def test_sync_dead_letter_and_event_figures_equal_the_database(ops_run: OpsRun) 
         labelled(tenant=str(t), system=str(s)): float(n) for t, s, n in failed}  # type: ignore[arg-type]
     dead = sql(ops_run, "SELECT subscription, status, COUNT(*) FROM event_dead_letters GROUP BY subscription, status")
     assert dead == [("partner-webhook", "dead", 1)]
-    assert metrics["concord_dead_letters"] == {labelled(subscription="partner-webhook", outcome="dead"): 1.0}
+    dead_key = labelled(tenant="*", subscription="partner-webhook", outcome="dead")  # subscriptions span tenants
+    assert metrics["concord_dead_letters"] == {dead_key: 1.0}
     events = sql(ops_run, "SELECT tenant, type, COUNT(*) FROM outbox WHERE kind = 'event' GROUP BY tenant, type")
     assert metrics["concord_events_total"] == {
         labelled(tenant=str(t), operation=str(k)): float(n) for t, k, n in events}  # type: ignore[arg-type]
@@ -73,7 +74,7 @@ def test_sync_dead_letter_and_event_figures_equal_the_database(ops_run: OpsRun) 
         exported = sum(v for k, v in metrics["concord_data_quality_exceptions"].items() if ("outcome", outcome) in k)
         assert exported == sql(ops_run, query)[0][0]
     lag = {k: v for k, v in metrics["concord_event_lag"].items()}
-    assert lag == {labelled(subscription="partner-webhook"): 0.0}  # consumed to the end
+    assert lag == {labelled(tenant="*", subscription="partner-webhook"): 0.0}  # consumed to the end
 
 
 def test_replays_are_counted_after_one_runs(ops_run: OpsRun) -> None:
@@ -81,7 +82,7 @@ def test_replays_are_counted_after_one_runs(ops_run: OpsRun) -> None:
     scenario.replay_subscription(ops_run.engine, ops_run.config, "partner-webhook")
     after = scrape(ops_run)
     runs = sql(ops_run, "SELECT COUNT(*), SUM(delivered) FROM event_replays WHERE subscription = 'partner-webhook'")
-    key = labelled(subscription="partner-webhook")
+    key = labelled(tenant="*", subscription="partner-webhook")
     assert after["concord_replays_total"][key] == float(runs[0][0]) == before.get(key, 0.0) + 1  # type: ignore[arg-type]
     assert after["concord_replayed_events_total"][key] == float(runs[0][1])  # type: ignore[arg-type]
 
@@ -101,5 +102,6 @@ def test_connector_latency_and_headroom_are_recorded_live(ops_run: OpsRun) -> No
     assert metrics["concord_connector_call_seconds_sum"][ok] == 0.042
     limited = labelled(tenant="default", system="stripe", operation="GET /v1/customers", outcome="rate_limited")
     assert metrics["concord_connector_call_errors_total"][limited] == 1.0
-    assert metrics["concord_daily_quota_remaining"][labelled(tenant="default", system="stripe")] == 999.0
-    assert metrics["concord_rate_limit_headroom"][labelled(tenant="default", system="stripe")] == 99.0
+    bucket = labelled(tenant="default", system="stripe", credential="key-1")
+    assert metrics["concord_daily_quota_remaining"][bucket] == 999.0
+    assert metrics["concord_rate_limit_headroom"][bucket] == 99.0

@@ -60,7 +60,7 @@ def test_unknown_entity_has_no_rule() -> None:
     (lambda d: d["entities"]["account"].update(nmae={"owner": "crm"}), "entities.account.nmae: matches no field"),
     (lambda d: d["entities"]["account"].update({"shipping.*": {"owner": "crm"}}), "entities.account.shipping.*"),
     (lambda d: d.update(tenants={"eu": {"account": {"nmae": {"owner": "x"}}}}), "tenants.eu.account.nmae"),
-    (lambda d: d["entities"].pop("contract"), "entities.contract: no rule covers account_id, number"),
+    (lambda d: d["entities"].pop("contract"), "entities.contract: no rule covers account_id, name, number"),
     (lambda d: d["entities"].update(contact={"email": {"owner": "crm"}}), "entities.contact: no rule covers"),
     (lambda d: d["entities"]["account"].update(name={"owner": "crm", "mode": "sometimes"}), "owner_only"),
     (lambda d: d["entities"]["account"].update(name={"owner": ""}), "at least 1 character"),

@@ -13,9 +13,12 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from concord.cli.main import build
+from concord.matching.tables import merges
 from concord.sandbox.common import serve_in_thread
 from concord.sandbox.salesforce.app import create_app
 from concord.sandbox.salesforce.settings import SalesforceTwinSettings
+from concord.security.keys import create_key
+from concord.security.scopes import ROLES
 from concord.storage import tables as t
 from concord.storage.engine import make_engine
 
@@ -31,6 +34,14 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
     env = {"CONCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CONCORD_CONNECTORS_FILE": str(config)}
     yield app.state.store, env
     handle.stop()
+
+
+def _key(env: dict[str, str], tenant: str, name: str) -> str:
+    engine = make_engine(env["CONCORD_DATABASE_URL"])
+    with engine.begin() as conn:
+        token = create_key(conn, tenant=tenant, name=name, scopes=ROLES["steward"], actor="test").token
+    engine.dispose()
+    return token
 
 
 def _invoke(env: dict[str, str], *args: str) -> Any:
@@ -59,10 +70,18 @@ def test_backfill_reconcile_heal_and_merge_from_the_command_line(sandbox: tuple[
     engine = make_engine(env["CONCORD_DATABASE_URL"])
     with engine.connect() as conn:
         ids = dict(conn.execute(select(t.bindings.c.external_id, t.bindings.c.canonical_id)).all())
-    merged = _invoke(env, "merge", ids[a], ids[b], "--actor", "ann")
+    other_tenant = _key(env, "acme-eu", "eve")
+    foreign = CliRunner().invoke(build(), ["merge", ids[a], ids[b], "--key", other_tenant], env=env)
+    assert foreign.exit_code == 2 and "tenant 'default'" in foreign.output
+    steward = _key(env, "default", "ann")
+    merged = _invoke(env, "merge", ids[a], ids[b], "--key", steward)
     merge_id = merged.output.split("concord unmerge ")[1].split()[0]
     with engine.connect() as conn:
         assert set(conn.execute(select(t.bindings.c.canonical_id)).scalars()) == {ids[a]}
+    with engine.connect() as conn:
+        assert conn.execute(select(merges.c.actor)).scalar() == "ann"  # the key's name, not a typed-in one
+    foreign = CliRunner().invoke(build(), ["unmerge", merge_id], env={**env, "CONCORD_API_KEY": other_tenant})
+    assert foreign.exit_code == 2 and "tenant 'default'" in foreign.output
     _invoke(env, "unmerge", merge_id)
     with engine.connect() as conn:
         assert dict(conn.execute(select(t.bindings.c.external_id, t.bindings.c.canonical_id)).all()) == ids

@@ -142,6 +142,8 @@ def test_zenpy_creates_and_reads_an_organization(twin: Twin, zenpy: Zenpy) -> No
         "concord_id": None,
         "entitlement_seats": 25,
         "entitlement_end": None,
+        "contract_status": None,
+        "order_number": None,
     }
     assert shown.url == f"{twin.handle.base_url}/api/v2/organizations/{created.id}.json"
     assert shown.created_at == shown.updated_at == "2023-11-14T22:13:20Z"

@@ -10,9 +10,12 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from concord.cli import common
+from concord.cli.identity import login_actor
 from concord.cli.main import build
+from concord.security.audit_query import AuditFilter, entries
 from concord.security.keys import authenticate, create_key, list_keys, revoke_key, rotate_key
 from concord.security.scopes import ROLES, Scope
+from concord.storage.engine import make_engine
 from tests.security.conftest import TENANT_A, World
 from tests.security.support import bearer
 
@@ -92,7 +95,7 @@ def test_keys_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(common.console, "width", 250)
     runner = CliRunner()
     app = build()
-    created = runner.invoke(app, ["keys", "create", "--name", "ops", "--role", "operator", "--actor", "root"])
+    created = runner.invoke(app, ["keys", "create", "--name", "ops", "--role", "operator"])
     assert created.exit_code == 0, created.output
     token = created.output.strip().splitlines()[-1]
     key_id = token.split("_")[1]
@@ -104,3 +107,30 @@ def test_keys_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert "revoked" in listing and token not in listing
     bad = runner.invoke(app, ["keys", "create", "--name", "x", "--scope", "root"])
     assert bad.exit_code == 2 and "--scope" in bad.output
+
+
+def test_cli_actor_is_the_key_or_the_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No typed-in actor: the audit trail shows the --key's name (CONCORD_API_KEY too) or cli:<login>; a key's
+    scopes and tenant bind the command as they bind the API."""
+    monkeypatch.setenv("CONCORD_DATABASE_URL", f"sqlite:///{tmp_path / 'c.db'}")
+    runner = CliRunner()
+    app = build()
+    first = runner.invoke(app, ["keys", "create", "--name", "tenant-admin", "--role", "admin"])
+    tenant_admin = first.output.strip().splitlines()[-1]
+    claimed = runner.invoke(app, ["keys", "create", "--name", "x", "--role", "viewer", "--actor", "root"])
+    assert claimed.exit_code == 2 and "--actor" in claimed.output
+    made = runner.invoke(app, ["keys", "create", "--name", "viewer", "--role", "viewer", "--key", tenant_admin])
+    assert made.exit_code == 0, made.output
+    viewer = made.output.strip().splitlines()[-1]
+    foreign = runner.invoke(app, ["keys", "create", "--name", "y", "--role", "viewer", "--tenant", "acme-eu"],
+                            env={"CONCORD_API_KEY": tenant_admin})
+    assert foreign.exit_code == 2 and "tenant 'acme-eu'" in foreign.output
+    weak = runner.invoke(app, ["keys", "revoke", viewer.split("_")[1], "--key", viewer])
+    assert weak.exit_code == 2 and "'admin'" in weak.output
+    forged = runner.invoke(app, ["keys", "revoke", viewer.split("_")[1], "--key", "concord_x_y"])
+    assert forged.exit_code == 2 and "not a valid" in forged.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    with engine.connect() as conn:
+        actors = [e["actor"] for e in entries(conn, AuditFilter(limit=10)) if e["action"] == "key.created"]
+    engine.dispose()
+    assert sorted(actors) == sorted([login_actor(), "tenant-admin"])

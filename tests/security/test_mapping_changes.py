@@ -14,6 +14,7 @@ from concord.cli.main import build
 from concord.hubconfig import load_runtime
 from concord.mappings.registry import bundled_specs_dir
 from concord.security import proposals
+from concord.security.keys import create_key
 from concord.security.scopes import ALL_TENANTS, Scope
 from concord.storage.engine import make_engine, upgrade
 from concord.storage.tables import outbox
@@ -103,23 +104,26 @@ def test_cli_propose_diff_approve_rollback(tmp_path: Path, monkeypatch: Any) -> 
     url = f"sqlite:///{tmp_path / 'c.db'}"
     engine = make_engine(url)
     upgrade(engine)
+    with engine.begin() as conn:
+        alice, bob = (create_key(conn, tenant=ALL_TENANTS, name=n, scopes=MAPPINGS, actor="test").token
+                      for n in ("alice", "bob"))
     engine.dispose()
     monkeypatch.setenv("CONCORD_DATABASE_URL", url)
     monkeypatch.setattr(common.console, "width", 250)
     spec_file = tmp_path / "salesforce_account.yaml"
     spec_file.write_text(yaml.safe_dump(key_account_spec()))
     runner = CliRunner()
-    proposed = runner.invoke(build(), ["mappings", "propose", str(spec_file), "--actor", "alice"])
+    proposed = runner.invoke(build(), ["mappings", "propose", str(spec_file), "--key", alice])
     assert proposed.exit_code == 0, proposed.output
     proposal_id = proposed.output.split("proposal ")[1].split()[0]
     assert "salesforce/account@1 → salesforce/account@1" in proposed.output  # the label before the bump
     assert proposal_id in runner.invoke(build(), ["mappings", "proposals"]).output
     assert "proposed by alice" in runner.invoke(build(), ["mappings", "diff", proposal_id]).output
-    refused = runner.invoke(build(), ["mappings", "approve", proposal_id, "--actor", "alice"])
+    refused = runner.invoke(build(), ["mappings", "approve", proposal_id, "--key", alice])
     assert refused.exit_code == 2 and "other than its proposer" in refused.output
-    approved = runner.invoke(build(), ["mappings", "approve", proposal_id, "--actor", "bob"])
+    approved = runner.invoke(build(), ["mappings", "approve", proposal_id, "--key", bob])
     assert approved.exit_code == 0 and "salesforce/account@2" in approved.output
-    rolled = runner.invoke(build(), ["mappings", "rollback", "salesforce", "account", "--actor", "bob"])
+    rolled = runner.invoke(build(), ["mappings", "rollback", "salesforce", "account", "--key", bob])
     assert rolled.exit_code == 0 and "version 3" in rolled.output
-    nothing = runner.invoke(build(), ["mappings", "rollback", "hubspot", "account", "--actor", "bob"])
+    nothing = runner.invoke(build(), ["mappings", "rollback", "hubspot", "account", "--key", bob])
     assert nothing.exit_code == 2 and "no earlier version" in nothing.output

@@ -136,7 +136,7 @@ def test_cli_set_list_rotate(tmp_path: Path) -> None:
     old, new = new_master_key(), new_master_key()
     runner = CliRunner()
     env = {"CONCORD_DATABASE_URL": url, "CONCORD_MASTER_KEY": old}
-    stored = runner.invoke(build(), ["secrets", "set", "stripe/default", "--actor", "ops"], input=VALUE, env=env)
+    stored = runner.invoke(build(), ["secrets", "set", "stripe/default"], input=VALUE, env=env)
     assert stored.exit_code == 0, stored.output
     assert "stripe/default" in runner.invoke(build(), ["secrets", "list"], env=env).output
     rotated = runner.invoke(build(), ["secrets", "rotate"], env={**env, "CONCORD_MASTER_KEY": f"{new},{old}"})

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from concord.cli import common as cli_common
+from concord.cli.identity import login_actor
 from concord.cli.main import build
 from concord.storage.engine import make_engine, upgrade
 from concord.tasks import store
@@ -36,11 +37,12 @@ def test_list_show_and_resolve_with_typed_values(task_id: str, monkeypatch: pyte
     listed = runner.invoke(build(), ["tasks", "list"])
     assert listed.exit_code == 0 and task_id in listed.output and "erp-create" in listed.output
     resolved = runner.invoke(build(), ["tasks", "resolve", task_id, "--set", "tax_id=BE0897290877",
-                                       "--set", "seats=3", "--actor", "ann"])
+                                       "--set", "seats=3"])
     assert resolved.exit_code == 0, resolved.output
     shown = runner.invoke(build(), ["tasks", "show", task_id])
     body = json.loads(shown.output)
     assert body["status"] == "resolved" and body["corrections"] == {"tax_id": "BE0897290877", "seats": 3}
+    assert body["decided_by"] == login_actor()  # no key given: the OS login, never a typed-in name
     again = runner.invoke(build(), ["tasks", "cancel", task_id])
     assert again.exit_code == 1 and "resolved already" in again.output
 

@@ -150,6 +150,9 @@ def test_activate_contract_contract_422_404_409(client: TestClient) -> None:
                                json={"customer_id": prospect, "order_id": 0, "activated_by": "ops"}), 422, "order_id")
     assert_problem(client.post("/api/v1/process/activate-contract",
                                json={"customer_id": prospect, "order_id": 7}), 422, "activated_by")
+    for keys in ({}, {"order_id": 7, "contract_id": "k1"}):  # one business key: an order or a won deal
+        assert_problem(client.post("/api/v1/process/activate-contract",
+                                   json={"customer_id": prospect, "activated_by": "ops", **keys}), 422, "contract_id")
     assert_problem(client.post("/api/v1/process/activate-contract",
                                json={"customer_id": "nope", "order_id": 7, "activated_by": "ops"}), 404, "customer_id")
     assert_problem(client.post("/api/v1/process/activate-contract",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 import concord
 from concord.api.deps import AppContext
+from concord.api.guards import NulGuard
 from concord.api.problems import install_problem_handlers
 from concord.api.routes import (
     approvals,
@@ -17,14 +18,17 @@ from concord.api.routes import (
     keys,
     lifecycle_process,
     mapping_changes,
+    ownership_changes,
     process,
     records,
     review,
     tasks,
 )
+from concord.connectors.base import Connector
 from concord.console.app import install_console
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
+from concord.observability.systems import load_connectors, watch_systems
 from concord.scale.front import ScaleFront
 from concord.scale.settings import ScaleSettings
 from concord.security.install import install_security, start_security
@@ -34,10 +38,11 @@ from concord.workflows.engine import WorkflowEngine
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None,
-               scale: ScaleSettings | None = None) -> FastAPI:
+               connectors: Mapping[str, Connector] | None = None, scale: ScaleSettings | None = None) -> FastAPI:
     """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
-    a launched engine serving the process API (without one, process routes answer 503). With `settings.scale`,
-    POST /changes publishes to the bus configured by `scale` (decision 064)."""
+    a launched engine serving the process API (without one, process routes answer 503). `connectors` (or the
+    `connections` setting): the systems /readyz probes and whose rate-limit headroom the dashboard charts. With
+    `settings.scale`, POST /changes publishes to the bus configured by `scale` (decision 064)."""
     runtime = runtime or load_runtime(settings.config_dir)
 
     @asynccontextmanager
@@ -50,9 +55,18 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
         front = ScaleFront.open(runtime, scale or ScaleSettings()) if settings.scale else None
         app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service,
                                        front=front)
+        hosted = app.state.workflows  # set by create_serving_app's lifespan before this one runs
+        # One set of connectors per process: a second set would keep its own rate governor beside the workflows'.
+        systems = connectors if connectors is not None else hosted.services.connectors if hosted else None
+        owned = {} if systems is not None else load_connectors(settings.connections)
+        sampler = watch_systems(app.state.ops, engine, systems if systems is not None else owned,
+                                settings.headroom_sample_s)
         try:
             yield
         finally:
+            sampler.stop()
+            for connector in owned.values():
+                connector.close()
             if front is not None:
                 front.close()
             service.stop()
@@ -61,10 +75,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
     app = FastAPI(title="Concord", version=concord.__version__, lifespan=lifespan,
                   description="Customer lifecycle hub: canonical model, field ownership, golden records.")
     install_problem_handlers(app)
+    app.add_middleware(NulGuard)
     install_security(app, settings)
     app.state.workflows = workflows
-    for module in (changes, records, approvals, keys, audit, mapping_changes, review, process, tasks,
-                   lifecycle_process):
+    for module in (changes, records, approvals, keys, audit, mapping_changes, ownership_changes, review, process,
+                   tasks, lifecycle_process):
         app.include_router(module.router)
     install_console(app, settings.otlp_endpoint)  # metrics, health, traces, experience API and /console (#7)
     return app

@@ -150,11 +150,28 @@ class ContractStatus(StrEnum):
     TERMINATED = "terminated"
 
 
+class SalesStage(StrEnum):
+    """Where the deal behind a contract stands in CRM (a Salesforce Opportunity's stage)."""
+
+    PROSPECTING = "prospecting"
+    QUALIFICATION = "qualification"
+    NEEDS_ANALYSIS = "needs_analysis"
+    VALUE_PROPOSITION = "value_proposition"
+    DECISION_MAKERS = "decision_makers"
+    PERCEPTION_ANALYSIS = "perception_analysis"
+    PROPOSAL = "proposal"
+    NEGOTIATION = "negotiation"
+    CLOSED_WON = "closed_won"
+    CLOSED_LOST = "closed_lost"
+
+
 class Contract(Entity):
     entity_name: ClassVar[str] = "contract"
     account_id: str | None = None
-    number: str | None = None
+    name: str | None = Field(default=None, max_length=255)
+    number: str | None = Field(default=None, description="the ERP order number the contract carries")
     status: ContractStatus | None = None
+    sales_stage: SalesStage | None = None
     start_date: date | None = None
     end_date: date | None = None
     total_value: Amount | None = Field(default=None, ge=0)
@@ -198,7 +215,33 @@ class Entitlement(Entity):
     status: EntitlementStatus | None = None
 
 
+class InvoiceStatus(StrEnum):
+    """Receivable state as sales reads it: a posted invoice is open until paid (or voided); `overdue` is an open
+    invoice a source reports past due (readers also derive it from `due_date`, which moves with the clock)."""
+
+    OPEN = "open"
+    OVERDUE = "overdue"
+    PAID = "paid"
+    VOID = "void"
+
+
+class Invoice(Entity):
+    """A customer invoice posted in ERP or finalised in billing; `account_id` keys it to its customer."""
+
+    entity_name: ClassVar[str] = "invoice"
+    account_id: str | None = Field(default=None, description="canonical id of the customer (account)")
+    billing_account_id: str | None = Field(default=None, description="canonical id of the billing account")
+    number: str | None = Field(default=None, max_length=64)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    amount_total: Amount | None = Field(default=None, ge=0)
+    amount_due: Amount | None = Field(default=None, ge=0, description="what is still to be paid")
+    due_date: date | None = None
+    status: InvoiceStatus | None = None
+    source_system: str | None = Field(default=None, description="the system that issued the invoice")
+    posted_at: date | None = Field(default=None, description="day the invoice was posted (ERP) or finalised")
+
+
 ENTITY_TYPES: dict[str, type[Entity]] = {
     cls.entity_name: cls
-    for cls in (Account, Contact, BillingAccount, Contract, Subscription, Entitlement)
+    for cls in (Account, Contact, BillingAccount, Contract, Subscription, Entitlement, Invoice)
 }

@@ -14,11 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from concord.cli.common import console, database, err_console, fail, runtime, settings
+from concord.cli.identity import KeyOption, identify
 from concord.ingest import stewardship
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
 from concord.ingest.service import IngestService
 from concord.security.install import start_security
+from concord.security.scopes import Scope
 from concord.storage import queries
+from concord.storage.tables import approvals as approvals_table
 from concord.views import golden_view
 
 show_app = typer.Typer(help="Show golden records with per-field provenance.")
@@ -121,14 +124,15 @@ def list_approvals(status: str = "pending") -> None:
 
 
 @approvals_app.command("approve")
-def approve(approval_id: str, actor: Annotated[str, typer.Option(help="who decides")],
-            reason: str | None = None) -> None:
+def approve(approval_id: str, reason: str | None = None, key: KeyOption = None) -> None:
+    who = identify(key)
+    who.require_object(Scope.APPROVALS_DECIDE, approvals_table, approval_id)
     s = settings()
     with database(s) as engine:
         service = IngestService(engine, runtime(s))
         service.start()
         try:
-            outcome = stewardship.approve(service, approval_id, actor, reason)
+            outcome = stewardship.approve(service, approval_id, who.actor, reason)
         except (stewardship.ApprovalNotFound, stewardship.ApprovalClosed) as exc:
             raise fail(str(exc), 1) from exc
         finally:
@@ -140,12 +144,13 @@ def approve(approval_id: str, actor: Annotated[str, typer.Option(help="who decid
 
 
 @approvals_app.command("reject")
-def reject(approval_id: str, actor: Annotated[str, typer.Option(help="who decides")],
-           reason: str | None = None) -> None:
+def reject(approval_id: str, reason: str | None = None, key: KeyOption = None) -> None:
+    who = identify(key)
+    who.require_object(Scope.APPROVALS_DECIDE, approvals_table, approval_id)
     s = settings()
     with database(s) as engine:
         try:
-            stewardship.reject(engine, approval_id, actor, reason)
+            stewardship.reject(engine, approval_id, who.actor, reason)
         except (stewardship.ApprovalNotFound, stewardship.ApprovalClosed) as exc:
             raise fail(str(exc), 1) from exc
     console.print("rejected")

@@ -13,12 +13,13 @@ from concord.cli import (
     demo_cmd,
     events_cmds,
     lifecycle_cmds,
+    ownership_cmds,
     sandbox_cmds,
     security_cmds,
     worker_cmds,
     workflow_cmds,
 )
-from concord.cli.common import runtime, settings
+from concord.cli.common import fail, runtime, settings
 from concord.cli.worker_cmds import checked_scale_settings
 from concord.matching.cli import dedupe
 from concord.reconciliation import cli as reconciliation_cli
@@ -27,17 +28,28 @@ from concord.reconciliation import cli as reconciliation_cli
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
           port: Annotated[int | None, typer.Option(help="port")] = None,
           tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate: serve HTTPS")] = None,
-          tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None) -> None:
-    """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked."""
+          tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert")] = None,
+          connections: Annotated[Path | None, typer.Option(
+              dir_okay=False, help="systems YAML: host the workflow runtime (process API, event starts), probe "
+                                   "the systems in /readyz, chart rate-limit headroom; default $CONCORD_CONNECTIONS",
+          )] = None) -> None:
+    """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked. With a
+    connections file the same process runs the lifecycle workflows and their connectors."""
     import uvicorn
 
-    from concord.api.app import create_app
+    from concord.api.serving import create_serving_app
     from concord.observability.logs import configure_logging
     from concord.security.install import serving_checks
     from concord.tuning import tune_gc_for_throughput
+    from concord.workflows.hosting import NoConnections, connections_file
 
     s = serving_checks(settings(), tls_cert, tls_key)
-    app = create_app(s, runtime(s), scale=checked_scale_settings() if s.scale else None)
+    if connections is not None or s.connections is not None:
+        try:
+            s = s.model_copy(update={"connections": connections_file(s, connections)})
+        except NoConnections as exc:
+            raise fail(str(exc)) from exc
+    app = create_serving_app(s, runtime(s), scale=checked_scale_settings() if s.scale else None)
     tune_gc_for_throughput()
     configure_logging(s.log_level)
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level, log_config=None,
@@ -55,6 +67,7 @@ def build() -> typer.Typer:
     app.add_typer(data_cmds.show_app, name="show")
     app.add_typer(data_cmds.approvals_app, name="approvals")
     app.add_typer(config_cmds.mappings_app, name="mappings")
+    app.add_typer(ownership_cmds.ownership_app, name="ownership")
     app.add_typer(config_cmds.schema_app, name="schema")
     app.add_typer(sandbox_cmds.sandbox_app, name="sandbox")
     events_cmds.register(app)

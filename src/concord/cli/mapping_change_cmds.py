@@ -14,11 +14,12 @@ from sqlalchemy import Connection
 
 from concord.cli.common import console, database, fail, runtime, settings
 from concord.cli.config_cmds import mappings_app
-from concord.cli.security_cmds import Actor, default_actor
+from concord.cli.identity import KeyOption, identify
 from concord.hubconfig import Runtime
 from concord.mappings.spec import MappingSpec
 from concord.mappings.transforms import builtin_transforms
 from concord.security import proposals
+from concord.security.scopes import ALL_TENANTS, Scope
 from concord.yamlconf import ConfigError, load_yaml_file
 
 T = TypeVar("T")
@@ -59,8 +60,11 @@ def show_diff(dry_run: dict[str, Any], limit: int = 50) -> None:
 
 def propose(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the new mapping spec (YAML)")],
             replay: Annotated[int, typer.Option(min=1, max=10_000, help="recent changes to replay")] = 500,
-            actor: Actor = default_actor()) -> None:
+            key: KeyOption = None) -> None:
     """Propose a mapping change: validated, dry-run against recent traffic, stored for a second person."""
+    who = identify(key)
+    who.require(Scope.MAPPINGS_PROPOSE, ALL_TENANTS)
+    actor = who.actor
     try:
         spec = load_yaml_file(MappingSpec, file, context={"transforms": builtin_transforms()})
     except ConfigError as exc:
@@ -81,8 +85,11 @@ def diff(proposal_id: Annotated[str, typer.Argument()]) -> None:
     show_diff(proposal["dry_run"])
 
 
-def approve(proposal_id: Annotated[str, typer.Argument()], actor: Actor = default_actor()) -> None:
+def approve(proposal_id: Annotated[str, typer.Argument()], key: KeyOption = None) -> None:
     """Approve and activate (new version); refused for the proposer. Future changes only: nothing resyncs."""
+    who = identify(key)
+    who.require(Scope.MAPPINGS_APPROVE, ALL_TENANTS)
+    actor = who.actor
     with _session() as (conn, rt):
         version = _attempt(lambda: proposals.approve(conn, rt, proposal_id, actor))
         proposal = proposals.get(conn, proposal_id)
@@ -92,16 +99,22 @@ def approve(proposal_id: Annotated[str, typer.Argument()], actor: Actor = defaul
 
 
 def reject(proposal_id: Annotated[str, typer.Argument()],
-           reason: Annotated[str | None, typer.Option()] = None, actor: Actor = default_actor()) -> None:
+           reason: Annotated[str | None, typer.Option()] = None, key: KeyOption = None) -> None:
     """Turn a proposal down."""
+    who = identify(key)
+    who.require(Scope.MAPPINGS_APPROVE, ALL_TENANTS)
+    actor = who.actor
     with _session() as (conn, _):
         _attempt(lambda: proposals.reject(conn, proposal_id, actor, reason))
     console.print(f"proposal {proposal_id} rejected")
 
 
 def rollback(system: Annotated[str, typer.Argument()], entity: Annotated[str, typer.Argument()],
-             actor: Actor = default_actor()) -> None:
+             key: KeyOption = None) -> None:
     """Return to the mapping that was active before the current one (under a new version)."""
+    who = identify(key)
+    who.require(Scope.MAPPINGS_APPROVE, ALL_TENANTS)
+    actor = who.actor
     with _session() as (conn, rt):
         version = _attempt(lambda: proposals.rollback(conn, rt, system, entity, actor))
     console.print(f"{system}/{entity} rolled back: now version {version}")

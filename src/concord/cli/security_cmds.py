@@ -1,13 +1,13 @@
 """`concord keys`, `concord secrets`, `concord audit`: API keys, encrypted credentials, the audit trail.
 
-The CLI works on the configured database directly, so whoever runs it is trusted like a database owner; the
-`--actor` it records is what the audit trail shows.
+The CLI works on the configured database directly, so whoever runs it is trusted like a database owner. The
+audit trail records the `--key` (CONCORD_API_KEY) it acts under, by name, or else `cli:<login>`
+(`concord.cli.identity`); with a key, the key's scopes and tenant apply.
 """
 
 from __future__ import annotations
 
 import getpass
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -17,23 +17,18 @@ from typing import Annotated
 import orjson
 import typer
 from rich.table import Table
+from sqlalchemy import Connection
 
 from concord.cli.common import console, database, fail, settings
+from concord.cli.identity import CliIdentity, KeyOption, identify
 from concord.security import audit, keys
 from concord.security.audit_query import AuditFilter, entries
-from concord.security.scopes import ROLES, parse_scopes
+from concord.security.scopes import ALL_TENANTS, ROLES, Scope, parse_scopes
 from concord.security.secrets import Keyring, SecretError, SecretStore, new_master_key
 
 keys_app = typer.Typer(help="API keys: create (shown once), list, rotate with an overlap window, revoke.")
 secrets_app = typer.Typer(help="Connector credentials, encrypted at rest under the master key.")
 audit_app = typer.Typer(help="The hash-chained audit trail: verify, export, show.")
-
-Actor = Annotated[str, typer.Option(help="who does this (recorded in the audit trail)")]
-
-
-def default_actor() -> str:
-    return os.environ.get("USER") or "cli"
-
 
 def _when(stamp: float | None) -> str:
     return "" if stamp is None else datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%d %H:%M")
@@ -45,8 +40,10 @@ def keys_create(name: Annotated[str, typer.Option(help="who uses the key (its ac
                 role: Annotated[str | None, typer.Option(help=f"one of: {', '.join(ROLES)}")] = None,
                 scope: Annotated[list[str] | None, typer.Option(help="a scope (repeatable)")] = None,
                 ttl_days: Annotated[float | None, typer.Option(min=0.001, help="expires after this many days")] = None,
-                actor: Actor = default_actor()) -> None:
+                key: KeyOption = None) -> None:
     """Create a key and print it once: Concord keeps only its hash."""
+    who = identify(key)
+    who.require(Scope.ADMIN, tenant)
     if role is not None and role not in ROLES:
         raise fail(f"--role: unknown role {role!r}; known: {', '.join(ROLES)}")
     try:
@@ -57,7 +54,7 @@ def keys_create(name: Annotated[str, typer.Option(help="who uses the key (its ac
         raise fail("--role or --scope: a key needs at least one scope")
     with database(settings()) as engine, engine.begin() as conn:
         try:
-            issued = keys.create_key(conn, tenant=tenant, name=name, scopes=scopes, actor=actor, role=role,
+            issued = keys.create_key(conn, tenant=tenant, name=name, scopes=scopes, actor=who.actor, role=role,
                                      ttl_s=None if ttl_days is None else ttl_days * 86_400)
         except ValueError as exc:
             raise fail(f"--tenant: {exc}") from exc
@@ -79,14 +76,22 @@ def keys_list(tenant: Annotated[str | None, typer.Option(help="only this tenant'
     console.print(table)
 
 
+def _require_key_admin(conn: Connection, who: CliIdentity, key_id: str) -> None:
+    """With a `--key`: admin scope, and the key to change must be of its tenant (as over HTTP)."""
+    target = keys.get_key(conn, key_id)
+    who.require(Scope.ADMIN, None if target is None else target.tenant)
+
+
 @keys_app.command("rotate")
 def keys_rotate(key_id: Annotated[str, typer.Argument(help="id of the key to replace")],
                 overlap_hours: Annotated[float, typer.Option(min=0, help="how long the old key keeps working")] = 24,
-                actor: Actor = default_actor()) -> None:
+                key: KeyOption = None) -> None:
     """Issue a successor with the same scopes; the old key stops after the overlap window."""
+    who = identify(key)
     with database(settings()) as engine, engine.begin() as conn:
+        _require_key_admin(conn, who, key_id)
         try:
-            issued = keys.rotate_key(conn, key_id, actor, overlap_hours * 3600)
+            issued = keys.rotate_key(conn, key_id, who.actor, overlap_hours * 3600)
         except keys.KeyError_ as exc:
             raise fail(f"key_id: no active key {key_id}") from exc
     console.print(f"key {issued.id} replaces {key_id}; {key_id} stops working in {overlap_hours:g} h. New key:")
@@ -94,11 +99,13 @@ def keys_rotate(key_id: Annotated[str, typer.Argument(help="id of the key to rep
 
 
 @keys_app.command("revoke")
-def keys_revoke(key_id: Annotated[str, typer.Argument(help="id of the key")], actor: Actor = default_actor()) -> None:
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="id of the key")], key: KeyOption = None) -> None:
     """Refuse the key from now on."""
+    who = identify(key)
     with database(settings()) as engine, engine.begin() as conn:
+        _require_key_admin(conn, who, key_id)
         try:
-            keys.revoke_key(conn, key_id, actor)
+            keys.revoke_key(conn, key_id, who.actor)
         except keys.KeyError_ as exc:
             raise fail(f"key_id: no key {key_id}") from exc
     console.print(f"key {key_id} revoked")
@@ -115,9 +122,11 @@ def _store(engine: object) -> SecretStore:
 def secrets_set(name: Annotated[str, typer.Argument(help="reference it as secret:NAME in connector settings")],
                 from_file: Annotated[Path | None, typer.Option(exists=True, dir_okay=False,
                                                                help="read the value from this file")] = None,
-                actor: Actor = default_actor()) -> None:
+                key: KeyOption = None) -> None:
     """Store a credential encrypted; the value comes from a file, stdin or a hidden prompt (never an argument,
     which would land in shell history and process lists)."""
+    who = identify(key)
+    who.require(Scope.ADMIN, ALL_TENANTS)
     if from_file is not None:
         value = from_file.read_text(encoding="utf-8").strip()
     elif not sys.stdin.isatty():
@@ -128,7 +137,7 @@ def secrets_set(name: Annotated[str, typer.Argument(help="reference it as secret
         raise fail("value: empty")
     with database(settings()) as engine:
         try:
-            _store(engine).set(name, value, actor)
+            _store(engine).set(name, value, who.actor)
         except SecretError as exc:
             raise fail(f"name: {exc}") from exc
     console.print(f"secret {name} stored (encrypted)")
@@ -146,11 +155,13 @@ def secrets_list() -> None:
 
 
 @secrets_app.command("rotate")
-def secrets_rotate(actor: Actor = default_actor()) -> None:
+def secrets_rotate(key: KeyOption = None) -> None:
     """Re-wrap every secret under the first (newest) master key; then the old keys can be removed."""
+    who = identify(key)
+    who.require(Scope.ADMIN, ALL_TENANTS)
     with database(settings()) as engine:
         try:
-            count = _store(engine).rotate(actor)
+            count = _store(engine).rotate(who.actor)
         except SecretError as exc:
             raise fail(str(exc)) from exc
     console.print(f"{count} secrets re-encrypted under the current master key")

@@ -13,9 +13,12 @@ import typer
 from rich.table import Table
 
 from concord.cli.common import console, database, fail, runtime, settings
+from concord.cli.identity import KeyOption, identify
+from concord.security.scopes import Scope
 from concord.tasks import store
 from concord.tasks.models import TaskAction, TaskPublic, TaskStatus
-from concord.workflows.engine import ClientWaker, WorkflowEngine, WorkflowSettings
+from concord.tasks.tables import workflow_tasks
+from concord.workflows.engine import ClientWaker, WorkflowSettings
 
 tasks_app = typer.Typer(help="Exception tasks: workflows waiting for a person to correct data.", no_args_is_help=True)
 workflows_app = typer.Typer(help="Durable lifecycle workflows.", no_args_is_help=True)
@@ -69,7 +72,11 @@ def show_task(task_id: str) -> None:
     console.print_json(task.model_dump_json())
 
 
-def _decide(task_id: str, action: TaskAction, actor: str, corrections: dict[str, Any] | None = None) -> TaskPublic:
+def _decide(task_id: str, action: TaskAction, key: str | None, corrections: dict[str, Any] | None = None
+            ) -> TaskPublic:
+    who = identify(key)
+    who.require_object(Scope.TASKS_RESOLVE, workflow_tasks, task_id)
+    actor = who.actor
     s = settings()
     with database(s) as engine:
         try:
@@ -92,65 +99,54 @@ def _decide(task_id: str, action: TaskAction, actor: str, corrections: dict[str,
     return task
 
 
-Actor = Annotated[str, typer.Option(help="who decides (recorded on the task)")]
-
-
 @tasks_app.command("resolve")
 def resolve(task_id: str, set_: Annotated[list[str] | None, typer.Option("--set", help="field=value")] = None,
-            actor: Actor = "cli") -> None:
+            key: KeyOption = None) -> None:
     """Continue the run with corrected values."""
-    _decide(task_id, TaskAction.RESOLVE, actor, _parse_sets(set_ or []))
+    _decide(task_id, TaskAction.RESOLVE, key, _parse_sets(set_ or []))
 
 
 @tasks_app.command("retry")
-def retry(task_id: str, actor: Actor = "cli") -> None:
+def retry(task_id: str, key: KeyOption = None) -> None:
     """Run the refused step again unchanged."""
-    _decide(task_id, TaskAction.RETRY, actor)
+    _decide(task_id, TaskAction.RETRY, key)
 
 
 @tasks_app.command("cancel")
-def cancel(task_id: str, actor: Actor = "cli") -> None:
+def cancel(task_id: str, key: KeyOption = None) -> None:
     """Stop the run."""
-    _decide(task_id, TaskAction.CANCEL, actor)
+    _decide(task_id, TaskAction.CANCEL, key)
 
 
 @workflows_app.command("worker")
-def worker(connections: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="systems YAML")],
+def worker(connections: Annotated[Path | None, typer.Option(
+               dir_okay=False, help="systems YAML; default $CONCORD_CONNECTIONS")] = None,
            serve: Annotated[bool, typer.Option(help="also serve the API (process and task routes)")] = False) -> None:
     """Run workflows: recover unfinished runs, start processes from event signals, optionally serve the API."""
-    from concord.storage.engine import make_engine, upgrade
-    from concord.workflows.connections import Connections
-    from concord.workflows.credit_signals import CreditSignalWaker
-    from concord.workflows.lifecycle_processes import lifecycle_specs
-    from concord.workflows.processes import process_specs
-    from concord.workflows.services import standard_services
-    from concord.workflows.signals import SignalStarter
+    from concord.observability.systems import start_sampler
+    from concord.workflows.hosting import NoConnections, connections_file, hosted_workflows
 
     s = settings()
     rt = runtime(s)
-    db = make_engine(s.database_url, s.sqlite_synchronous)
-    upgrade(db)
-    services = standard_services(db, rt, Connections.load(connections).build(), s.config_dir)
-    wf_settings = WorkflowSettings(database_url=s.database_url, sqlite_synchronous=s.sqlite_synchronous)
-    specs = {**process_specs(), **lifecycle_specs()}  # imports every workflow before launch: DBOS recovers them
-    with WorkflowEngine(wf_settings, services) as engine:
-        starter = SignalStarter(engine, specs)
-        starter.start()
-        waker = CreditSignalWaker(engine)  # wakes runs paused on credit when a hold is released
-        waker.start()
-        try:
-            if serve:
-                import uvicorn
+    try:
+        path = connections_file(s, connections)
+    except NoConnections as exc:
+        raise fail(str(exc)) from exc
+    with hosted_workflows(s, rt, path) as engine:
+        if serve:  # the app samples rate-limit headroom of the hosted connectors itself
+            import uvicorn
 
-                from concord.api.app import create_app
+            from concord.api.app import create_app
 
-                uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
-            else:
-                stop = threading.Event()
-                signal.signal(signal.SIGTERM, lambda *_: stop.set())
-                console.print("workflow worker running; Ctrl-C to stop")
+            uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
+        else:
+            services = engine.services
+            sampler = start_sampler(services.engine, services.connectors, s.headroom_sample_s)
+            stop = threading.Event()
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+            console.print("workflow worker running; Ctrl-C to stop")
+            try:
                 with contextlib.suppress(KeyboardInterrupt):
                     stop.wait()
-        finally:
-            waker.stop()
-            starter.stop()
+            finally:
+                sampler.stop()

@@ -52,7 +52,7 @@ def render(request: Request, template: str, status_code: int = 200, **values: An
 def install_console(app: FastAPI, otlp_endpoint: str | None) -> None:
     from concord.api.deps import hub_operator
     from concord.api.routes import experience, operations
-    from concord.console import audit, customers, dashboard, dead_letters, inbox, login, mappings
+    from concord.console import audit, customers, dashboard, dead_letters, inbox, login, mappings, ownership
     from concord.observability.install import install_operations
 
     install_operations(app, otlp_endpoint)
@@ -62,5 +62,5 @@ def install_console(app: FastAPI, otlp_endpoint: str | None) -> None:
     for module in (operations, experience, login):  # login checks its key itself
         app.include_router(module.router)
     # The console shows every tenant's data: only all-tenant keys (hub operators) may open it (#8, decision 055).
-    for module in (dashboard, customers, inbox, dead_letters, mappings, audit):
+    for module in (dashboard, customers, inbox, dead_letters, mappings, ownership, audit):
         app.include_router(module.router, dependencies=[Depends(hub_operator)])

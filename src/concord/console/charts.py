@@ -36,8 +36,10 @@ def _fmt(value: float) -> str:
 
 
 def line_chart(title: str, series: list[Series], start: int, end: int, unit: str = "", step: int = 60,
-               summed: bool = True) -> Markup:
-    """One line per series over buckets [start, end] of `step` seconds; a missing bucket counts as zero."""
+               summed: bool = True, sampled: bool = False) -> Markup:
+    """One line per series over buckets [start, end] of `step` seconds; a missing bucket counts as zero —
+    unless `sampled` (gauges read from samples): then the line joins the samples taken, and a bucket without
+    one is a gap, not a zero."""
     buckets = list(range(start, end + 1, step))
     top = _nice_max(max((v for s in series for v in s.points.values()), default=0.0))
     span = max(len(buckets) - 1, 1)
@@ -59,12 +61,18 @@ def line_chart(title: str, series: list[Series], start: int, end: int, unit: str
         parts.append(f'<text x="{x(label):.1f}" y="{H - 6}" class="tick" text-anchor="{anchor}">{stamp}</text>')
     for n, s in enumerate(series):
         color = PALETTE[n % len(PALETTE)]
-        coords = " ".join(f"{x(i):.1f},{y(s.points.get(b, 0.0)):.1f}" for i, b in enumerate(buckets))
+        shown = [(i, b) for i, b in enumerate(buckets) if not sampled or b in s.points]
+        coords = " ".join(f"{x(i):.1f},{y(s.points.get(b, 0.0)):.1f}" for i, b in shown)
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.6" points="{coords}">'
                      f"<title>{escape(s.label)}</title></polyline>")
+        if sampled and len(shown) == 1:  # a single sample draws no line: mark it
+            parts.append(f'<circle cx="{x(shown[0][0]):.1f}" cy="{y(s.points[shown[0][1]]):.1f}" r="2.5" '
+                         f'fill="{color}"/>')
     parts.append("</svg>")
-    def figure(s: Series) -> str:  # counts show their total over the window, gauges their highest value
+    def figure(s: Series) -> str:  # counts show their total, gauges their highest value, samples the latest
         values = s.points.values()
+        if sampled:
+            return f"now {_fmt(s.points[max(s.points)])}{unit}" if s.points else "no sample"
         return f"{_fmt(sum(values))}" if summed else f"max {_fmt(max(values, default=0.0))}{unit}"
 
     legend = "".join(f'<span class="key"><i style="background:{PALETTE[n % len(PALETTE)]}"></i>{escape(s.label)}'

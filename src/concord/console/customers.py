@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -14,6 +15,7 @@ from concord.api.deps import AppContext, authorize, context, require_tenant, ten
 from concord.api.problems import Problem
 from concord.console.app import render
 from concord.console.customer360 import Customer360, load_customer
+from concord.console.invoices import open_invoices
 from concord.observability import tables as ot
 from concord.security.scopes import Principal, Scope
 from concord.storage import tables as t
@@ -87,4 +89,5 @@ async def customer_page(ctx: Ctx, request: Request, customer_id: str, principal:
     if found is None:
         raise Problem(404, "Not found", f"no customer {customer_id}")
     require_tenant(principal, found.view.tenant)
-    return render(request, "customer.html", c=found)
+    invoices = open_invoices(found.of("invoice"), datetime.now(UTC).date())
+    return render(request, "customer.html", c=found, invoices=invoices)

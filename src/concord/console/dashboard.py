@@ -10,12 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import Markup
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from concord.api.deps import AppContext, authorize, context, tenant_filter
 from concord.console.app import render
 from concord.console.charts import Series, bar_chart, line_chart
 from concord.observability import figures, latency, projector
+from concord.observability.headroom import HEADROOM, QUOTA_LEFT, headroom_series, sample_headroom
 from concord.observability.install import OpsState
 from concord.security.scopes import Principal, Scope
 
@@ -40,9 +41,11 @@ def refresh(ops: OpsState, engine: Engine) -> None:
     """Bring the projections up to date and flush this process's connector call samples."""
     ops.projector(engine).catch_up()
     samples = ops.metrics.drain()
-    if samples:
+    watched = ops.metrics.headroom.watched()
+    if samples or watched:
         with engine.begin() as conn:
             latency.flush_calls(conn, samples)
+            sample_headroom(conn, watched)  # the charts' newest point is this process's governors now
 
 
 def summary(engine: Engine, ops: OpsState, f: Filters) -> dict[str, Any]:
@@ -79,6 +82,7 @@ def charts(engine: Engine, ops: OpsState, f: Filters) -> list[Markup]:
         got = projector.series(conn, names, start, f.tenant, f.system, step)
         lat = latency.percentiles(conn, start, f.tenant, f.system, step)
         lag = figures.event_lag(conn)
+        headroom = _headroom_charts(conn, f, start, end, step)
     throughput = [Series(s, got[f"changes_{s}"]) for s in STATUSES if got[f"changes_{s}"]]
     per = "minute" if step == 60 else f"{step // 60} minutes"
     out = [line_chart(f"Changes per {per} by outcome", throughput, start, end, step=step),
@@ -93,22 +97,19 @@ def charts(engine: Engine, ops: OpsState, f: Filters) -> list[Markup]:
         out.append(line_chart(f"API latency of {name} (ms)", lines, start, end, unit=" ms", step=step,
                               summed=False))
     out.append(bar_chart("Event lag per subscription", [(k, float(v), None) for k, v in sorted(lag.items())]))
-    out.extend(_headroom(ops, f.tenant))
+    return out + headroom
+
+
+def _headroom_charts(conn: Connection, f: Filters, start: int, end: int, step: int) -> list[Markup]:
+    """Tokens left and daily quota left per (system, tenant, credential), from the sampled series."""
+    lowest = "" if step == 60 else f", lowest per {step // 60} minutes"
+    out = []
+    for title, prefix in ((f"Rate-limit headroom (tokens left{lowest})", HEADROOM),
+                          (f"Daily quota left (calls{lowest})", QUOTA_LEFT)):
+        keyed = headroom_series(conn, prefix, start, f.tenant, f.system, step)
+        out.append(line_chart(title, [Series(k.label, points) for k, points in keyed.items()], start, end,
+                              step=step, sampled=True))
     return out
-
-
-def _headroom(ops: OpsState, tenant: str | None) -> list[Markup]:
-    rate, daily = [], []
-    for watched in ops.metrics.headroom.watched():
-        if tenant is not None and watched.key.tenant != tenant:
-            continue
-        room = watched.governor.headroom(watched.key)
-        label = f"{watched.key.system} · {watched.key.tenant} · {watched.key.credential}"
-        if room.tokens is not None:
-            rate.append((label, room.tokens, room.capacity))
-        if room.daily_remaining is not None:
-            daily.append((label, float(room.daily_remaining), float(room.daily_limit or 0) or None))
-    return [bar_chart("Rate-limit headroom (tokens left)", rate), bar_chart("Daily quota left", daily)]
 
 
 def _filters(principal: Principal, tenant: str | None, system: str | None, window: str) -> Filters:

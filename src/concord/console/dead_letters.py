@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import httpx
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
 from concord.api.deps import AppContext, context
+from concord.api.guards import INT64_MAX
 from concord.api.problems import Problem
 from concord.api.routes.mapping_changes import hub_wide
 from concord.console.app import render
@@ -32,6 +33,7 @@ from concord.yamlconf import ConfigError
 
 router = APIRouter(prefix="/console/dead-letters", tags=["console"], include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
+RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]  # a row id beyond BIGINT cannot exist: 422, not an overflow
 # Hub-wide: dead letters and replays span tenants (a subscription carries every tenant's events), so these pages
 # are for an operator's all-tenant key.
 Read = Depends(hub_wide(Scope.EVENTS_READ))
@@ -74,7 +76,7 @@ async def dead_letters(ctx: Ctx, request: Request,
 
 
 @router.get("/{letter_id}", response_class=HTMLResponse, dependencies=[Read])
-async def dead_letter(ctx: Ctx, request: Request, letter_id: int) -> HTMLResponse:
+async def dead_letter(ctx: Ctx, request: Request, letter_id: RowId) -> HTMLResponse:
     letter = await asyncio.to_thread(ConsumerStore(ctx.engine).dead_letter_by_id, letter_id)
     if letter is None:
         raise Problem(404, "Not found", f"no dead letter {letter_id}")
@@ -83,7 +85,7 @@ async def dead_letter(ctx: Ctx, request: Request, letter_id: int) -> HTMLRespons
 
 
 @router.post("/{letter_id}/{action}")
-async def act_on_letter(ctx: Ctx, request: Request, letter_id: int, action: str, principal: Operator
+async def act_on_letter(ctx: Ctx, request: Request, letter_id: RowId, action: str, principal: Operator
                         ) -> RedirectResponse:
     await checked_form(request)
     store = ConsumerStore(ctx.engine)
@@ -110,8 +112,10 @@ def run_replay(ctx: AppContext, subscription: str, start: int | datetime, custom
     log = open_log(EventSettings(), ctx.engine)
     try:
         with httpx.Client() as http:
-            runner = build_runner(subscription, config, log, ctx.engine, registry,
-                                  build_subscriber(subscription, config, http, os.environ))
+            subscriber = build_subscriber(subscription, config, http, os.environ)
+            if subscriber is None:
+                raise MissingSecret(f"subscription {subscription} is not enabled here (its variables are unset)")
+            runner = build_runner(subscription, config, log, ctx.engine, registry, subscriber)
             try:
                 return replay(runner, start, customer, event_type)
             finally:

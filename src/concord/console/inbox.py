@@ -7,11 +7,12 @@ import asyncio
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
 from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
+from concord.api.guards import INT64_MAX
 from concord.console import actions
 from concord.console.app import render
 from concord.console.forms import back, checked_form, record_action
@@ -23,6 +24,7 @@ from concord.storage import tables as t
 
 router = APIRouter(prefix="/console/inbox", tags=["console"], include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
+RowId = Annotated[int, Path(ge=1, le=INT64_MAX)]  # a row id beyond BIGINT cannot exist: 422, not an overflow
 Reader = Annotated[Principal, Depends(authorize(Scope.TASKS_READ))]
 Resolver = Annotated[Principal, Depends(authorize(Scope.TASKS_RESOLVE))]
 PAGE = "/console/inbox"
@@ -71,7 +73,7 @@ async def inbox(ctx: Ctx, request: Request, principal: Reader,
 
 
 @router.post("/commands/{seq}/retry")
-async def retry_command(ctx: Ctx, request: Request, seq: int, principal: Resolver) -> RedirectResponse:
+async def retry_command(ctx: Ctx, request: Request, seq: RowId, principal: Resolver) -> RedirectResponse:
     await checked_form(request)
     _command_of_tenant(ctx, principal, seq)
     try:
@@ -91,7 +93,7 @@ def _corrected(raw: str) -> dict[str, Any] | str:
 
 
 @router.post("/commands/{seq}/resolve")
-async def resolve_command(ctx: Ctx, request: Request, seq: int, principal: Resolver) -> RedirectResponse:
+async def resolve_command(ctx: Ctx, request: Request, seq: RowId, principal: Resolver) -> RedirectResponse:
     """Apply the steward's corrected fields to the golden record, then retry the command with them."""
     form = await checked_form(request)
     _command_of_tenant(ctx, principal, seq)

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
 from concord.api.routes.mapping_changes import hub_wide
+from concord.console import ownership
 from concord.console.app import render
 from concord.console.forms import back, checked_form, record_action
 from concord.hubconfig import Runtime, load_runtime
@@ -125,10 +126,12 @@ def _load(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
         approvals = [{**a, "value": orjson.loads(a["value"]), "current": orjson.loads(a["current"])}
                      for a in queries.approvals(conn, tenant, "pending", limit=200)]
         proposed = proposal_diffs(conn, ctx.runtime)
+        ownership_proposed = ownership.open_proposals(conn, ctx.runtime)
     specs = sorted((m.spec for m in ctx.runtime.mappings.mappers.values()), key=lambda s: s.label)
     pending, problem = pending_mappings(ctx.runtime)
     return {"specs": specs, "pending": pending, "problem": problem, "approvals": approvals, "proposals": proposed,
-            "ownership_version": ctx.runtime.ownership.version, "rules": _ownership(ctx.runtime)}
+            "ownership_version": ctx.runtime.ownership.version, "rules": _ownership(ctx.runtime),
+            "ownership_proposals": ownership_proposed}
 
 
 @router.get("", response_class=HTMLResponse)

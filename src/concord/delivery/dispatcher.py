@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from concord.connectors.base import Connector, ConnectorError, ExternalRecord, NotFound, RetryableError
 from concord.connectors.runtime.http import correlation_scope
+from concord.delivery.residency import Residency, ResidencyRefused
 from concord.delivery.store import DeliveryStore, PendingCommand
 from concord.observability.logs import log_context
 from concord.observability.tracing import span
@@ -39,6 +40,7 @@ class CommandDispatcher:
     base_delay_s: float = 2.0
     max_delay_s: float = 600.0
     clock: Callable[[], float] = time.time
+    residency: Residency = field(default_factory=Residency)  # pinned tenants reach their region's endpoints only
 
     def run_once(self, limit: int = 1000) -> DeliveryReport:
         report = DeliveryReport()
@@ -69,7 +71,13 @@ class CommandDispatcher:
         return total
 
     def _deliver(self, cmd: PendingCommand, report: DeliveryReport) -> bool:
-        connector = self.connectors.get(cmd.target)
+        try:
+            connector = self.residency.connector(cmd.tenant, cmd.target, self.connectors)
+        except ResidencyRefused as exc:  # failed, not deferred: retrying cannot move the data's home
+            self.store.failed(cmd, str(exc))
+            report.failed += 1
+            report.errors.append(f"{cmd.target} {cmd.canonical_id}: {exc}")
+            return False
         if connector is None:
             self.store.deferred(cmd, f"no connector configured for {cmd.target}", self._retry_at(cmd))
             report.deferred += 1

@@ -106,7 +106,7 @@ def changed_fields_v1_to_v2(data: Data) -> Data:
     return {**data, "changed_fields": sorted(data.get("changes", {}))}
 
 
-_RECORD_NOUNS = ["Customer", "Contact", "BillingAccount", "Contract", "Subscription", "Entitlement"]
+_RECORD_NOUNS = ["Customer", "Contact", "BillingAccount", "Contract", "Subscription", "Entitlement", "Invoice"]
 _MILESTONES = ["CreditHoldApplied", "CreditHoldReleased", "CreditStatusChanged", "AccountSuspended",
                "AccountClosed", "BillingAccountApproved", "ContractActivated"]
 

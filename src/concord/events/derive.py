@@ -21,7 +21,8 @@ _FIELD_EVENT_TYPES = ["CreditHoldApplied", "CreditHoldReleased", "AccountSuspend
                       "CreditStatusChanged", "BillingAccountApproved", "ContractActivated"]
 
 _ENTITY_NOUN = {"account": "Customer", "contact": "Contact", "billing_account": "BillingAccount",
-                "contract": "Contract", "subscription": "Subscription", "entitlement": "Entitlement"}
+                "contract": "Contract", "subscription": "Subscription", "entitlement": "Entitlement",
+                "invoice": "Invoice"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,22 @@ def _journey_events(entity: str, applied: dict[str, JsonValue], previous: dict[s
                     "mrr_before": before, "mrr_after": after}
             events.append(DerivedEvent("SubscriptionUpgraded" if after > before else "SubscriptionDowngraded",
                                        {**base, **plan}))
-    return events
+    return events + _invoice_events(entity, applied, previous, base)
+
+
+def _invoice_events(entity: str, applied: dict[str, JsonValue], previous: dict[str, JsonValue],
+                    base: dict[str, Any]) -> list[DerivedEvent]:
+    """InvoicePosted the first time an invoice has a live status (once per invoice: a status is never unset,
+    and a repeated report applies nothing). Later changes are InvoiceUpdated, the record event."""
+    if entity != "invoice" or "status" not in applied or previous.get("status") is not None:
+        return []
+    if applied["status"] in (None, "void"):
+        return []  # a voided invoice nobody saw open never was a receivable
+    amount = applied.get("amount_total", previous.get("amount_total"))
+    return [DerivedEvent("InvoicePosted", {
+        **base, "invoice": str(applied.get("number") or previous.get("number") or base["canonical_id"]),
+        "amount": None if amount is None else str(amount),
+        "currency": applied.get("currency", previous.get("currency"))})]
 
 
 def derive_events(entity: str, canonical_id: str, created: bool, applied: dict[str, JsonValue],

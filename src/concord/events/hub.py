@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Literal
 
 import httpx
-from pydantic import Field
+from pydantic import Field, HttpUrl, TypeAdapter, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine
 
@@ -55,18 +55,35 @@ def open_log(settings: EventSettings, engine: Engine) -> EventLog:
                        commit_interval_s=settings.offset_commit_interval_s)
 
 
+def _webhook(name: str, target: WebhookTarget, http: httpx.Client,
+             environ: Mapping[str, str]) -> WebhookSubscriber | None:
+    """The webhook subscriber, or None for an optional one whose URL or secret variable is unset."""
+    url = str(target.url) if target.url is not None else environ.get(target.url_env or "", "")
+    secret = environ.get(target.secret_env)
+    for variable, value in ((target.url_env, url), (target.secret_env, secret)):
+        if variable and not value:
+            if target.optional:
+                return None
+            raise MissingSecret(f"subscription {name}: environment variable {variable} is not set")
+    if target.url is None:
+        try:  # a URL from the environment is checked as strictly as one in the file
+            url = str(TypeAdapter(HttpUrl).validate_python(url))
+        except ValidationError as exc:
+            raise MissingSecret(f"subscription {name}: {target.url_env} is not a URL: {url!r}") from exc
+    assert secret is not None
+    return WebhookSubscriber(name, target, secret.encode(), http, url=url)
+
+
 def build_subscriber(name: str, config: SubscriptionConfig, http: httpx.Client,
-                     environ: Mapping[str, str]) -> Subscriber:
+                     environ: Mapping[str, str]) -> Subscriber | None:
+    """The subscriber of a subscription; None when it is an optional webhook this deployment does not enable."""
     target = config.subscriber
     if isinstance(target, WebhookTarget):
-        secret = environ.get(target.secret_env)
-        if not secret:
-            raise MissingSecret(f"subscription {name}: environment variable {target.secret_env} is not set")
-        return WebhookSubscriber(name, target, secret.encode(), http)
+        return _webhook(name, target, http, environ)
     if isinstance(target, ConnectorCommandTarget):
         return ConnectorCommandSubscriber(target)
     if isinstance(target, WorkflowSignalTarget):
-        return WorkflowSignalSubscriber(target)
+        return WorkflowSignalSubscriber(target, name)
     assert isinstance(target, AnalyticsTarget)
     return AnalyticsSink(target.directory, target.max_rows_per_file)
 
@@ -84,5 +101,9 @@ def build_runner(name: str, config: SubscriptionConfig, log: EventLog, engine: E
 def build_runners(routing: RoutingConfig, log: EventLog, engine: Engine, registry: SchemaRegistry,
                   http: httpx.Client, environ: Mapping[str, str] | None = None) -> dict[str, SubscriptionRunner]:
     env = os.environ if environ is None else environ
-    return {name: build_runner(name, cfg, log, engine, registry, build_subscriber(name, cfg, http, env))
-            for name, cfg in routing.subscriptions.items()}
+    runners: dict[str, SubscriptionRunner] = {}
+    for name, cfg in routing.subscriptions.items():
+        subscriber = build_subscriber(name, cfg, http, env)
+        if subscriber is not None:
+            runners[name] = build_runner(name, cfg, log, engine, registry, subscriber)
+    return runners

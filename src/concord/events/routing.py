@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationInfo, field_validator, model_validator
 
 from concord.events.envelope import EventEnvelope
 from concord.hubconfig import bundled_config_dir
@@ -29,13 +29,31 @@ class Where(_Strict):
     regions: list[str] | None = Field(default=None, description="tax region of the account, e.g. EU, US-CA")
     lifecycle_states: list[str] | None = Field(default=None, description="the lifecycle state the event sets")
     changed_fields: list[str] | None = Field(default=None, description="matches when any of these changed")
+    source_systems: list[str] | None = Field(default=None, description="the system the change came from, e.g. "
+                                                                       "salesforce")
+    field_values: dict[str, list[str | int | float | bool | None]] | None = Field(
+        default=None, description="field → accepted values: matches when every listed field is set to one of them "
+                                  "by the event (e.g. {sales_stage: [closed_won]})")
 
 
 class WebhookTarget(_Strict):
+    """`url` in the file, or `url_env` naming the environment variable that holds it (per deployment). With
+    `optional: true` the subscription is skipped while its URL or secret variable is unset, instead of refusing
+    to start (a subscriber a deployment may or may not have, e.g. the customer-success tool)."""
+
     kind: Literal["webhook"]
-    url: HttpUrl
+    url: HttpUrl | None = None
+    url_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*$",
+                                description="environment variable with the URL")
     secret_env: str = Field(pattern=r"^[A-Z][A-Z0-9_]*$", description="environment variable with the HMAC key")
+    optional: bool = False
     timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookTarget:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("give either url or url_env")
+        return self
 
 
 class ConnectorCommandTarget(_Strict):
@@ -46,9 +64,22 @@ class ConnectorCommandTarget(_Strict):
 
 
 class WorkflowSignalTarget(_Strict):
+    """A signal to the workflows: `signal: start` starts the process `workflow` for the event's customer.
+
+    The start request is the event's tenant, customer (its customer key) and correlation id, plus `request`
+    (request field → envelope path, e.g. `contract_id: data.canonical_id`) and `request_values` (constants, e.g.
+    `activated_by: salesforce`). `otherwise` lists processes tried in order when the customer's lifecycle state
+    does not allow the first; a start none of them may make is recorded as a dead letter with the reason
+    (`on_refusal: record`) or only logged (`ignore`, for rules that fire on customers they do not concern)."""
+
     kind: Literal["workflow_signal"]
     workflow: str = Field(min_length=1)
     signal: str = Field(min_length=1)
+    request: dict[str, str] = Field(default_factory=dict, description="request field → envelope path")
+    request_values: dict[str, str | int | float | bool] = Field(default_factory=dict,
+                                                                 description="request field → constant")
+    otherwise: list[str] = Field(default_factory=list, description="processes tried next, in order")
+    on_refusal: Literal["record", "ignore"] = "record"
 
 
 class AnalyticsTarget(_Strict):
@@ -128,5 +159,10 @@ def matches(config: SubscriptionConfig, event: EventEnvelope) -> bool:
     if where.regions is not None and _after(event.data, "region") not in where.regions:
         return False
     if where.lifecycle_states is not None and _after(event.data, "lifecycle_state") not in where.lifecycle_states:
+        return False
+    if where.source_systems is not None and event.data.get("source_system") not in where.source_systems:
+        return False
+    if where.field_values is not None and any(_after(event.data, name) not in accepted
+                                              for name, accepted in where.field_values.items()):
         return False
     return where.changed_fields is None or bool(set(where.changed_fields) & set(_changed(event.data)))

@@ -64,17 +64,28 @@ class ConnectorCommandSubscriber:
 
 @dataclass
 class WorkflowSignalSubscriber:
+    """Writes a `workflow_signals` row: the event, plus under `route` what the starter needs from the rule (the
+    subscription, the request fields taken from the event, the processes to try and what to do on refusal)."""
+
     target: WorkflowSignalTarget
+    subscription: str = ""
     transactional = True
+
+    def route(self, event: EventEnvelope) -> dict[str, Any]:
+        request = {**self.target.request_values,
+                   **{name: resolve(event, path) for name, path in self.target.request.items()}}
+        return {"subscription": self.subscription, "request": request, "otherwise": self.target.otherwise,
+                "on_refusal": self.target.on_refusal}
 
     def handle(self, event: EventEnvelope, tx: Connection) -> None:
         w = t.workflow_signals.c
         seen = select(w.id).where(w.workflow == self.target.workflow, w.event_id == event.event_id)
         if tx.execute(seen).first() is not None:
             return
+        payload = {**event.model_dump(mode="json"), "route": self.route(event)}
         tx.execute(t.workflow_signals.insert().values(
             workflow=self.target.workflow, signal=self.target.signal, event_id=event.event_id, tenant=event.tenant,
-            customer_key=event.customer_key, payload=event.model_dump_json(), created_at=time.time()))
+            customer_key=event.customer_key, payload=dumps(payload), created_at=time.time()))
 
     def flush(self, tx: Connection) -> None:
         return None

@@ -52,10 +52,15 @@ class WebhookSubscriber:
     target: WebhookTarget
     secret: bytes
     client: httpx.Client
+    url: str = ""  # resolved at build time (from `url` or the `url_env` variable)
     clock: Callable[[], float] = time.time
     _log: list[dict[str, Any]] = field(default_factory=list)
 
     transactional = False
+
+    @property
+    def endpoint(self) -> str:
+        return self.url or str(self.target.url)
 
     def handle(self, event: EventEnvelope, tx: Connection) -> None:
         body = event.model_dump_json().encode()
@@ -67,7 +72,7 @@ class WebhookSubscriber:
         status: int | None = None
         error: str | None = None
         try:
-            response = self.client.post(str(self.target.url), content=body, headers=headers,
+            response = self.client.post(self.endpoint, content=body, headers=headers,
                                         timeout=self.target.timeout_s)
             status = response.status_code
             if not response.is_success:
@@ -76,7 +81,7 @@ class WebhookSubscriber:
             error = f"{type(exc).__name__}: {exc}"
         # Logged in flush(), outside the savepoint that a failure rolls back: failed attempts stay on record.
         self._log.append({"subscription": self.subscription, "event_id": event.event_id,
-                          "url": str(self.target.url), "status_code": status, "error": error,
+                          "url": self.endpoint, "status_code": status, "error": error,
                           "duration_ms": (time.perf_counter() - started) * 1000, "attempted_at": now})
         if error is not None:
             raise WebhookFailed(error)

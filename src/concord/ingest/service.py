@@ -24,12 +24,21 @@ from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.processor import BatchProcessor, Outcome
 from concord.matching.store import DuplicateChecker
+from concord.observability.logs import log_context
 from concord.observability.tracing import current_link, span
+from concord.security.ownership_changes import sync as sync_ownership
 from concord.security.sealing import seal_batch
 from concord.storage.engine import Checkpointer
 from concord.storage.repository import ConcurrencyConflict
 
 log = logging.getLogger(__name__)
+HUB_WIDE = "*"
+
+
+def _tenant_of(prepared: list[PreparedChange]) -> str:
+    """The batch's tenant for its log lines; a group commit that spans tenants is logged as hub-wide."""
+    tenants = {p.request.tenant for p in prepared}
+    return tenants.pop() if len(tenants) == 1 else HUB_WIDE
 RETRIES = 5
 
 
@@ -58,12 +67,15 @@ def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[Prep
             with engine.begin() as conn:
                 if guard is not None:
                     guard(conn)
+                sync_ownership(conn, runtime)  # an activated ownership version reaches every writer within ~1 s
                 processor = BatchProcessor(runtime, conn, cache=cache, bindings=bindings, checker=checker)
                 outcomes = processor.run(prepared)
                 seal_batch(conn, processor.writes.changes)
             cache.put_many(processor.records.values())  # only after the commit succeeded
             if processor.binder is not None:
                 processor.binder.committed()
+            if checker is not None:
+                checker.committed()
             return outcomes
         except (ConcurrencyConflict, IntegrityError) as exc:
             cache.clear()
@@ -172,7 +184,8 @@ class IngestService:
         prepared = [p for job in jobs for p in job.prepared]
         try:
             links = [job.link for job in jobs if job.link is not None]
-            with span("ingest.commit", {"concord.changes": len(prepared)}, links=links):
+            with span("ingest.commit", {"concord.changes": len(prepared)}, links=links), \
+                    log_context(tenant=_tenant_of(prepared), step="ingest.commit"):
                 outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache, self.bindings,
                                                   self.checker)
         except Exception as exc:  # the writer thread must outlive any one bad batch

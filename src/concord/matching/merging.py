@@ -1,6 +1,8 @@
 """Merge and unmerge of golden records in the store, each in one transaction (survivorship is pure, in
 `survivorship`). A merge keeps a snapshot of everything it changes, so an unmerge restores both records, their
-bindings and their match keys exactly. Both leave an event in the outbox (CustomersMerged / CustomersUnmerged).
+bindings, their match keys and the records that referred to the absorbed one (`relink`) exactly. Both leave an
+event in the outbox (CustomersMerged / CustomersUnmerged), a change-log row per record written (sealed into the
+audit chain like an ingest batch, and followed by the online duplicate check) and an audit entry naming the actor.
 
 Hazard: a running ingest writer caches bindings ("bindings never change once made"). After a merge done by
 another process its cache may still point an absorbed record's external id at the absorbed id; the write then
@@ -20,8 +22,11 @@ from concord.canonical.golden import GoldenRecord
 from concord.events.produce import new_event, outbox_row
 from concord.events.registry import SchemaRegistry
 from concord.ids import new_id
+from concord.matching.relink import change_row, relink, restore, snapshot
 from concord.matching.survivorship import survive
 from concord.matching.tables import merges
+from concord.security import audit
+from concord.security.sealing import seal_batch
 from concord.storage import tables as t
 from concord.storage.repository import dumps
 
@@ -36,6 +41,7 @@ class MergeResult:
     survivor_id: str
     absorbed_id: str
     moved_bindings: int
+    relinked: int = 0  # related records re-pointed (merge) or pointed back (unmerge)
 
 
 def _row(conn: Connection, tenant: str, record_id: str) -> dict[str, Any]:
@@ -55,6 +61,13 @@ def _event(conn: Connection, event_type: str, tenant: str, data: dict[str, Any],
     conn.execute(insert(t.outbox), [outbox_row(envelope)])
 
 
+def _record_changes(conn: Connection, changes: list[dict[str, Any]], related: list[dict[str, Any]],
+                    entry: audit.Entry) -> None:
+    conn.execute(insert(t.change_log), changes)
+    seal_batch(conn, [*changes, *related])
+    audit.append(conn, entry)
+
+
 def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, actor: str,
           reason: str = "") -> MergeResult:
     """Fold `absorbed_id` into `survivor_id`: survivorship by ownership, bindings and keys moved, an event."""
@@ -66,9 +79,11 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     b, k, g = t.bindings.c, t.match_keys.c, t.golden_records.c
     moved = [r._asdict() for r in conn.execute(select(b.id, b.system).where(b.canonical_id == absorbed_id))]
     keys = [r.key for r in conn.execute(select(k.key).where(k.tenant == tenant, k.canonical_id == absorbed_id))]
-    merged = survive(_record(keep), _record(gone))
+    before = _record(keep)
+    merged = survive(before, _record(gone))
     version = keep["version"] + 1
     now = time.time()
+    merge_id = new_id()
     done = conn.execute(update(t.golden_records).where(g.id == survivor_id, g.version == keep["version"]).values(
         version=version, data=dumps(merged.to_json()), lifecycle_state=merged.value("lifecycle_state"),
         updated_at=now)).rowcount
@@ -78,16 +93,37 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     conn.execute(update(t.bindings).where(b.canonical_id == absorbed_id).values(canonical_id=survivor_id))
     conn.execute(update(t.match_keys).where(k.tenant == tenant, k.canonical_id == absorbed_id)
                  .values(canonical_id=survivor_id))
-    merge_id = new_id()
-    snapshot = {"survivor": keep, "absorbed": gone, "bindings": [m["id"] for m in moved], "match_keys": keys}
+    try:
+        related, relinked = relink(conn, tenant, keep["entity"], absorbed_id, survivor_id, merge_id, now)
+    except RuntimeError as exc:
+        raise MergeRefused(str(exc)) from exc
+    snap = {"survivor": keep, "absorbed": gone, "bindings": [m["id"] for m in moved], "match_keys": keys,
+            "related": snapshot(related)}
     conn.execute(insert(merges), [{
         "id": merge_id, "tenant": tenant, "entity": keep["entity"], "survivor_id": survivor_id,
-        "absorbed_id": absorbed_id, "snapshot": dumps(snapshot), "merged_version": version, "status": "merged",
+        "absorbed_id": absorbed_id, "snapshot": dumps(snap), "merged_version": version, "status": "merged",
         "actor": actor, "reason": reason, "created_at": now, "undone_at": None, "undone_by": None}])
     _event(conn, "CustomersMerged", tenant, {
         "entity": keep["entity"], "canonical_id": survivor_id, "source_system": "concord", "absorbed_id": absorbed_id,
         "merge_id": merge_id, "actor": actor, "systems": sorted({m["system"] for m in moved})}, merge_id)
-    return MergeResult(merge_id, survivor_id, absorbed_id, len(moved))
+    result = MergeResult(merge_id, survivor_id, absorbed_id, len(moved), len(related))
+    _log_merge(conn, tenant, keep["entity"], result, [p for p, fv in merged.fields.items()
+                                                      if before.fields.get(p) != fv], relinked, actor, reason, now)
+    return result
+
+
+def _log_merge(conn: Connection, tenant: str, entity: str, result: MergeResult, changed: list[str],
+               relinked: list[dict[str, Any]], actor: str, reason: str, now: float) -> None:
+    merge_id, survivor_id, absorbed_id = result.merge_id, result.survivor_id, result.absorbed_id
+    _record_changes(conn, [
+        change_row(tenant, entity, survivor_id, f"merge:{merge_id}", merge_id, {"absorbed": absorbed_id},
+                   changed, now),
+        change_row(tenant, entity, absorbed_id, f"merge:{merge_id}:absorbed", merge_id,
+                   {"merged_into": survivor_id}, [], now)], relinked, audit.Entry(
+        tenant=tenant, actor=actor, action="customer.merged", object_type="merge", object_id=merge_id,
+        customer=survivor_id, correlation_id=merge_id, before={"survivor": survivor_id, "absorbed": absorbed_id},
+        after={"bindings": result.moved_bindings, "relinked": [r["canonical_id"] for r in relinked],
+               "reason": reason}))
 
 
 def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) -> MergeResult:
@@ -116,12 +152,24 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) ->
     if snap["match_keys"]:
         conn.execute(update(t.match_keys).where(k.tenant == row.tenant, k.key.in_(snap["match_keys"]))
                      .values(canonical_id=row.absorbed_id))
-    conn.execute(update(merges).where(m.id == merge_id).values(status="unmerged", undone_at=time.time(),
-                                                                 undone_by=actor))
+    now = time.time()
+    back, relinked = restore(conn, snap.get("related", []), row.absorbed_id, row.survivor_id, merge_id, now)
+    conn.execute(update(merges).where(m.id == merge_id).values(status="unmerged", undone_at=now, undone_by=actor))
     _event(conn, "CustomersUnmerged", row.tenant, {
         "entity": row.entity, "canonical_id": row.survivor_id, "source_system": "concord",
         "absorbed_id": row.absorbed_id, "merge_id": merge_id, "actor": actor}, merge_id)
-    return MergeResult(merge_id, row.survivor_id, row.absorbed_id, len(snap["bindings"]))
+    restored = sorted(orjson.loads(keep["data"]).get("f", {}))
+    _record_changes(conn, [
+        change_row(row.tenant, row.entity, row.survivor_id, f"unmerge:{merge_id}", merge_id,
+                   {"unmerged": row.absorbed_id}, restored, now),
+        change_row(row.tenant, row.entity, row.absorbed_id, f"unmerge:{merge_id}:absorbed", merge_id,
+                   {"restored_from": row.survivor_id}, sorted(orjson.loads(gone["data"]).get("f", {})), now)],
+        relinked, audit.Entry(
+            tenant=row.tenant, actor=actor, action="customer.unmerged", object_type="merge", object_id=merge_id,
+            customer=row.survivor_id, correlation_id=merge_id, after={"absorbed": row.absorbed_id,
+                                                                      "bindings": len(snap["bindings"]),
+                                                                      "relinked": back}))
+    return MergeResult(merge_id, row.survivor_id, row.absorbed_id, len(snap["bindings"]), len(back))
 
 
 def merges_of(conn: Connection, tenant: str) -> list[dict[str, Any]]:

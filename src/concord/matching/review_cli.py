@@ -12,14 +12,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from concord.cli.common import console, database, fail, runtime, settings
+from concord.cli.identity import KeyOption, identify
 from concord.ingest.service import IngestService
 from concord.matching import review
 from concord.matching.merging import MergeRefused, merge, unmerge
+from concord.matching.tables import match_reviews, merges
+from concord.security.scopes import Scope
 
 review_app = typer.Typer(help="The steward's match review queue: list, link (same customer), split (different).",
                          no_args_is_help=True)
 Tenant = Annotated[str, typer.Option(help="tenant")]
-Actor = Annotated[str, typer.Option("--actor", help="who decides (recorded with the decision)")]
 
 
 @contextmanager
@@ -37,29 +39,36 @@ def _service() -> Iterator[IngestService]:
 
 def merge_cmd(survivor: Annotated[str, typer.Argument(help="canonical id that survives")],
               absorbed: Annotated[str, typer.Argument(help="canonical id folded into it")],
-              tenant: Tenant = "default", actor: Actor = "cli", reason: str = "") -> None:
-    """Merge two golden records: survivorship by field ownership, bindings moved, CustomersMerged emitted."""
+              tenant: Tenant = "default", reason: str = "", key: KeyOption = None) -> None:
+    """Merge two golden records: survivorship by field ownership, bindings moved, related records re-pointed,
+    CustomersMerged emitted."""
+    who = identify(key)
+    who.require(Scope.REVIEW_DECIDE, tenant)
     with database(settings()) as engine:
         try:
             with engine.begin() as conn:
-                result = merge(conn, tenant, survivor, absorbed, actor, reason)
+                result = merge(conn, tenant, survivor, absorbed, who.actor, reason)
         except MergeRefused as exc:
             raise fail(str(exc)) from exc
+    console.print(f"{result.relinked} related records re-pointed to {escape(survivor)}")
     console.print(f"merged {escape(absorbed)} into {escape(survivor)} ({result.moved_bindings} bindings moved); "
                   f"undo with: concord unmerge {result.merge_id}")
 
 
-def unmerge_cmd(merge_id: Annotated[str, typer.Argument(help="id printed by concord merge")], actor: Actor = "cli",
-                force: Annotated[bool, typer.Option(help="also when the survivor changed since")] = False) -> None:
-    """Undo a merge: both records, their bindings and match keys as they were."""
+def unmerge_cmd(merge_id: Annotated[str, typer.Argument(help="id printed by concord merge")],
+                force: Annotated[bool, typer.Option(help="also when the survivor changed since")] = False,
+                key: KeyOption = None) -> None:
+    """Undo a merge: both records, their bindings, match keys and related records as they were."""
+    who = identify(key)
+    who.require_object(Scope.REVIEW_DECIDE, merges, merge_id)
     with database(settings()) as engine:
         try:
             with engine.begin() as conn:
-                result = unmerge(conn, merge_id, actor, force)
+                result = unmerge(conn, merge_id, who.actor, force)
         except MergeRefused as exc:
             raise fail(str(exc)) from exc
     console.print(f"unmerged {escape(result.absorbed_id)} from {escape(result.survivor_id)} "
-                  f"({result.moved_bindings} bindings restored)")
+                  f"({result.moved_bindings} bindings, {result.relinked} related records restored)")
 
 
 @review_app.command("list")
@@ -82,10 +91,12 @@ def list_cmd(tenant: Tenant = "default",
     console.print(table)
 
 
-def _decide(decide: Callable[[IngestService, str, str], review.Verdict], review_id: str, actor: str) -> None:
+def _decide(decide: Callable[[IngestService, str, str], review.Verdict], review_id: str, key: str | None) -> None:
+    who = identify(key)
+    who.require_object(Scope.REVIEW_DECIDE, match_reviews, review_id)
     with _service() as service:
         try:
-            verdict = decide(service, review_id, actor)
+            verdict = decide(service, review_id, who.actor)
         except review.ReviewNotFound as exc:
             raise fail(f"no review {review_id}") from exc
         except (review.ReviewClosed, MergeRefused) as exc:
@@ -96,15 +107,15 @@ def _decide(decide: Callable[[IngestService, str, str], review.Verdict], review_
 
 
 @review_app.command("link")
-def link_cmd(review_id: str, actor: Actor = "cli") -> None:
+def link_cmd(review_id: str, key: KeyOption = None) -> None:
     """Same customer: release the held record into it, or merge the two golden records."""
-    _decide(review.link, review_id, actor)
+    _decide(review.link, review_id, key)
 
 
 @review_app.command("split")
-def split_cmd(review_id: str, actor: Actor = "cli") -> None:
+def split_cmd(review_id: str, key: KeyOption = None) -> None:
     """Different customers: the held record becomes its own customer; two golden records stay apart."""
-    _decide(review.split, review_id, actor)
+    _decide(review.split, review_id, key)
 
 
 def register(app: typer.Typer) -> None:

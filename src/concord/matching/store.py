@@ -21,6 +21,7 @@ from concord.matching.batch import agreement, fit
 from concord.matching.blocking import dedupe_pairs
 from concord.matching.compare import MISSING
 from concord.matching.decision import MatchDecision, MatchSettings
+from concord.matching.follow import ChangeFeed, Named, current_values
 from concord.matching.index import CheckResult, MatchIndex
 from concord.matching.model import FSModel, train
 from concord.matching.specs import SPECS, MatchSpec, Row
@@ -113,13 +114,19 @@ def steward_model(conn: Connection, tenant: str, entity: str, min_each: int = 20
 
 @dataclass
 class DuplicateChecker:
-    """The online check for every tenant and entity of a process: each index is loaded from the store on first
-    use and then kept current by the caller (`updated` / `removed` after each commit)."""
+    """The online check for every tenant and entity of a process. Each index is built from the store once, on
+    first use (`full_builds` counts those), then kept current by following the change log before every check
+    (`follow`): records any process committed since are re-read, merged-away ones dropped. The caller may also
+    report its own writes at once (`updated` / `removed`), so a batch sees its own new records before commit."""
 
     settings: MatchSettings = field(default_factory=MatchSettings)
     entities: frozenset[str] = CHECKED_ENTITIES
     indexes: dict[tuple[str, str], MatchIndex] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    feed: ChangeFeed = field(default_factory=ChangeFeed)
+    full_builds: int = 0
+    touched: set[Named] = field(default_factory=set)  # reported here, not yet seen committed in the log
+    suspect: set[Named] = field(default_factory=set)  # reported by a transaction that rolled back
 
     def check(self, conn: Connection, tenant: str, entity: str, values: Mapping[str, JsonValue],
               exclude: str | None = None) -> CheckResult | None:
@@ -127,24 +134,52 @@ class DuplicateChecker:
         if entity not in self.entities:
             return None
         with self.lock:
+            self._catch_up(conn)
             index = self.indexes.get((tenant, entity))
             if index is None:
+                self.feed.start(conn)  # before the build: whatever commits during it is read again after
                 index = self.indexes[(tenant, entity)] = load_index(conn, tenant, entity, self.settings)
+                self.full_builds += 1
             return index.check(values, exclude)
+
+    def _catch_up(self, conn: Connection) -> None:
+        if not self.indexes:
+            return
+        named = self.feed.read(conn)
+        self.touched.difference_update(named)
+        wanted = {n for n in (*named, *self.suspect) if (n[0], n[1]) in self.indexes}
+        self.suspect.clear()
+        current = current_values(conn, (cid for _, _, cid in wanted))
+        for tenant, entity, cid in wanted:
+            index = self.indexes[(tenant, entity)]
+            found = current.get(cid)
+            if found is None or found[:2] != (tenant, entity):
+                index.remove(cid)
+            else:
+                index.upsert(cid, found[2])
 
     def updated(self, tenant: str, entity: str, canonical_id: str, values: Mapping[str, JsonValue]) -> None:
         with self.lock:
             index = self.indexes.get((tenant, entity))
             if index is not None:
                 index.upsert(canonical_id, values)
+                self.touched.add((tenant, entity, canonical_id))
+
+    def committed(self) -> None:
+        """The transaction that reported `updated` / `removed` committed: nothing to re-read."""
+        with self.lock:
+            self.touched.clear()
 
     def forget(self) -> None:
-        """Drop every index (rebuilt from the store on next use): after a rollback, or a merge elsewhere."""
+        """The transaction that reported `updated` / `removed` rolled back: re-read those records from the store
+        on the next check (committed ones arrive through the change log anyway)."""
         with self.lock:
-            self.indexes.clear()
+            self.suspect |= self.touched
+            self.touched.clear()
 
     def removed(self, tenant: str, entity: str, canonical_id: str) -> None:
         with self.lock:
             index = self.indexes.get((tenant, entity))
             if index is not None:
                 index.remove(canonical_id)
+                self.touched.add((tenant, entity, canonical_id))

@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
 from concord.observability.health import SystemProbe
-from concord.observability.logs import log_context
+from concord.observability.logs import UNKNOWN_TENANT, log_context
 from concord.observability.metrics import OpsMetrics, build_metrics
 from concord.observability.projector import OpsProjector
 from concord.observability.tracing import configure_tracing, current_trace_id, span
@@ -58,7 +58,9 @@ def install_operations(app: FastAPI, otlp_endpoint: str | None) -> OpsState:
             trace_id = current_trace_id()
         route = request.scope.get("route")
         template = getattr(route, "path", "unmatched")
-        state.metrics.api_requests.labels("", "api", f"{request.method} {template}",
+        principal = getattr(request.state, "principal", None)  # set by `authorize` once the key is checked
+        tenant = getattr(principal, "tenant", None) or UNKNOWN_TENANT
+        state.metrics.api_requests.labels(tenant, "api", f"{request.method} {template}",
                                           f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
         if trace_id:
             response.headers[TRACE_HEADER] = trace_id

@@ -32,8 +32,18 @@ def add_trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> Eve
     return event
 
 
+UNKNOWN_TENANT = "-"
+
+
+def add_tenant(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """Every line names its tenant (issue #8): the bound one, or "-" for work that belongs to no tenant (start-up,
+    hub-wide loops) or runs before the caller is known."""
+    event.setdefault("tenant", UNKNOWN_TENANT)
+    return event
+
+
 def _shared() -> list[Processor]:
-    return [structlog.contextvars.merge_contextvars, structlog.stdlib.add_log_level,
+    return [structlog.contextvars.merge_contextvars, add_tenant, structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name, structlog.processors.TimeStamper(fmt="iso", utc=True), add_trace_ids]
 
 

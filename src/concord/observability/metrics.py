@@ -18,11 +18,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import RateGovernor, RateKey
 from concord.connectors.runtime.http import CallSample
 from concord.observability import figures
-from concord.observability.logs import current_tenant
+from concord.observability.logs import UNKNOWN_TENANT, current_tenant
 
+# Every family carries a `tenant` label (issue #8): HUB_WIDE for figures that span tenants by nature (event
+# subscriptions, replays, the embedded log), UNKNOWN_TENANT where a figure has no tenant in its context.
+HUB_WIDE = "*"
 SAMPLE_MEMORY = 50_000  # call samples kept for the dashboard's percentiles between two flushes
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -87,22 +91,24 @@ def _event_families(snap: figures.Snapshot) -> Iterator[Metric]:
     for tenant, n in sorted(snap.duplicates.items()):
         dups.add_metric([tenant], n)
     yield dups
-    replays = CounterMetricFamily("concord_replays", "Replays started", labels=["subscription"])
+    # Subscriptions are hub-wide: one consumer reads every tenant's events.
+    replays = CounterMetricFamily("concord_replays", "Replays started", labels=["tenant", "subscription"])
     replayed = CounterMetricFamily("concord_replayed_events", "Events delivered again by replays",
-                                   labels=["subscription"])
+                                   labels=["tenant", "subscription"])
     for sub, (runs, delivered) in sorted(snap.replays.items()):
-        replays.add_metric([sub], runs)
-        replayed.add_metric([sub], delivered)
+        replays.add_metric([HUB_WIDE, sub], runs)
+        replayed.add_metric([HUB_WIDE, sub], delivered)
     yield replays
     yield replayed
-    dead = GaugeMetricFamily("concord_dead_letters", "Dead letters by status", labels=["subscription", "outcome"])
+    dead = GaugeMetricFamily("concord_dead_letters", "Dead letters by status",
+                             labels=["tenant", "subscription", "outcome"])
     for (sub, status), n in sorted(snap.dead_letters.items()):
-        dead.add_metric([sub, status], n)
+        dead.add_metric([HUB_WIDE, sub, status], n)
     yield dead
     lag = GaugeMetricFamily("concord_event_lag", "Events in the embedded log not yet consumed",
-                            labels=["subscription"])
+                            labels=["tenant", "subscription"])
     for sub, n in sorted(snap.lag.items()):
-        lag.add_metric([sub], n)
+        lag.add_metric([HUB_WIDE, sub], n)
     yield lag
     tasks = GaugeMetricFamily("concord_open_tasks", "Open exception tasks", labels=["tenant", "operation"])
     for (tenant, kind), n in sorted(snap.open_tasks.items()):
@@ -110,40 +116,42 @@ def _event_families(snap: figures.Snapshot) -> Iterator[Metric]:
     yield tasks
 
 
-@dataclass
-class WatchedGovernor:
-    governor: RateGovernor
-    key: RateKey
-
-
 class HeadroomCollector(Collector):
     """Rate-limit headroom and daily quota of every governor key registered with `watch`."""
 
     def __init__(self) -> None:
-        self._watched: list[WatchedGovernor] = []
+        self._watched: dict[tuple[int, RateKey], GovernedKey] = {}
+        self._lock = threading.Lock()
 
     def watch(self, governor: RateGovernor, key: RateKey) -> None:
-        self._watched.append(WatchedGovernor(governor, key))
+        """Idempotent: a key watched twice (a connector rebuilt, two processes' wiring) is exported once."""
+        with self._lock:
+            self._watched[(id(governor), key)] = GovernedKey(governor, key)
 
-    def watched(self) -> list[WatchedGovernor]:
-        return list(self._watched)
+    def watch_all(self, keys: Iterable[GovernedKey]) -> None:
+        for governed in keys:
+            self.watch(governed.governor, governed.key)
+
+    def watched(self) -> list[GovernedKey]:
+        with self._lock:
+            return list(self._watched.values())
 
     def describe(self) -> Iterable[Metric]:
         return []
 
     def collect(self) -> Iterator[Metric]:
-        tokens = GaugeMetricFamily("concord_rate_limit_headroom", "Tokens left in the rate bucket",
-                                   labels=["tenant", "system"])
-        capacity = GaugeMetricFamily("concord_rate_limit_capacity", "Rate bucket size", labels=["tenant", "system"])
-        daily = GaugeMetricFamily("concord_daily_quota_remaining", "Calls left today", labels=["tenant", "system"])
-        limit = GaugeMetricFamily("concord_daily_quota_limit", "Daily call allowance", labels=["tenant", "system"])
+        labels = ["tenant", "system", "credential"]
+        tokens = GaugeMetricFamily("concord_rate_limit_headroom", "Tokens left in the rate bucket", labels=labels)
+        capacity = GaugeMetricFamily("concord_rate_limit_capacity", "Rate bucket size", labels=labels)
+        daily = GaugeMetricFamily("concord_daily_quota_remaining", "Calls left today", labels=labels)
+        limit = GaugeMetricFamily("concord_daily_quota_limit", "Daily call allowance", labels=labels)
         for w in self.watched():
             room = w.governor.headroom(w.key)
-            labels = [w.key.tenant, w.key.system]
+            values = [w.key.tenant or UNKNOWN_TENANT, w.key.system, w.key.credential]
             for family, value in ((tokens, room.tokens), (capacity, room.capacity),
                                   (daily, room.daily_remaining), (limit, room.daily_limit)):
                 if value is not None:
-                    family.add_metric(labels, float(value))
+                    family.add_metric(values, float(value))
         yield from (tokens, capacity, daily, limit)
 
 
@@ -161,7 +169,7 @@ class OpsMetrics:
 
     def record(self, sample: CallSample) -> None:
         """`CallRecorder` protocol: give this to connectors (`recorder=ops.metrics`)."""
-        labels = (current_tenant() or "", sample.system, sample.operation, sample.outcome)
+        labels = (current_tenant() or UNKNOWN_TENANT, sample.system, sample.operation, sample.outcome)
         self.connector_calls.labels(*labels).observe(sample.latency_s)
         if sample.outcome != "ok":
             self.connector_errors.labels(*labels).inc()

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from concord.connectors.base import Connector, ConnectorError
 from concord.connectors.runtime.governor import RateGovernor
 from concord.connectors.runtime.governor_store import GovernorStore, InMemoryGovernorStore
+from concord.delivery.residency import Residency
 from concord.scale.settings import ScaleConfigError
 
 Builder = Callable[[dict[str, Any], GovernorStore], Connector]
@@ -96,7 +97,43 @@ BUILDERS: dict[str, Builder] = {"salesforce": _salesforce, "hubspot": _hubspot, 
 
 
 def load_connectors(path: Path, store: GovernorStore | None = None) -> dict[str, Connector]:
-    """One connector per entry of `systems:`; errors name the file and the offending field."""
+    """The default endpoint per system (see `load_targets`)."""
+    return load_targets(path, store)[0]
+
+
+def _build(path: Path, where: str, kind: str, config: Any, shared: GovernorStore) -> Connector:
+    try:
+        return BUILDERS[kind](dict(config or {}), shared)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"])
+        raise ScaleConfigError(f"{path}: {where}.config.{field}: {first['msg']}") from exc
+    except ValueError as exc:
+        raise ScaleConfigError(f"{path}: {where}.config: {exc}") from exc
+
+
+def _regional(path: Path, name: str, spec: dict[str, Any], kind: str, default: Connector,
+              shared: GovernorStore) -> dict[str, Connector]:
+    """A system's endpoints by region: the main one if it declares `region:`, plus each of `endpoints:`."""
+    found: dict[str, Connector] = {}
+    if spec.get("region"):
+        found[str(spec["region"])] = default
+    for i, endpoint in enumerate(spec.get("endpoints") or []):
+        where = f"systems.{name}.endpoints.{i}"
+        if not isinstance(endpoint, dict) or not endpoint.get("region"):
+            raise ScaleConfigError(f"{path}: {where}.region: every extra endpoint needs its region")
+        region = str(endpoint["region"])
+        if region in found:
+            raise ScaleConfigError(f"{path}: {where}.region: a second endpoint in region {region!r}")
+        found[region] = _build(path, where, kind, endpoint.get("config"), shared)
+    return found
+
+
+def load_targets(path: Path, store: GovernorStore | None = None,
+                 tenant_regions: Mapping[str, str] | None = None) -> tuple[dict[str, Connector], Residency]:
+    """The default endpoint per system, and the residency rules over the regional ones. A system entry may say
+    `region: eu` (the region of its endpoint) and list further endpoints: `endpoints: [{region: us, config:
+    {...}}]`; a tenant pinned to a region (concord.yaml) is only ever delivered to that region's endpoint."""
     try:
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -106,19 +143,14 @@ def load_connectors(path: Path, store: GovernorStore | None = None) -> dict[str,
         raise ScaleConfigError(f"{path}: expected a mapping `systems:`")
     shared = store or InMemoryGovernorStore()
     built: dict[str, Connector] = {}
+    regional: dict[str, dict[str, Connector]] = {}
     for name, spec in systems.items():
         kind = spec.get("connector") if isinstance(spec, dict) else None
         if kind not in BUILDERS:
             raise ScaleConfigError(f"{path}: systems.{name}.connector must be one of {sorted(BUILDERS)}")
-        try:
-            built[str(name)] = BUILDERS[kind](dict(spec.get("config") or {}), shared)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ScaleConfigError(f"{path}: systems.{name}.config.{where}: {first['msg']}") from exc
-        except ValueError as exc:
-            raise ScaleConfigError(f"{path}: systems.{name}.config: {exc}") from exc
-    return built
+        built[str(name)] = _build(path, f"systems.{name}", kind, spec.get("config"), shared)
+        regional[str(name)] = _regional(path, str(name), spec, kind, built[str(name)], shared)
+    return built, Residency(dict(tenant_regions or {}), regional)
 
 
 def connectors_close(connectors: Mapping[str, Connector]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -16,9 +16,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from concord.connectors.runtime.governor_redis import RedisGovernorStore
 from concord.connectors.runtime.governor_store import GovernorStore
 from concord.delivery.dispatcher import CommandDispatcher
+from concord.delivery.residency import tenant_regions
 from concord.hubconfig import Runtime
+from concord.observability.systems import start_sampler
 from concord.scale.bus import ChangeBus
-from concord.scale.connectors import connectors_close, load_connectors
+from concord.scale.connectors import connectors_close, load_targets
 from concord.scale.delivery import DeliveryLoop, PartitionedDeliveryStore
 from concord.scale.leases import LeaseManager
 from concord.scale.settings import ScaleConfigError, ScaleSettings
@@ -27,7 +29,7 @@ from concord.storage.engine import make_engine, upgrade
 
 log = logging.getLogger(__name__)
 MIGRATION_LOCK = 0x636F6E63  # "conc"
-
+HEADROOM_SAMPLE_S = 15.0  # seconds between samples of the connectors' rate-limit headroom
 
 def open_database(url: str, pool_size: int = 5) -> Engine:
     """An engine that has connected once and is on the newest schema."""
@@ -76,16 +78,21 @@ def governor_store(scale: ScaleSettings) -> GovernorStore | None:
         raise ScaleConfigError(f"cannot reach Redis at CONCORD_SCALE_REDIS_URL={scale.redis_url}: {exc}") from exc
 
 
-def start_delivery(engine: Engine, scale: ScaleSettings, worker: Worker, connectors_file: Path) -> Callable[[], None]:
-    """Deliver the held partitions' commands on a thread; returns what stops it and closes the connectors."""
-    connectors = load_connectors(connectors_file, governor_store(scale))
+def start_delivery(engine: Engine, scale: ScaleSettings, worker: Worker, connectors_file: Path,
+                   regions: Mapping[str, str] | None = None) -> Callable[[], None]:
+    """Deliver the held partitions' commands on a thread; returns what stops it and closes the connectors.
+    `regions` (tenant → region) pins tenants to their region's endpoints (data residency)."""
+    connectors, residency = load_targets(connectors_file, governor_store(scale), regions)
     store = PartitionedDeliveryStore(engine, scale.partitions, worker.owned)
-    delivery = DeliveryLoop(CommandDispatcher(store, connectors))
+    delivery = DeliveryLoop(CommandDispatcher(store, connectors, residency=residency))
     delivery.start()
+    sampler = start_sampler(engine, connectors, HEADROOM_SAMPLE_S)  # the dashboard's headroom charts
 
     def stop() -> None:
+        sampler.stop()
         delivery.stop()
-        connectors_close(connectors)
+        extra = [c for c in residency.all_connectors() if all(c is not d for d in connectors.values())]
+        connectors_close({**connectors, **{f"regional-{i}": c for i, c in enumerate(extra)}})
 
     return stop
 
@@ -104,7 +111,7 @@ def run_worker(database_url: str, runtime: Runtime, scale: ScaleSettings, stop: 
         bus.ensure_stream()
         worker = Worker(engine, runtime, bus, leases, scale)
         if connectors_file is not None:
-            stack.callback(start_delivery(engine, scale, worker, connectors_file))
+            stack.callback(start_delivery(engine, scale, worker, connectors_file, tenant_regions(runtime.hub.tenants)))
         log.info("worker %s started: %d partitions, stream %s", leases.worker_id, scale.partitions, scale.stream)
         worker.run(stop)
         return worker.stats

@@ -36,7 +36,7 @@ def _outbound(mapper: Mapper, values: dict[str, JsonValue]) -> dict[str, Any]:
         return {"<refused>": f"{exc.field}: {exc.reason}"}
 
 
-def _canonical(mappings: MappingSet, row: dict[str, Any]) -> dict[str, JsonValue] | None:
+def canonical_values(mappings: MappingSet, row: dict[str, Any]) -> dict[str, JsonValue] | None:
     payload = orjson.loads(row["payload"])
     if row["system"] in INTERNAL_SYSTEMS:
         raw: dict[str, JsonValue] = payload
@@ -64,7 +64,7 @@ def replay(mappings: MappingSet, old: Mapper, new: Mapper, rows: list[dict[str, 
             diff = _field_diff(_inbound(old, payload), _inbound(new, payload))
             direction, target = "inbound", "concord"
         else:
-            values = _canonical(mappings, row)
+            values = canonical_values(mappings, row)
             if values is None:
                 continue
             diff = _field_diff(_outbound(old, values), _outbound(new, values))

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from concord.hubconfig import Runtime
 from concord.security.csrf import CsrfGuard
 from concord.security.headers import SecureHeadersMiddleware
+from concord.security.ownership_changes import sync as sync_ownership
 from concord.security.proposals import apply_active
 from concord.settings import Settings
 
@@ -27,9 +28,11 @@ def install_security(app: FastAPI, settings: Settings) -> None:
 
 
 def start_security(engine: Engine, runtime: Runtime) -> None:
-    """At start-up, after migrations: mapping versions activated through approval replace configured ones."""
+    """At start-up, after migrations: mapping and ownership versions activated through approval replace the
+    configured ones."""
     with engine.connect() as conn:
         apply_active(conn, runtime)
+        sync_ownership(conn, runtime, interval=0.0)
 
 
 def serving_checks(settings: Settings, tls_cert: Path | None, tls_key: Path | None) -> Settings:

@@ -93,3 +93,29 @@ webhook_nonces = Table(
     Column("seen_at", Float, nullable=False),
     Index("ix_webhook_nonces_seen", "seen_at"),
 )
+
+# Ownership rule changes (migration 0010): the same four-eyes flow as mappings, over the whole policy.
+ownership_proposals = Table(
+    "ownership_proposals", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("base_version", Integer, nullable=False),  # the policy version in force when proposed
+    Column("policy", Text, nullable=False),  # the proposed OwnershipPolicy as JSON
+    Column("status", String(16), nullable=False),  # proposed | active | superseded | rejected | rolled_back
+    Column("proposed_by", String(128), nullable=False),
+    Column("proposed_at", Float, nullable=False),
+    Column("dry_run", Text),  # accepted / rejected / pending per system and field, old rules vs new
+    Column("approved_by", String(128)),
+    Column("approved_at", Float),
+    Column("activated_version", Integer),
+    Column("reason", Text),
+    Index("ix_ownership_proposals_status", "status"),
+)
+
+ownership_versions = Table(
+    "ownership_versions", metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),  # the highest row is the policy in force
+    Column("policy", Text, nullable=False),
+    Column("proposal_id", String(64)),
+    Column("activated_by", String(128), nullable=False),
+    Column("activated_at", Float, nullable=False),
+)

@@ -1,23 +1,29 @@
 """activate-contract (issue #5 part 2): a signed contract goes live and carries its order.
 
-The order is the ERP sale order (Tryton): the run reads it for the customer's party and accepts it once ERP has
-confirmed it (a draft, quoted or cancelled order becomes a task: retry once ERP confirms, or correct the order id).
-Then the order and its status flow on: recorded as the customer's contract (ERP owns its status; the event path
-publishes ContractActivated), reported to CRM (contract status and order number on the account) and to support
-(the Zendesk organization is entitled under the contract). One run per order.
+The order is the ERP sale order (Tryton). Started with `order_id`, the run reads that order for the customer's
+party and accepts it once ERP has confirmed it (a draft, quoted or cancelled order becomes a task: retry once ERP
+confirms, or correct the order id). Started with `contract_id` — a won CRM deal, e.g. by the closed-won routing
+rule — the run places the order in ERP and confirms it (once per contract: the order's reference is the key).
+Then the order and its status flow on: recorded on the customer's contract (ERP owns its number and status; the
+event path publishes ContractActivated), reported to CRM (contract status and order number on the account, and on
+the won Opportunity) and to support (the Zendesk organization is entitled under the contract: tags plus its
+contract_status / order_number fields). One run per order or contract.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from dbos import DBOS
 from pydantic import BaseModel, ConfigDict
 
 from concord.connectors.base import ConnectorError
+from concord.connectors.tryton.sales import total_line
 from concord.ingest.models import ChangeCreate
 from concord.ingest.service import prepare_all, process_in_transaction
+from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.lifecycle_model import (
     ACTIVATE_CONTRACT,
@@ -29,7 +35,7 @@ from concord.workflows.lifecycle_model import (
 from concord.workflows.lifecycle_steps import AuditInput, audit, load_account, mark_crm
 from concord.workflows.renewal import CustomerVanished
 from concord.workflows.runs import Cancelled, RunContext, until_accepted
-from concord.workflows.steps import Rejection, RetryLater, connector_call, durable_step
+from concord.workflows.steps import Rejection, RetryLater, connector_call, durable_step, rejection_of
 
 # Tryton sale states → the one the contract mapping knows (an order ERP confirmed stays so while it is processed).
 _ORDER_STATE = {"draft": "draft", "quotation": "draft", "confirmed": "confirmed", "processing": "confirmed",
@@ -74,6 +80,50 @@ def read_order(data: OrderInput) -> Order:
     if sale is None:
         return Order(rejection=Rejection(system="tryton", fields=["order_id"],
                                          message=f"ERP has no order {data.order_id} for party {data.party_id}"))
+    return _order_of(sale)
+
+
+class PlaceOrderInput(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    customer_id: str
+    party_id: str | None
+    contract_id: str
+
+    def corrected(self, corrections: dict[str, Any]) -> PlaceOrderInput:
+        return self  # nothing to correct here: fix the deal or the party, then retry
+
+
+@durable_step("place-order")
+def place_order(data: PlaceOrderInput) -> Order:
+    """The won deal's order placed in ERP and confirmed (found again on a repeat: its reference is the key)."""
+    if data.party_id is None:
+        return Order(rejection=Rejection(system="tryton", message="the customer has no ERP party: onboard it first",
+                                         fields=["customer_id"]))
+    with services().engine.connect() as conn:
+        deal = queries.golden_record(conn, data.contract_id)
+    if deal is None or deal.entity != "contract" or deal.value("account_id") != data.customer_id:
+        return Order(rejection=Rejection(system="concord", fields=["contract_id"],
+                                         message=f"{data.contract_id} is no contract of customer {data.customer_id}"))
+    name = str(deal.value("name") or f"Contract {data.contract_id}")
+    value = deal.value("total_value")
+    lines = [name, total_line(None if value is None else Decimal(str(value)), _text(deal.value("currency")))]
+    erp: Any = services().connector("tryton")
+    try:
+        with connector_call():
+            sale = erp.place_order(int(data.party_id), f"concord:{data.tenant}:{data.contract_id}", name,
+                                   [line for line in lines if line])
+    except ConnectorError as error:
+        return Order(rejection=rejection_of(error))
+    return _order_of(sale)
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _order_of(sale: Any) -> Order:
     order = Order(id=sale.id, number=sale.number, state=_ORDER_STATE.get(sale.state, sale.state),
                   sale_date=None if sale.sale_date is None else sale.sale_date.isoformat(), total=str(sale.total),
                   currency=sale.currency)
@@ -90,16 +140,20 @@ class ContractInput(BaseModel):
     run: RunContext
     party_id: str
     order: Order
+    contract_id: str | None = None  # the won deal's contract: the order is recorded on it
 
 
 @durable_step("record-contract")
 def record_contract(data: ContractInput) -> str:
-    """The order recorded as ERP reports it, like any inbound ERP change: the golden contract, bound to the
-    order, and ContractActivated in the outbox in one transaction (once per idempotency key). Returns its id."""
+    """The order recorded as ERP reports it, like any inbound ERP change: the golden contract (the deal's own, when
+    the run placed the order for one) bound to the order, and ContractActivated in the outbox in one transaction
+    (once per idempotency key). Returns its id."""
     run, order, svc = data.run, data.order, services()
-    fields = {"party": data.party_id, "number": order.number, "state": order.state, "total_amount": order.total,
-              "currency": order.currency, "sale_date": order.sale_date}
+    fields: dict[str, Any] = {"party": data.party_id, "number": order.number, "state": order.state}
+    if data.contract_id is None:  # a contract of ERP's own: ERP's amounts and dates describe it
+        fields.update({"total_amount": order.total, "currency": order.currency, "sale_date": order.sale_date})
     change = ChangeCreate(tenant=run.tenant, system="tryton", entity="contract", external_id=str(order.id),
+                          canonical_id=data.contract_id,
                           fields={k: v for k, v in fields.items() if v is not None}, source_ts=datetime.now(UTC),
                           idempotency_key=f"{run.workflow_id}:contract", correlation_id=run.correlation_id)
     prepared, errors = prepare_all(svc.runtime, [change])
@@ -114,37 +168,71 @@ class EntitleInput(BaseModel):
 
     organization: str | None
     contract_tag: str
+    entitlement: dict[str, str] = {}  # organization fields: the contract's status and order number
 
 
 @durable_step("entitle-support")
 def entitle_support(data: EntitleInput) -> list[str]:
-    """The support organization entitled under the contract: its tags gain the contract's (a set: repeatable)."""
+    """The support organization entitled under the contract: its tags gain the contract's and its entitlement
+    fields carry the contract status and order number (written only when they differ: repeatable)."""
     if data.organization is None:
         return []
     zendesk = services().connector("zendesk")
+    fields = getattr(data, "entitlement", {})  # a run recorded before the field existed: tags only
     with connector_call():
         current = zendesk.read("organizations", data.organization)
         tags = [t for t in (current.fields.get("tags") or []) if t != "entitlement_ended"] if current else []
         wanted = sorted({*tags, "contract_active", data.contract_tag})
-        if sorted(tags) != wanted:
-            zendesk.update("organizations", data.organization, {"tags": wanted})
+        held = (current.fields.get("organization_fields") or {}) if current else {}
+        update: dict[str, Any] = {} if sorted(tags) == wanted else {"tags": wanted}
+        if any(held.get(k) != v for k, v in fields.items()):
+            update["organization_fields"] = fields
+        if update:
+            zendesk.update("organizations", data.organization, update)
     return wanted
 
 
-def _activate(run: RunContext, request: ActivateContractRequest, account: AccountSystems) -> ProcessResult:
+def _order(run: RunContext, request: ActivateContractRequest, account: AccountSystems) -> Order:
+    if request.contract_id is not None:
+        placing = PlaceOrderInput(tenant=run.tenant, customer_id=run.customer_id, party_id=account.tryton_party,
+                                  contract_id=request.contract_id)
+        placed, _ = until_accepted(run, "place-order", place_order, placing, [])
+        return placed
+    assert request.order_id is not None
     order, _ = until_accepted(run, "read-order", read_order,
                               OrderInput(party_id=account.tryton_party, order_id=request.order_id), ["order_id"])
+    return order
+
+
+def _activate(run: RunContext, request: ActivateContractRequest, account: AccountSystems) -> ProcessResult:
+    order = _order(run, request, account)
     assert account.tryton_party is not None
-    contract = record_contract(ContractInput(run=run, party_id=account.tryton_party, order=order))
+    contract = record_contract(ContractInput(run=run, party_id=account.tryton_party, order=order,
+                                             contract_id=request.contract_id))
     crm = {"Contract_Status__c": "Activated", "Order_Number__c": order.number or str(order.id)}
     mark_crm(run, "contract", account.salesforce_id, crm)
+    opportunity = deal_in_crm(request.contract_id)
+    if opportunity is not None:
+        mark_crm(run, "opportunity", opportunity, crm, sobject="Opportunity")
+    entitlement = {"contract_status": "active", "order_number": order.number or str(order.id)}
     tags = entitle_support(EntitleInput(organization=account.zendesk_organization,
-                                        contract_tag=f"contract_{order.id}"))
+                                        contract_tag=f"contract_{order.id}", entitlement=entitlement))
     audit(AuditInput(run=run, actor=request.activated_by, action="contract.activated",
                      after={"order": order.id, "contract": contract}))
     return ProcessResult(status="completed", customer_id=run.customer_id,
                          detail={"contract_id": contract, "order": order.model_dump(exclude={"rejection"}),
-                                 "crm": crm, "support_tags": tags})
+                                 "crm": crm, "opportunity": opportunity, "support_tags": tags,
+                                 "support_entitlement": entitlement})
+
+
+@durable_step("deal-in-crm")
+def deal_in_crm(contract_id: str | None) -> str | None:
+    """The CRM Opportunity a contract came from (its Salesforce binding), if any. A plain read, repeatable."""
+    if contract_id is None:
+        return None
+    with services().engine.connect() as conn:
+        bound = [b["external_id"] for b in queries.bindings_of(conn, contract_id) if b["system"] == "salesforce"]
+    return str(bound[0]) if bound else None
 
 
 @DBOS.workflow(name=ACTIVATE_CONTRACT)

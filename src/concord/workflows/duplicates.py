@@ -61,8 +61,8 @@ class MatcherDuplicateCheck:
     """The online matcher: a golden record scoring at auto-link or steward-review level is a candidate (the
     workflow turns it into a duplicate task); entities without identity matching fall back to exact keys.
 
-    The index is rebuilt from the store for each check: onboarding is rare and must see customers that other
-    processes (ingest workers, other onboarding runs) committed since, which a cached index would miss."""
+    The index is built once and follows the change log before each check (`matching.follow`), so customers
+    other processes (ingest workers, other onboarding runs) committed since are seen without a rebuild."""
 
     def __init__(self, engine: Engine, checker: DuplicateChecker | None = None) -> None:
         self.engine = engine
@@ -73,7 +73,6 @@ class MatcherDuplicateCheck:
                    values: dict[str, JsonValue]) -> list[DuplicateCandidate]:
         if not values:
             return []
-        self.checker.forget()
         with self.engine.connect() as conn:
             result = self.checker.check(conn, tenant, entity, values, exclude=canonical_id)
         if result is None:

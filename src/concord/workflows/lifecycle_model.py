@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 TENANT = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 KEY = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
@@ -69,10 +69,24 @@ class ConvertLeadRequest(ProcessRequest):
 
 
 class ActivateContractRequest(ProcessRequest):
-    """A signed contract goes live carrying its order: `order_id` is the ERP sale order (the business key)."""
+    """A signed contract goes live carrying its order. Either `order_id`, an ERP sale order already confirmed, or
+    `contract_id`, the contract of a won deal (a CRM opportunity): then the run places the order in ERP and
+    confirms it. Whichever is given is the business key."""
 
-    order_id: int = Field(ge=1, description="the Tryton sale order the contract carries")
+    order_id: int | None = Field(default=None, ge=1, le=2**63 - 1,
+                                 description="the Tryton sale order the contract carries")
+    contract_id: str | None = Field(default=None, pattern=KEY, validate_default=True,
+                                    description="Concord id of the contract (a won CRM deal) to place the order for")
     activated_by: str = Field(min_length=1, max_length=128)
+
+    @field_validator("contract_id")
+    @classmethod
+    def _one_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "order_id" not in info.data:
+            return value  # order_id itself is invalid: that error names it
+        if (info.data["order_id"] is None) == (value is None):
+            raise ValueError("give either order_id (a confirmed ERP order) or contract_id (a won deal)")
+        return value
 
 
 class GovernedRequest(ProcessRequest):
@@ -93,7 +107,7 @@ def workflow_id(process: str, request: ProcessRequest) -> str:
     if isinstance(request, BillingSyncRequest):  # started by an event: one run per event's correlation
         return f"{base}:{request.trigger or request.correlation_id or 'manual'}"
     if isinstance(request, ActivateContractRequest):
-        return f"{base}:{request.order_id}"
+        return f"{base}:{request.order_id}" if request.order_id is not None else f"{base}:{request.contract_id}"
     if isinstance(request, GovernedRequest):
         return base if process == CLOSE else f"{base}:{request.case_id}"  # a customer closes once
     return base

@@ -43,6 +43,7 @@ class CrmMark(BaseModel):
 
     salesforce_id: str | None
     fields: dict[str, Any]
+    sobject: str = "Account"  # or the Opportunity of a won deal (activate-contract)
 
     def corrected(self, corrections: dict[str, Any]) -> CrmMark:
         return self  # nothing to correct: a retry sends the same fields
@@ -121,18 +122,21 @@ def crm_mark(data: CrmMark) -> CrmMarked:
     crm = services().connector("salesforce")
     try:
         with connector_call():
-            current = crm.read("Account", data.salesforce_id)
+            sobject = getattr(data, "sobject", "Account")  # a run recorded before the field existed: an account
+            current = crm.read(sobject, data.salesforce_id)
             if current is None or any(current.fields.get(k) != v for k, v in data.fields.items()):
-                crm.update("Account", data.salesforce_id, data.fields)
+                crm.update(sobject, data.salesforce_id, data.fields)
     except ConnectorError as error:
         return CrmMarked(rejection=rejection_of(error))
     return CrmMarked(written=data.fields)
 
 
-def mark_crm(run: RunContext, label: str, salesforce_id: str | None, fields: dict[str, Any]) -> None:
-    """Mark the CRM account; a refusal becomes an exception task (retry or cancel), never a silent skip. `label`
-    tells this mark's tasks from another mark's in the same run."""
-    until_accepted(run, f"crm-{label}", crm_mark, CrmMark(salesforce_id=salesforce_id, fields=fields), [])
+def mark_crm(run: RunContext, label: str, salesforce_id: str | None, fields: dict[str, Any],
+             sobject: str = "Account") -> None:
+    """Mark the CRM account (or another record: `sobject`); a refusal becomes an exception task (retry or cancel),
+    never a silent skip. `label` tells this mark's tasks from another mark's in the same run."""
+    until_accepted(run, f"crm-{label}", crm_mark,
+                   CrmMark(salesforce_id=salesforce_id, fields=fields, sobject=sobject), [])
 
 
 @durable_step("audit")

@@ -9,6 +9,7 @@ constructors do not survive unpickling.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from concord.connectors.base import ConnectorError, DataRejected, QuotaExhausted, RetryableError
 from concord.connectors.runtime.breaker import CircuitOpen
 from concord.connectors.runtime.writes import UnverifiableWrite
+from concord.observability.logs import log_context
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,9 +49,35 @@ def _retry_later(error: BaseException) -> bool:
 
 def durable_step(name: str, attempts: int = STEP_ATTEMPTS, interval_s: float = 0.5) -> Callable[
         [Callable[P, R]], Callable[P, R]]:
-    """A DBOS step retried on `RetryLater` only (exponential backoff from `interval_s`)."""
-    return DBOS.step(name=name, retries_allowed=True, max_attempts=attempts, interval_seconds=interval_s,
+    """A DBOS step retried on `RetryLater` only (exponential backoff from `interval_s`); every log line and
+    connector metric inside it carries the run's tenant, customer and correlation id."""
+    step = DBOS.step(name=name, retries_allowed=True, max_attempts=attempts, interval_seconds=interval_s,
                      backoff_rate=2.0, should_retry=_retry_later)
+
+    def declare(fn: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(fn)
+        def logged(*args: P.args, **kwargs: P.kwargs) -> R:
+            with log_context(step=name, **run_identity([*args, *kwargs.values()])):
+                return fn(*args, **kwargs)
+
+        return step(logged)
+
+    return declare
+
+
+def run_identity(inputs: list[object]) -> dict[str, str | None]:
+    """Tenant, customer and correlation id of the run a step input belongs to: the input is the run
+    (`RunContext`), holds it (`.run`), or names a tenant itself. Found by shape: runs.py imports this module."""
+    for value in inputs:
+        run = value if hasattr(value, "workflow_id") else getattr(value, "run", None)
+        run_tenant = getattr(run, "tenant", None)
+        if isinstance(run_tenant, str):
+            return {"tenant": run_tenant, "customer": getattr(run, "customer_id", None),
+                    "correlation_id": getattr(run, "correlation_id", None)}
+        tenant = getattr(value, "tenant", None)
+        if isinstance(tenant, str):
+            return {"tenant": tenant}
+    return {}
 
 
 @contextmanager

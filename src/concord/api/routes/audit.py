@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
+from concord.api.guards import INT64_MAX
 from concord.security import audit
 from concord.security.audit_query import AuditFilter, entries
 from concord.security.scopes import ALL_TENANTS, Principal, Scope
@@ -47,7 +48,7 @@ def list_audit(ctx: Ctx, principal: Reader, actor: Annotated[str | None, Query(m
                system: Annotated[str | None, Query(max_length=32)] = None,
                action: Annotated[str | None, Query(max_length=64)] = None,
                tenant: Annotated[str | None, Query(max_length=64)] = None,
-               before_seq: Annotated[int | None, Query(ge=1)] = None,
+               before_seq: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[AuditEntryPublic]:
     f = AuditFilter(tenant=tenant_filter(principal, tenant), actor=actor, customer=customer, system=system,
                     action=action, before_seq=before_seq, limit=limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
 from concord.console.customer360 import Customer360, load_customer
+from concord.console.invoices import OpenInvoicePublic, open_invoices
 from concord.observability.projector import OpsProjector
 from concord.security.scopes import Principal, Scope
 from concord.views import GoldenRecordPublic
@@ -38,7 +40,7 @@ class CustomerExperiencePublic(BaseModel):
     credit_status: str | None
     subscription: dict[str, Any] | None
     entitlements: list[dict[str, Any]]
-    open_invoices: list[dict[str, Any]]
+    open_invoices: list[OpenInvoicePublic]
     billing_accounts: list[dict[str, Any]]
     cross_system_ids: dict[str, str]
 
@@ -47,10 +49,10 @@ def _records(records: list[GoldenRecordPublic]) -> list[dict[str, Any]]:
     return [{"id": r.id, "version": r.version, **r.record} for r in records]
 
 
-def experience_view(c: Customer360) -> CustomerExperiencePublic:
+def experience_view(c: Customer360, today: date | None = None) -> CustomerExperiencePublic:
     subs = _records(c.of("subscription"))
     live = [s for s in subs if s.get("status") not in ("canceled", None)] or subs
-    invoices = [i for i in _records(c.of("invoice")) if i.get("status") in ("open", "past_due", None)]
+    invoices = open_invoices(c.of("invoice"), today or datetime.now(UTC).date())
     return CustomerExperiencePublic(
         id=c.view.id, tenant=c.view.tenant, version=c.view.version, name=c.view.record.get("name"),
         status=c.view.record.get("lifecycle_state"), blocked=bool(c.blocked),

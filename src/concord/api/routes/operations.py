@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from concord.api.deps import AppContext, context
+from concord.api.deps import AppContext, context, optional_principal
 from concord.api.routes.mapping_changes import hub_wide
 from concord.events.hub import EventSettings
 from concord.observability.health import check_database, check_event_backend, check_systems
@@ -40,12 +40,22 @@ def _readiness(ctx: AppContext, request: Request) -> dict[str, Any]:
     configured = sorted(ctx.runtime.hub.systems)
     core = [check_database(ctx.engine), check_event_backend(EventSettings(), ctx.engine)]
     systems = check_systems(configured, request.app.state.ops.probes)
-    ready = all(c.status == "ok" for c in core) and all(c.status != "failing" for c in systems)
-    return {"status": "ready" if ready else "not_ready", "checks": [asdict(c) for c in core],
+    failing = [c.name for c in core if c.status != "ok"] + [c.name for c in systems if c.status == "failing"]
+    return {"status": "not_ready" if failing else "ready", "failing": failing, "checks": [asdict(c) for c in core],
             "systems": [asdict(c) for c in systems]}
+
+
+def _answer(ctx: AppContext, request: Request) -> dict[str, Any]:
+    """Status and the names of failing checks for anyone (an orchestrator's probe has no key); latency, detail
+    and credential state per check only for a key with metrics:read."""
+    body = _readiness(ctx, request)
+    principal = optional_principal(request)
+    if principal is not None and principal.allows(Scope.METRICS_READ):
+        return body
+    return {"status": body["status"], "failing": body["failing"]}
 
 
 @router.get("/readyz", responses={503: {"description": "a dependency is failing"}})
 async def readyz(ctx: Ctx, request: Request) -> JSONResponse:
-    body = await asyncio.to_thread(_readiness, ctx, request)
+    body = await asyncio.to_thread(_answer, ctx, request)
     return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)

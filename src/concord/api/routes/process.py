@@ -38,8 +38,8 @@ def running_engine(request: Request) -> WorkflowEngine:
 def _running(engine: WorkflowEngine | None) -> WorkflowEngine:
     # Checked inside the handler, after the caller's key and tenant: a refusal must not depend on the engine.
     if engine is None:
-        raise Problem(503, "Workflows not running", "this server runs no workflow engine (start it with "
-                                                    "`concord workflows worker --serve`)")
+        raise Problem(503, "Workflows not running", "this server runs no workflow engine (serve with "
+                                                    "--connections FILE or CONCORD_CONNECTIONS)")
     return engine
 
 

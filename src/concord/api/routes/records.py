@@ -6,9 +6,10 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
+from concord.api.deprecation import CUSTOMER_BY_ID, announce
 from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
 from concord.canonical.lifecycle import LifecycleState
@@ -45,8 +46,11 @@ def read_record(record_id: str, ctx: Ctx, principal: Reader) -> GoldenRecordPubl
     return _load(ctx, record_id, principal)
 
 
-@router.get("/customers/{customer_id}", response_model=GoldenRecordPublic)
-def read_customer(customer_id: str, ctx: Ctx, principal: Reader) -> GoldenRecordPublic:
+@router.get("/customers/{customer_id}", response_model=GoldenRecordPublic, deprecated=True)
+def read_customer(customer_id: str, ctx: Ctx, principal: Reader, response: Response) -> GoldenRecordPublic:
+    """Deprecated alias of `GET /api/v1/records/{id}` for accounts (see CHANGELOG.md): answers carry
+    Deprecation, Sunset and a successor Link."""
+    announce(response, CUSTOMER_BY_ID, customer_id=customer_id)
     view = _load(ctx, customer_id, principal)
     if view.entity != "account":
         raise Problem(404, "Not found", f"{customer_id} is a {view.entity}, not a customer")

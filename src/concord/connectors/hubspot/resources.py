@@ -46,6 +46,7 @@ from concord.connectors.hubspot.config import (
     ObjectSpec,
 )
 from concord.connectors.runtime.clock import Clock
+from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import RateGovernor
 from concord.connectors.runtime.http import CallRecorder
 
@@ -239,6 +240,10 @@ class HubSpotConnector:
             records = [r for r, (ts, _) in zip(records, stamped, strict=True) if ts < last]
             stamped = [pair for pair in stamped if pair[0] < last]
         return ChangePage(records=records, cursor=position.after(stamped).encode(), has_more=more)
+
+    def rate_keys(self) -> list[GovernedKey]:
+        """`RateGoverned`: the bucket this connector's calls spend, for headroom metrics and charts."""
+        return [GovernedKey(self.client.governor, self.client.key)]
 
     def close(self) -> None:
         self.client.close()

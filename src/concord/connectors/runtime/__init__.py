@@ -11,6 +11,7 @@ from concord.connectors.runtime.breaker import (
 from concord.connectors.runtime.caller import BoundCall, ResilientCaller, call_with_resilience
 from concord.connectors.runtime.clock import Clock, ManualClock, SystemClock
 from concord.connectors.runtime.errors import error_for_response, error_for_transport
+from concord.connectors.runtime.governed import GovernedKey, RateGoverned, governed_keys
 from concord.connectors.runtime.governor import GovernorSettings, Headroom, RateGovernor, RateKey
 from concord.connectors.runtime.governor_store import BucketState, GovernorStore, InMemoryGovernorStore
 from concord.connectors.runtime.http import (
@@ -41,6 +42,7 @@ __all__ = [
     "CircuitOpen",
     "Clock",
     "ExactlyOnceWriter",
+    "GovernedKey",
     "GovernorSettings",
     "GovernorStore",
     "HeaderRule",
@@ -51,6 +53,7 @@ __all__ = [
     "InstrumentedTransport",
     "ManualClock",
     "QuotaObservation",
+    "RateGoverned",
     "RateGovernor",
     "RateKey",
     "ResilientCaller",
@@ -65,6 +68,7 @@ __all__ = [
     "correlation_scope",
     "error_for_response",
     "error_for_transport",
+    "governed_keys",
     "parse_quota_headers",
     "redact",
     "redact_body",

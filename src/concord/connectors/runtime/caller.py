@@ -38,6 +38,10 @@ class ResilientCaller:
         self._breakers = breakers
         self._governor = governor
 
+    @property
+    def governor(self) -> RateGovernor | None:
+        return self._governor
+
     def call(self, key: RateKey, endpoint: str, fn: Callable[[], T]) -> T:
         breaker = self._breakers.get(key.system, endpoint)
 

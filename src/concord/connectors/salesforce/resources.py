@@ -36,6 +36,7 @@ from concord.connectors.base import (
     RetryableError,
 )
 from concord.connectors.runtime.clock import Clock, SystemClock
+from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import Headroom, RateGovernor
 from concord.connectors.runtime.http import CallRecorder
 from concord.connectors.salesforce.client import (
@@ -309,6 +310,10 @@ class SalesforceConnector:
     def quota_headroom(self) -> Headroom:
         """What is left of the org's rolling daily API allowance, as `Sforce-Limit-Info` last reported it."""
         return self.client.headroom()
+
+    def rate_keys(self) -> list[GovernedKey]:
+        """`RateGoverned`: the bucket this connector's calls spend, for headroom metrics and charts."""
+        return [GovernedKey(self.client.governor, self.client.key)]
 
     def close(self) -> None:
         self.client.close()

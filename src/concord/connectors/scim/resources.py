@@ -36,6 +36,7 @@ from concord.connectors.base import (
     RetryableError,
 )
 from concord.connectors.runtime.clock import Clock
+from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import RateGovernor
 from concord.connectors.runtime.http import CallRecorder
 from concord.connectors.scim.auth import ScimAuth, TokenRefresher
@@ -187,6 +188,10 @@ class ScimConnector:
         if self.capabilities.cursor_field == LAST_MODIFIED:
             return self._modified_since(obj, cursor)
         return self._full_listing(obj, cursor)
+
+    def rate_keys(self) -> list[GovernedKey]:
+        """`RateGoverned`: the bucket this connector's calls spend, for headroom metrics and charts."""
+        return [GovernedKey(self.client.governor, self.client.key)]
 
     def close(self) -> None:
         self.client.close()

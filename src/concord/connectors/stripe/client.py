@@ -39,6 +39,7 @@ from concord.connectors.runtime.breaker import BreakerRegistry
 from concord.connectors.runtime.caller import ResilientCaller
 from concord.connectors.runtime.clock import Clock, SystemClock
 from concord.connectors.runtime.errors import error_for_response, error_for_transport
+from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import RateGovernor, RateKey
 from concord.connectors.runtime.http import CallRecorder, InMemoryCallRecorder, build_http_client
 from concord.connectors.runtime.redact import redact_text
@@ -296,6 +297,11 @@ class StripeClient:
             if not page.get("has_more") or not token:
                 return
             params["page"] = token
+
+    def rate_keys(self) -> list[GovernedKey]:
+        """The read and write buckets (none when the injected caller has no governor)."""
+        governor = self._caller.governor
+        return [] if governor is None else [GovernedKey(governor, key) for key in self._keys.values()]
 
     def close(self) -> None:
         self._http.close()

@@ -9,7 +9,7 @@ Stripe mappings know (anything else Stripe adds in later API versions stays out 
                   plus derived plan_price / quantity (first item), current_period_end (first item; it moved
                   from the subscription to its items in 2025) and monthly_amount_cents (all items, per month)
     invoice       id object created livemode customer subscription status number currency total amount_due
-                  amount_paid amount_remaining due_date collection_method attempt_count metadata
+                  amount_paid amount_remaining due_date collection_method attempt_count metadata status_transitions
 
 Writes: every POST carries `Idempotency-Key` (the caller's key for creates; for updates a key derived from the
 object, id and payload, see `update`), so a retry after a lost response replays instead of repeating.
@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from concord.connectors.base import Capabilities, ChangePage, Conflict, DataRejected, ExternalRecord, NotFound
+from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.stripe.client import (
     FormValue,
     StripeClient,
@@ -44,7 +45,7 @@ _SUBSCRIPTION_KEYS = ("id", "object", "created", "livemode", "customer", "status
                       "start_date", "metadata", "items")
 _INVOICE_KEYS = ("id", "object", "created", "livemode", "customer", "status", "number", "currency", "total",
                  "amount_due", "amount_paid", "amount_remaining", "due_date", "collection_method", "attempt_count",
-                 "metadata")
+                 "metadata", "status_transitions")
 _MONTHS_PER_INTERVAL = {"day": 12 / 365, "week": 12 / 52, "month": 1.0, "year": 12.0}
 _READ_ONLY = frozenset({"id", "object", "created", "livemode", "status", "current_period_end",
                         "monthly_amount_cents", "deleted"})
@@ -301,6 +302,10 @@ class StripeConnector:
         consistent recovery. Several events of one record in a page collapse into the latest snapshot.
         """
         return _ChangeFeed(self.client, obj, _spec(obj)).page(cursor)
+
+    def rate_keys(self) -> list[GovernedKey]:
+        """`RateGoverned`: Stripe's separate read and write allowances."""
+        return self.client.rate_keys()
 
     def close(self) -> None:
         self.client.close()

@@ -310,6 +310,14 @@ class TrytonConnector:
         rows = self._documents("sale.sale", fields, party_id, company_id or self.config.company_id)
         return [SaleSummary.model_validate(row) for row in rows]
 
+    def place_order(self, party_id: int, reference: str, description: str, lines: list[str],
+                    company_id: int | None = None) -> SaleSummary:
+        """A confirmed sale order for the party, once per `reference` (see sales.py)."""
+        from concord.connectors.tryton.sales import place_confirmed_order
+
+        return place_confirmed_order(self.client, party_id, company_id or self.config.company_id, reference,
+                                     description, lines)
+
     def list_subscriptions(self, party_id: int, company_id: int | None = None) -> list[SubscriptionSummary]:
         fields = ["number", "state", "start_date", "end_date", "currency.code"]
         rows = self._documents("sale.subscription", fields, party_id, company_id or self.config.company_id)

@@ -32,6 +32,7 @@ from concord.connectors.base import (
     NotFound,
 )
 from concord.connectors.runtime.clock import Clock
+from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import RateGovernor
 from concord.connectors.runtime.http import CallRecorder
 from concord.connectors.zendesk.auth import TokenRefresher, ZendeskAuth
@@ -195,6 +196,10 @@ class ZendeskConnector:
         if obj == "users":
             return self._user_changes(cursor)
         return self._organization_changes(cursor)
+
+    def rate_keys(self) -> list[GovernedKey]:
+        """`RateGoverned`: the buckets this connector's calls spend, for headroom metrics and charts."""
+        return [GovernedKey(self.client.governor, key) for key in (self.client.key, self.client.incremental_key)]
 
     def close(self) -> None:
         self.client.close()

@@ -198,6 +198,9 @@ def _opportunity() -> ObjectDef:
         FieldDef("CloseDate", "date", "Close Date", nillable=False),
         FieldDef("Amount", "currency", "Amount", precision=18, scale=2),
         FieldDef("Description", "textarea", "Description", 32000),
+        # The order and contract status Concord's activate-contract process reports back on the deal.
+        _custom("Order_Number__c", "ERP Order Number", length=40),
+        _custom("Contract_Status__c", "Contract Status", "picklist", picklist=CONTRACT_STATUSES),
     )
     return ObjectDef("Opportunity", "Opportunity", "Opportunities", "006", fields)
 

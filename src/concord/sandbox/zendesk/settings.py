@@ -14,6 +14,9 @@ DEFAULT_ORGANIZATION_FIELDS: tuple[str, ...] = (
     "concord_id",
     "entitlement_seats",
     "entitlement_end",
+    # the contract an organization is entitled under (activate-contract): ERP order number and status
+    "contract_status",
+    "order_number",
 )
 DEFAULT_USER_FIELDS: tuple[str, ...] = ("concord_id", "support_tier")
 

@@ -1,0 +1,46 @@
+"""The app `concord serve` runs: the API, plus the workflow runtime when a connections file is configured.
+
+`create_app` takes an already launched engine (tests, `concord workflows worker --serve`). A served process owns
+its engine instead: it is launched when the app starts (DBOS recovers this executor's unfinished runs then) and
+destroyed when it stops, so `/api/v1/process/...` works from plain `concord serve --connections FILE`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import ExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from concord.api.app import create_app
+from concord.hubconfig import Runtime, load_runtime
+from concord.scale.settings import ScaleSettings
+from concord.settings import Settings
+from concord.workflows.hosting import connections_file, hosted_workflows
+
+
+def create_serving_app(settings: Settings, runtime: Runtime | None = None,
+                       scale: ScaleSettings | None = None) -> FastAPI:
+    runtime = runtime or load_runtime(settings.config_dir)
+    app = create_app(settings, runtime, scale=scale)
+    if settings.connections is None:
+        return app  # process routes answer 503 until a connections file is configured
+    connections = connections_file(settings)  # a missing file fails at startup, naming the setting
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(served: FastAPI) -> AsyncIterator[None]:
+        with ExitStack() as stack:
+            hosting = hosted_workflows(settings, runtime, connections)
+            # DBOS launches synchronously (and recovers runs): off the event loop.
+            served.state.workflows = await asyncio.to_thread(stack.enter_context, hosting)
+            try:
+                async with inner(served):
+                    yield
+            finally:
+                served.state.workflows = None
+                await asyncio.to_thread(stack.close)
+
+    app.router.lifespan_context = lifespan
+    return app
