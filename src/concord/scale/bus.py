@@ -26,10 +26,11 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from concord.ingest.models import ChangeCreate
 from concord.scale.partitions import change_partition
@@ -38,7 +39,8 @@ from concord.scale.settings import ScaleConfigError, ScaleSettings
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 PUBLISH_ACK_TIMEOUT_S = 5.0
-RETENTION_S = 7 * 86_400.0  # how long a change stays replayable from the stream
+RETENTION_S = 7 * 86_400.0
+ENSURE_PATIENCE_S = 30.0  # how long a change stays replayable from the stream
 
 
 @dataclass(frozen=True)
@@ -72,12 +74,16 @@ class ChangeBus:
         # nats-py retries an unreachable first server without end; at start-up a clear error beats a silent
         # wait, so probe the servers first. Once connected the client reconnects forever, moving to another
         # node of the cluster when one goes away.
-        reachable = [url for url in self.settings.server_list() if await _reachable(url, timeout_s)]
+        servers = self.settings.server_list()
+        reachable = [url for url in servers if await _reachable(url, timeout_s)]
         if not reachable:
             raise ConnectionError("no server accepts connections")
-        return await asyncio.wait_for(nats.connect(servers=self.settings.server_list(), connect_timeout=timeout_s,
+        # The reachable nodes first, in order: a node that is down (a cluster member being restarted) must not
+        # eat the start-up's time budget.
+        ordered = reachable + [url for url in servers if url not in reachable]
+        return await asyncio.wait_for(nats.connect(servers=ordered, connect_timeout=timeout_s, dont_randomize=True,
                                                    max_reconnect_attempts=-1, reconnect_time_wait=0.5),
-                                      timeout_s * (len(self.settings.server_list()) + 1))
+                                      timeout_s * (len(servers) + 1))
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -86,11 +92,21 @@ class ChangeBus:
         s = self.settings
         config = StreamConfig(name=s.stream, subjects=[f"{s.subject_prefix}.*"], num_replicas=s.replicas,
                               duplicate_window=120.0, max_age=RETENTION_S)
-        try:
-            self._call(self._ensure(config), timeout=30)
-        except NatsError as exc:
-            raise ScaleConfigError(f"cannot create or check stream {s.stream} with {s.replicas} replica(s) "
-                                   f"(CONCORD_SCALE_REPLICAS): {type(exc).__name__}: {exc}") from exc
+        # While a cluster elects a stream or meta leader (a node just died or returned) the JetStream API times
+        # out or answers 503 for a few seconds: that is no configuration error, so ask again for a while.
+        deadline = time.monotonic() + ENSURE_PATIENCE_S
+        while True:
+            try:
+                self._call(self._ensure(config), timeout=30)
+                return
+            except (NatsError, TimeoutError) as exc:
+                transient = isinstance(exc, TimeoutError | NatsTimeout | NoRespondersError | ServiceUnavailableError)
+                if transient and time.monotonic() < deadline:
+                    log.info("stream %s not ready (%s); asking again", s.stream, type(exc).__name__)
+                    time.sleep(1.0)
+                    continue
+                raise ScaleConfigError(f"cannot create or check stream {s.stream} with {s.replicas} replica(s) "
+                                       f"(CONCORD_SCALE_REPLICAS): {type(exc).__name__}: {exc}") from exc
 
     async def _ensure(self, config: StreamConfig) -> None:
         try:
