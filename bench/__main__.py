@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCENARIOS = ["ingest", "connectors", "events", "matching", "audit", "reconcile", "console", "scale",
+SCENARIOS = ["ingest", "connectors", "events", "matching", "audit", "reconcile", "console", "scale", "chaos",
              "workflows"]
 
 

@@ -33,5 +33,7 @@ class Settings(BaseSettings):
     connections: Path | None = Field(default=None, description="systems YAML (salesforce, tryton, ...): when set, "
                                      "`concord serve` also hosts the workflow runtime and its connectors, probes "
                                      "them in /readyz and charts their rate-limit headroom")
+    scale: bool = Field(default=False, description="scale mode: POST /changes publishes to the partitioned bus "
+                                                   "(CONCORD_SCALE_* settings) and `concord worker`s apply it")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")
     headroom_sample_s: float = Field(default=15.0, gt=0, description="seconds between rate-limit headroom samples")

@@ -16,7 +16,7 @@ from concord.delivery.residency import Residency, tenant_regions
 from concord.delivery.store import DeliveryStore
 from concord.hubconfig import HubConfig
 from concord.ingest.service import IngestService
-from concord.scale import delivery as scale_delivery
+from concord.scale import connectors as scale_delivery
 from concord.scale.settings import ScaleConfigError
 from concord.storage import tables as t
 from tests.delivery.memory_connector import MemorySystem

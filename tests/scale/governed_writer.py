@@ -1,25 +1,26 @@
-"""A writer process of the governor test: creates HubSpot companies through the production connector until
-its deadline, spending the (tenant, system, credential) allowance it shares with its peers through Redis."""
+"""A writer process of the governor test: creates HubSpot companies through the connector a `concord worker` builds
+from its connections file (scale/connectors.py) until its deadline, spending the (tenant, system, credential)
+allowance it shares with its peers through Redis."""
 
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-from pydantic import SecretStr
+import yaml
 
-from concord.connectors.hubspot import HubSpotConfig, HubSpotConnector
-from concord.connectors.hubspot.client import governed_limit, header_rules
-from concord.connectors.hubspot.config import SYSTEM
-from concord.connectors.runtime.governor import RateGovernor
 from concord.connectors.runtime.governor_redis import RedisGovernorStore
+from concord.scale.connectors import load_connectors
 
 
 def main(base_url: str, token: str, redis_url: str, prefix: str, name: str, seconds: float) -> None:
-    config = HubSpotConfig(base_url=base_url, access_token=SecretStr(token), burst_limit=100, burst_window_s=10.0)
-    store = RedisGovernorStore.from_url(redis_url, prefix=prefix)
-    governor = RateGovernor({SYSTEM: governed_limit(config)}, store=store, header_rules=header_rules(config))
-    connector = HubSpotConnector(config, governor=governor)
+    config = {"base_url": base_url, "access_token": token, "burst_limit": 100, "burst_window_s": 10.0}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "connectors.yaml"
+        path.write_text(yaml.safe_dump({"systems": {"hubspot": {"connector": "hubspot", "config": config}}}))
+        connector = load_connectors(path, RedisGovernorStore.from_url(redis_url, prefix=prefix))["hubspot"]
     deadline = time.time() + seconds
     created = 0
     while time.time() < deadline:

@@ -2,112 +2,26 @@
 and restarted, while changes flow; the result equals the single-process run, nothing lost, nothing applied twice,
 every customer's changes in order, and a killed worker's partitions move within 10 s.
 
-The suite runs CONCORD_CHAOS_CHANGES changes (5,000 by default); `python -m bench scale --chaos 100000` and
-CONCORD_CHAOS_CHANGES=100000 run the full-size version.
+The suite runs CONCORD_CHAOS_CHANGES changes (5,000 by default); `python -m bench chaos` runs the full-size
+version (100,000 changes) and compares it with a single-worker run.
 """
 
 from __future__ import annotations
 
 import os
-import random
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
 
 from concord.hubconfig import Runtime
-from concord.scale.bus import ChangeBus
 from concord.scale.runner import open_database
-from concord.scale.settings import ScaleSettings
+from tests.scale.chaos import run_chaos
 from tests.scale.cluster import NATS_SERVER, NatsCluster
 from tests.scale.conftest import throwaway
-from tests.scale.support import (
-    command_state,
-    count,
-    golden_state,
-    order_violations,
-    reference,
-    scale_env,
-    wait_until,
-    workload,
-)
+from tests.scale.support import command_state, count, golden_state, order_violations, reference, workload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.nats, pytest.mark.slow]
 CHANGES = int(os.environ.get("CONCORD_CHAOS_CHANGES", "5000"))
-KILL_EVERY_S = 3.0
-PUBLISH_OVER_S = 18.0
-
-
-class WorkerPool:
-    """`concord worker` subprocesses; killed ones are replaced so three are (nearly) always running."""
-
-    def __init__(self, env: dict[str, str], logdir: Path) -> None:
-        self.env = {**os.environ, **env, "CONCORD_LOG_LEVEL": "warning"}
-        self.logdir = logdir
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.started = 0
-
-    def spawn(self) -> None:
-        log = (self.logdir / f"worker-{self.started}.log").open("wb")
-        self.started += 1
-        self.procs.append(subprocess.Popen([sys.executable, "-m", "concord", "worker"], env=self.env,
-                                           stdout=log, stderr=subprocess.STDOUT))
-
-    def kill_one(self, rng: random.Random) -> str:
-        victim = self.procs.pop(rng.randrange(len(self.procs)))
-        victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
-        return f"{os.uname().nodename}:{victim.pid}"
-
-    def stop(self) -> None:
-        for proc in self.procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-
-
-def takeover_seconds(engine: Engine, dead: str, timeout_s: float = 30.0) -> float:
-    """Seconds until no partition is leased to the dead worker any more."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        with engine.connect() as conn:
-            held = conn.execute(text("SELECT count(*) FROM scale_leases WHERE owner = :w"), {"w": dead}).scalar()
-        if not held:
-            return time.monotonic() - started
-        time.sleep(0.1)
-    with engine.connect() as conn:  # what held the takeover up, for the failure report
-        now = conn.execute(text("SELECT extract(epoch FROM clock_timestamp())")).scalar_one()
-        print("slow takeover of", dead, "at", now, conn.execute(text(
-            "SELECT partition, owner, token, expires_at FROM scale_leases ORDER BY partition")).all(),
-            conn.execute(text("SELECT worker_id, heartbeat_at, draining FROM scale_workers")).all())
-    return timeout_s
-
-
-def chaos(pool: WorkerPool, cluster: NatsCluster, engine: Engine, done: threading.Event) -> list[float]:
-    rng = random.Random(9)
-    takeovers: list[float] = []
-    rounds = 0
-    while not done.is_set():
-        time.sleep(KILL_EVERY_S)
-        if done.is_set():
-            break
-        rounds += 1
-        if rounds == 2:
-            cluster.kill(2)
-        if rounds == 4:
-            cluster.start(2)
-        dead = pool.kill_one(rng)
-        takeovers.append(takeover_seconds(engine, dead))
-        pool.spawn()
-    return takeovers
 
 
 @pytest.fixture
@@ -119,40 +33,19 @@ def cluster(tmp_path: Path) -> NatsCluster:
 
 
 def test_chaos(cluster: NatsCluster, pg_url: str, runtime: Runtime, tmp_path: Path) -> None:
-    scale: ScaleSettings = throwaway(cluster.urls, replicas=3, partitions=16, lease_ttl_s=3.0, heartbeat_s=0.5)
+    scale = throwaway(cluster.urls, replicas=3, partitions=16, lease_ttl_s=3.0, heartbeat_s=0.5)
     changes = workload(CHANGES, customers=max(CHANGES // 10, 10), prefix="chaos")
-    publisher = ChangeBus(scale)
-    publisher.ensure_stream()
-    pool = WorkerPool(scale_env(scale, pg_url), tmp_path)
-    engine = open_database(pg_url)
-    for _ in range(3):
-        pool.spawn()
-    done = threading.Event()
-    takeovers: list[float] = []
-    chaos_thread = threading.Thread(target=lambda: takeovers.extend(chaos(pool, cluster, engine, done)))
-    try:
-        wait_until(lambda: count(engine, "SELECT count(*) FROM scale_workers") >= 1, 60, "a worker to start")
-        chaos_thread.start()
-        pause = max(0.05, PUBLISH_OVER_S / (CHANGES / 250))
-        for start in range(0, len(changes), 250):  # a steady stream over a while, so kills land mid-flow
-            publisher.publish(changes[start:start + 250], patience_s=60)
-            time.sleep(pause)
-        wait_until(lambda: count(engine, "SELECT count(*) FROM change_log") >= CHANGES, 60 + CHANGES / 100,
-                   f"{CHANGES} changes")
-    finally:
-        done.set()
-        if chaos_thread.is_alive():
-            chaos_thread.join(timeout=60)
-        pool.stop()
-        publisher.close()
-    print(f"chaos: {CHANGES} changes, {pool.started} worker processes started, takeovers (s): "
-          f"{[round(t, 1) for t in takeovers]}")
+    run = run_chaos(cluster, pg_url, scale, changes, tmp_path)
+    print(f"chaos: {CHANGES} changes, {run.started} worker processes started, takeovers (s): "
+          f"{[round(t, 1) for t in run.takeovers]}, crashed: {run.crashed}")
     golden, commands = reference(runtime, changes)
+    engine = open_database(pg_url)
     assert count(engine, "SELECT count(*) FROM change_log") == CHANGES  # none lost, none twice
     assert count(engine, "SELECT count(DISTINCT idempotency_key) FROM change_log") == CHANGES
     assert order_violations(engine) == []
     assert golden_state(engine) == golden
     assert command_state(engine) == commands
-    assert pool.started >= 6  # the chaos really happened: at least three kills, and the NATS node round trip
-    assert max(takeovers) <= 10.0, takeovers
+    assert run.crashed == []  # no worker died of anything but the SIGKILLs
+    assert run.started >= 6  # the chaos really happened: at least three kills, and the NATS node round trip
+    assert max(run.takeovers) <= 10.0, run.takeovers
     engine.dispose()

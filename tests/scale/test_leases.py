@@ -87,3 +87,49 @@ def test_a_drained_worker_hands_everything_over(engine: Engine) -> None:
     assert a.draining and not a.held
     b.tick()
     assert len(b.held) == 8
+
+
+def test_a_dead_processes_partitions_move_at_the_next_tick_not_after_the_ttl(engine: Engine) -> None:
+    a, b = (LeaseManager(engine, w, 8, ttl_s=60.0) for w in ("a", "b"))
+    a.prepare()
+    b.prepare()
+    for _ in range(3):
+        a.tick()
+        b.tick()
+    assert (len(a.held), len(b.held)) == (4, 4)
+    b.presence._drop()  # what a SIGKILL does: the process's connections close, its presence lock goes with them
+    started = time.monotonic()
+    gained = a.tick().gained
+    assert time.monotonic() - started < 5.0  # one tick, while b's leases have ~60 s left
+    assert sorted(g.partition for g in gained) == sorted(b.held)
+    assert len(a.held) == 8
+    with pytest.raises(LeaseLost), engine.begin() as conn:  # b, were it still running, is fenced
+        b.fence(conn, {p: 1 for p in b.held})
+    a.tick()  # b no longer counts as live: a keeps all 8 rather than leaving b's share unowned
+    assert len(a.held) == 8
+
+
+def test_two_workers_with_one_id_refuse_to_run(engine: Engine) -> None:
+    LeaseManager(engine, "same", 8, ttl_s=5.0).prepare()
+    with pytest.raises(ScaleConfigError, match="another live worker already runs as 'same'"):
+        LeaseManager(engine, "same", 8, ttl_s=5.0).prepare()
+
+
+def test_a_lost_presence_connection_is_taken_again_and_the_worker_carries_on(engine: Engine) -> None:
+    a = LeaseManager(engine, "a", 8, ttl_s=60.0)
+    a.prepare()
+    a.tick()
+    assert len(a.held) == 8
+    with engine.begin() as conn:  # the database ends the presence connection (restart, network, admin)
+        pid = conn.execute(text("SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2"
+                                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                                )).scalar_one()
+        conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
+    time.sleep(0.2)
+    a.tick()
+    assert len(a.held) == 8
+    b = LeaseManager(engine, "b", 8, ttl_s=60.0)
+    b.prepare()
+    assert b.tick().gained == []  # `a` counts as alive again: nothing of it is taken as an orphan
+    a.tick()  # ... it hands over the newcomer's share the ordinary way
+    assert (len(a.held), len(b.tick().gained)) == (4, 4)

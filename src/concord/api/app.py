@@ -29,6 +29,8 @@ from concord.console.app import install_console
 from concord.hubconfig import Runtime, load_runtime
 from concord.ingest.service import IngestService
 from concord.observability.systems import load_connectors, watch_systems
+from concord.scale.front import ScaleFront
+from concord.scale.settings import ScaleSettings
 from concord.security.install import install_security, start_security
 from concord.settings import Settings
 from concord.storage.engine import make_engine, upgrade
@@ -36,10 +38,11 @@ from concord.workflows.engine import WorkflowEngine
 
 
 def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None,
-               connectors: Mapping[str, Connector] | None = None) -> FastAPI:
+               connectors: Mapping[str, Connector] | None = None, scale: ScaleSettings | None = None) -> FastAPI:
     """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
     a launched engine serving the process API (without one, process routes answer 503). `connectors` (or the
-    `connections` setting): the systems /readyz probes and whose rate-limit headroom the dashboard charts."""
+    `connections` setting): the systems /readyz probes and whose rate-limit headroom the dashboard charts. With
+    `settings.scale`, POST /changes publishes to the bus configured by `scale` (decision 064)."""
     runtime = runtime or load_runtime(settings.config_dir)
 
     @asynccontextmanager
@@ -49,7 +52,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
         start_security(engine, runtime)
         service = IngestService(engine, runtime, settings.max_batch)
         service.start()
-        app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service)
+        front = ScaleFront.open(runtime, scale or ScaleSettings()) if settings.scale else None
+        app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service,
+                                       front=front)
         hosted = app.state.workflows  # set by create_serving_app's lifespan before this one runs
         # One set of connectors per process: a second set would keep its own rate governor beside the workflows'.
         systems = connectors if connectors is not None else hosted.services.connectors if hosted else None
@@ -62,6 +67,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
             sampler.stop()
             for connector in owned.values():
                 connector.close()
+            if front is not None:
+                front.close()
             service.stop()
             engine.dispose()
 

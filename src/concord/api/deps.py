@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from concord.api.problems import Problem
 from concord.hubconfig import Runtime
 from concord.ingest.service import IngestService
+from concord.scale.front import ScaleFront
 from concord.security.keys import authenticate
 from concord.security.scopes import ALL_TENANTS, Principal, Scope
 from concord.settings import Settings
@@ -24,6 +25,7 @@ class AppContext:
     engine: Engine
     runtime: Runtime
     ingest: IngestService
+    front: ScaleFront | None = None  # scale mode: changes go to the bus, workers apply them
 
 
 def context(request: Request) -> AppContext:

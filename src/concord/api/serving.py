@@ -15,13 +15,15 @@ from fastapi import FastAPI
 
 from concord.api.app import create_app
 from concord.hubconfig import Runtime, load_runtime
+from concord.scale.settings import ScaleSettings
 from concord.settings import Settings
 from concord.workflows.hosting import connections_file, hosted_workflows
 
 
-def create_serving_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+def create_serving_app(settings: Settings, runtime: Runtime | None = None,
+                       scale: ScaleSettings | None = None) -> FastAPI:
     runtime = runtime or load_runtime(settings.config_dir)
-    app = create_app(settings, runtime)
+    app = create_app(settings, runtime, scale=scale)
     if settings.connections is None:
         return app  # process routes answer 503 until a connections file is configured
     connections = connections_file(settings)  # a missing file fails at startup, naming the setting

@@ -20,6 +20,7 @@ from concord.cli import (
     workflow_cmds,
 )
 from concord.cli.common import fail, runtime, settings
+from concord.cli.worker_cmds import checked_scale_settings
 from concord.matching.cli import dedupe
 from concord.reconciliation import cli as reconciliation_cli
 
@@ -48,7 +49,7 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
             s = s.model_copy(update={"connections": connections_file(s, connections)})
         except NoConnections as exc:
             raise fail(str(exc)) from exc
-    app = create_serving_app(s, runtime(s))
+    app = create_serving_app(s, runtime(s), scale=checked_scale_settings() if s.scale else None)
     tune_gc_for_throughput()
     configure_logging(s.log_level)
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level, log_config=None,

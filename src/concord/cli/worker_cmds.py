@@ -29,12 +29,23 @@ def register(app: typer.Typer) -> None:
     app.add_typer(scale_app, name="scale")
 
 
-def _scale_settings() -> ScaleSettings:
+def scale_settings() -> ScaleSettings:
     try:
         return ScaleSettings()
     except ValidationError as exc:
         problems = "; ".join(f"CONCORD_SCALE_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors())
         raise fail(problems) from exc
+
+
+def checked_scale_settings() -> ScaleSettings:
+    """Scale mode of `concord serve`: refuse to start (naming the setting) when NATS cannot be reached."""
+    scale = scale_settings()
+    try:
+        scale.check()
+        ChangeBus(scale).close()
+    except ScaleConfigError as exc:
+        raise fail(str(exc)) from exc
+    return scale
 
 
 def worker(connectors: Annotated[Path | None, typer.Option(
@@ -44,7 +55,7 @@ def worker(connectors: Annotated[Path | None, typer.Option(
     Ctrl-C hands its partitions over and stops it; `concord scale drain` does the same from elsewhere."""
     s = settings()
     rt = runtime(s)
-    scale = _scale_settings()
+    scale = scale_settings()
     try:  # a wrong database URL must fail here with the setting's name, not as a traceback from the migrations
         scale.check()
         engine = open_database(s.database_url)
@@ -70,7 +81,7 @@ def publish(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, he
             batch: Annotated[int, typer.Option(min=1, max=10_000, help="changes per publish")] = 1000) -> None:
     """Validate changes and publish them to the bus; returns once JetStream holds every one (durable)."""
     rt = runtime(settings())
-    scale = _scale_settings()
+    scale = scale_settings()
     pending: list[ChangeCreate] = []
     problems: list[str] = []
     for number, line in enumerate(file.open("rb"), start=1):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -66,7 +66,17 @@ class ChangeError(BaseModel):
     errors: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class ChangeQueued(BaseModel):
+    """A change held durably by the bus, to be applied by the worker owning its partition."""
+
+    status: Literal["queued"] = "queued"
+    tenant: str
+    idempotency_key: str
+    partition: int
+    stream_seq: int = Field(description="the change's sequence in the JetStream stream")
+
+
 class BatchItemResult(BaseModel):
     index: int
-    result: ChangePublic | None = None
+    result: ChangePublic | ChangeQueued | None = None
     error: ChangeError | None = None

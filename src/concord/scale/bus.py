@@ -26,10 +26,11 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
+from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from concord.ingest.models import ChangeCreate
 from concord.scale.partitions import change_partition
@@ -38,7 +39,8 @@ from concord.scale.settings import ScaleConfigError, ScaleSettings
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 PUBLISH_ACK_TIMEOUT_S = 5.0
-RETENTION_S = 7 * 86_400.0  # how long a change stays replayable from the stream
+RETENTION_S = 7 * 86_400.0
+ENSURE_PATIENCE_S = 30.0  # how long a change stays replayable from the stream
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class ChangeBus:
         self._thread.start()
         self._subs: dict[int, JetStreamContext.PullSubscription] = {}
         self._last: dict[int, Msg] = {}
+        # Per open partition: the last consumer sequence and stream sequence handed out (see `_in_sequence`).
+        self._seen: dict[int, tuple[int, int]] = {}
+        self._active: set[int] = set()  # partitions that delivered since the last `broken()` check
         try:
             self._nc: Client = self._call(self._connect(connect_timeout_s))
         except Exception as exc:
@@ -69,12 +74,16 @@ class ChangeBus:
         # nats-py retries an unreachable first server without end; at start-up a clear error beats a silent
         # wait, so probe the servers first. Once connected the client reconnects forever, moving to another
         # node of the cluster when one goes away.
-        reachable = [url for url in self.settings.server_list() if await _reachable(url, timeout_s)]
+        servers = self.settings.server_list()
+        reachable = [url for url in servers if await _reachable(url, timeout_s)]
         if not reachable:
             raise ConnectionError("no server accepts connections")
-        return await asyncio.wait_for(nats.connect(servers=self.settings.server_list(), connect_timeout=timeout_s,
+        # The reachable nodes first, in order: a node that is down (a cluster member being restarted) must not
+        # eat the start-up's time budget.
+        ordered = reachable + [url for url in servers if url not in reachable]
+        return await asyncio.wait_for(nats.connect(servers=ordered, connect_timeout=timeout_s, dont_randomize=True,
                                                    max_reconnect_attempts=-1, reconnect_time_wait=0.5),
-                                      timeout_s * (len(self.settings.server_list()) + 1))
+                                      timeout_s * (len(servers) + 1))
 
     def _call(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -83,11 +92,21 @@ class ChangeBus:
         s = self.settings
         config = StreamConfig(name=s.stream, subjects=[f"{s.subject_prefix}.*"], num_replicas=s.replicas,
                               duplicate_window=120.0, max_age=RETENTION_S)
-        try:
-            self._call(self._ensure(config), timeout=30)
-        except NatsError as exc:
-            raise ScaleConfigError(f"cannot create or check stream {s.stream} with {s.replicas} replica(s) "
-                                   f"(CONCORD_SCALE_REPLICAS): {type(exc).__name__}: {exc}") from exc
+        # While a cluster elects a stream or meta leader (a node just died or returned) the JetStream API times
+        # out or answers 503 for a few seconds: that is no configuration error, so ask again for a while.
+        deadline = time.monotonic() + ENSURE_PATIENCE_S
+        while True:
+            try:
+                self._call(self._ensure(config), timeout=30)
+                return
+            except (NatsError, TimeoutError) as exc:
+                transient = isinstance(exc, TimeoutError | NatsTimeout | NoRespondersError | ServiceUnavailableError)
+                if transient and time.monotonic() < deadline:
+                    log.info("stream %s not ready (%s); asking again", s.stream, type(exc).__name__)
+                    time.sleep(1.0)
+                    continue
+                raise ScaleConfigError(f"cannot create or check stream {s.stream} with {s.replicas} replica(s) "
+                                       f"(CONCORD_SCALE_REPLICAS): {type(exc).__name__}: {exc}") from exc
 
     async def _ensure(self, config: StreamConfig) -> None:
         try:
@@ -133,6 +152,7 @@ class ChangeBus:
     def open(self, partition: int, after_seq: int) -> None:
         self.close_partition(partition)
         self._subs[partition] = self._call(self._open(partition, after_seq), timeout=8)
+        self._seen[partition] = (0, after_seq)
 
     async def _open(self, partition: int, after_seq: int) -> JetStreamContext.PullSubscription:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1,
@@ -144,6 +164,7 @@ class ChangeBus:
     def close_partition(self, partition: int) -> None:
         sub = self._subs.pop(partition, None)
         self._last.pop(partition, None)
+        self._seen.pop(partition, None)
         if sub is not None:
             with contextlib.suppress(Exception):  # the consumer may already be gone with its node
                 self._call(self._close(sub), timeout=10)
@@ -174,11 +195,36 @@ class ChangeBus:
                 log.warning("partition %s: consumer failed (%s); reopening", p, result)
                 broken.append(p)
                 continue
-            if result:
-                self._last[p] = result[-1]
+            if not result:
+                continue
+            if not self._in_sequence(p, result):
+                broken.append(p)
+                continue
+            self._last[p] = result[-1]
+            self._active.add(p)
             out.extend(BusMessage(p, m.metadata.sequence.stream, ChangeCreate.model_validate_json(m.data))
                        for m in result)
         return out, broken
+
+    def _in_sequence(self, partition: int, msgs: list[Msg]) -> bool:
+        """True when `msgs` continue exactly where the last fetch of the partition ended.
+
+        A consumer numbers every delivery 1, 2, 3…; a fetch that gave up while the server was already delivering
+        (a timeout, a reconnect) leaves those messages undelivered to us, and the next fetch starts further on.
+        Committing that batch would advance `committed_seq` past the missing changes — lost for good. So any
+        jump in the consumer sequence, or a stream sequence that does not rise (a redelivery of something
+        older), refuses the fetch; the caller reopens the partition from its committed position."""
+        consumer, stream = self._seen.get(partition, (0, 0))
+        for m in msgs:
+            seq = m.metadata.sequence
+            if seq.consumer != consumer + 1 or seq.stream <= stream:
+                log.warning("partition %s: delivery gap (consumer seq %s after %s, stream seq %s after %s); "
+                            "re-reading from the committed position", partition, seq.consumer, consumer,
+                            seq.stream, stream)
+                return False
+            consumer, stream = seq.consumer, seq.stream
+        self._seen[partition] = (consumer, stream)
+        return True
 
     async def _fetch_one(self, partition: int, per: int) -> list[Msg]:
         try:
@@ -187,13 +233,17 @@ class ChangeBus:
             return []
 
     def broken(self) -> list[int]:
-        """Partitions whose consumer is gone (its NATS node died): an empty fetch cannot tell, so ask."""
-        if not self._subs:
+        """Partitions whose consumer is gone (its NATS node died): an empty fetch cannot tell, so ask — but only
+        about partitions that delivered nothing since the last check. A consumer that delivers is alive, and asking
+        about all of them every heartbeat is a request per partition that, on a loaded server, times out and
+        would reopen healthy consumers."""
+        idle = sorted(set(self._subs) - self._active)
+        self._active.clear()
+        if not idle:
             return []
-        return self._call(self._broken(), timeout=30)
+        return self._call(self._broken(idle), timeout=30)
 
-    async def _broken(self) -> list[int]:
-        parts = list(self._subs)
+    async def _broken(self, parts: list[int]) -> list[int]:
         infos = await asyncio.gather(*(asyncio.wait_for(self._subs[p].consumer_info(), 3.0) for p in parts),
                                      return_exceptions=True)
         return [p for p, info in zip(parts, infos, strict=True) if isinstance(info, BaseException)]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, text
 
+from concord.scale.presence import Presence, alive_sql
 from concord.scale.settings import ScaleConfigError
 
 PARTITIONS_SETTING = "partitions"
@@ -62,6 +63,7 @@ class LeaseManager:
         self.ttl_s = ttl_s
         self.held: dict[int, Lease] = {}
         self.draining = False
+        self.presence = Presence(engine, worker_id)
         # The worker's loop and its lease keeper thread both tick; one at a time.
         self.lock = threading.RLock()
 
@@ -70,6 +72,7 @@ class LeaseManager:
         """Record the partition count on first start; refuse a worker configured with another one."""
         if self.engine.dialect.name != "postgresql":
             raise ScaleConfigError("scale mode needs PostgreSQL: set CONCORD_DATABASE_URL=postgresql+psycopg://…")
+        self.presence.hold(starting=True)
         with self.engine.begin() as conn:
             conn.execute(text("LOCK TABLE scale_settings IN EXCLUSIVE MODE"))  # two first starts race here
             stored = conn.execute(text("SELECT value FROM scale_settings WHERE name = :n"),
@@ -81,6 +84,10 @@ class LeaseManager:
                              {"last": self.partitions - 1})
             else:
                 self._check_count(int(stored))
+            # Leases still named after this id belong to a dead earlier run of it (the presence lock says no
+            # live process has the id): give them back now. Their tokens move when claimed, fencing that run.
+            conn.execute(text("UPDATE scale_leases SET owner = NULL, expires_at = 0 WHERE owner = :w"),
+                         {"w": self.worker_id})
             self._heartbeat(conn, self._now(conn))
 
     def _check_count(self, stored: int) -> None:
@@ -100,6 +107,9 @@ class LeaseManager:
 
     def _tick(self, release: bool) -> LeaseChanges:
         changes = LeaseChanges()
+        # A lost presence connection is taken again; until then others count this worker as gone (and may take
+        # its partitions), so it claims nothing.
+        present = self.presence.hold()
         with self.engine.begin() as conn:
             now = self._now(conn)
             stored = conn.execute(text("SELECT value FROM scale_settings WHERE name = :n"),
@@ -107,7 +117,8 @@ class LeaseManager:
             self._check_count(int(stored) if stored is not None else -1)
             self._heartbeat(conn, now)
             changes.lost = self._renew(conn, now)
-            target = 0 if self.draining else fair_share(self.partitions, self._live(conn, now), self.worker_id)
+            target = 0 if self.draining or not present else fair_share(self.partitions, self._live(conn, now),
+                                                                           self.worker_id)
             if len(self.held) > target:
                 if release:
                     changes.lost += self._release(conn, sorted(self.held)[target:])
@@ -115,7 +126,7 @@ class LeaseManager:
                 changes.gained = self._claim(conn, now, target - len(self.held))
             # A dead owner's partitions are taken whatever the shares say: the fair split can lag behind (a
             # replacement registered but slow to start); the excess is given back at the next balanced tick.
-            if not self.draining:
+            if present and not self.draining:
                 changes.gained += self._claim_orphans(conn, now)
         return changes
 
@@ -132,7 +143,8 @@ class LeaseManager:
         draining = conn.execute(text("SELECT draining FROM scale_workers WHERE worker_id = :w"),
                                 {"w": self.worker_id}).scalar()
         self.draining = bool(draining)  # `concord scale drain` sets the flag from outside
-        conn.execute(text("DELETE FROM scale_workers WHERE heartbeat_at < :t"), {"t": now - STALE_WORKER_S})
+        conn.execute(text(f"DELETE FROM scale_workers WHERE heartbeat_at < :t OR NOT {alive_sql('worker_id')}"),
+                     {"t": now - STALE_WORKER_S})
 
     def _renew(self, conn: Connection, now: float) -> list[int]:
         if not self.held:
@@ -154,7 +166,7 @@ class LeaseManager:
 
     def _live(self, conn: Connection, now: float) -> list[str]:
         rows = conn.execute(text("SELECT worker_id FROM scale_workers WHERE heartbeat_at > :t AND draining = 0"
-                                 " ORDER BY worker_id"), {"t": now - self.ttl_s})
+                                 f" AND {alive_sql('worker_id')} ORDER BY worker_id"), {"t": now - self.ttl_s})
         return [r[0] for r in rows]
 
     def _release(self, conn: Connection, partitions: list[int]) -> list[int]:
@@ -187,10 +199,12 @@ class LeaseManager:
                 self.held.pop(p, None)
 
     def _claim_orphans(self, conn: Connection, now: float) -> list[Lease]:
+        """Partitions of a worker whose presence lock is gone (its process died: taken at once), or whose
+        lease lapsed half a TTL ago (a hung process or a vanished host)."""
         rows = conn.execute(text(
             "UPDATE scale_leases SET owner = :w, token = token + 1, expires_at = :exp, updated_at = :now"
-            " WHERE partition IN (SELECT partition FROM scale_leases WHERE owner IS NOT NULL AND owner <> :w"
-            " AND expires_at < :orphaned ORDER BY partition FOR UPDATE SKIP LOCKED)"
+            " WHERE partition IN (SELECT partition FROM scale_leases l WHERE owner IS NOT NULL AND owner <> :w"
+            f" AND (expires_at < :orphaned OR NOT {alive_sql('l.owner')}) ORDER BY partition FOR UPDATE SKIP LOCKED)"
             " RETURNING partition, token, committed_seq"),
             {"w": self.worker_id, "exp": now + self.ttl_s, "now": now, "orphaned": now - self.ttl_s / 2})
         gained = [Lease(p, tok, seq) for p, tok, seq in rows]
@@ -223,12 +237,15 @@ class LeaseManager:
     # -- leaving ----------------------------------------------------------------------------------------
     def leave(self) -> None:
         """Give every partition back at once (a drained or stopped worker) so others need not wait out the TTL."""
-        with self.engine.begin() as conn:
-            conn.execute(text("UPDATE scale_leases SET owner = NULL, expires_at = 0 WHERE owner = :w"),
-                         {"w": self.worker_id})
-            conn.execute(text("DELETE FROM scale_workers WHERE worker_id = :w"), {"w": self.worker_id})
-        with self.lock:
-            self.held.clear()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(text("UPDATE scale_leases SET owner = NULL, expires_at = 0 WHERE owner = :w"),
+                             {"w": self.worker_id})
+                conn.execute(text("DELETE FROM scale_workers WHERE worker_id = :w"), {"w": self.worker_id})
+            with self.lock:
+                self.held.clear()
+        finally:
+            self.presence.release()
 
 
 def request_drain(engine: Engine, worker_id: str) -> bool:

@@ -20,7 +20,8 @@ from concord.delivery.residency import tenant_regions
 from concord.hubconfig import Runtime
 from concord.observability.systems import start_sampler
 from concord.scale.bus import ChangeBus
-from concord.scale.delivery import DeliveryLoop, PartitionedDeliveryStore, connectors_close, load_targets
+from concord.scale.connectors import connectors_close, load_targets
+from concord.scale.delivery import DeliveryLoop, PartitionedDeliveryStore
 from concord.scale.leases import LeaseManager
 from concord.scale.settings import ScaleConfigError, ScaleSettings
 from concord.scale.worker import Worker, WorkerStats

@@ -65,7 +65,10 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Work until `stop` is set or a drain completes; gives every lease back on the way out."""
         next_tick = 0.0
-        keeper = threading.Thread(target=self._keep, args=(stop,), name="concord-lease-keeper", daemon=True)
+        # The keeper stops with the loop, whatever ended it (stop, a drain, a fatal error): it must not heartbeat
+        # or claim again after the leases were given back, nor share the presence connection with `_leave`.
+        done = threading.Event()
+        keeper = threading.Thread(target=self._keep, args=(done,), name="concord-lease-keeper", daemon=True)
         keeper.start()
         try:
             while not stop.is_set():
@@ -83,6 +86,8 @@ class Worker:
                     continue
                 self.step()
         finally:
+            done.set()
+            keeper.join(timeout=self.settings.heartbeat_s + 30)
             self._leave()
 
     def _keep(self, stop: threading.Event) -> None:

@@ -1,4 +1,5 @@
-"""POST /api/v1/changes: answered 202 only after the change is durable."""
+"""POST /api/v1/changes: answered 202 only after the change is durable (committed, or in scale mode held by the
+JetStream stream the workers read)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy import select
 
 from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
-from concord.ingest.models import BatchItemResult, ChangeCreate, ChangeError, ChangePublic
+from concord.ingest.models import BatchItemResult, ChangeCreate, ChangeError, ChangePublic, ChangeQueued
+from concord.scale.front import BusUnavailable
 from concord.security.scopes import Principal, Scope
 from concord.storage import queries
 from concord.storage.tables import golden_records
@@ -60,11 +62,28 @@ def _raise(error: ChangeError) -> None:
     raise Problem(error.status, error.title, error.detail, field=error.field, errors=error.errors or None)
 
 
-@router.post("/changes", status_code=202, response_model=ChangePublic,
-             responses={409: {"description": "illegal lifecycle transition"}, 422: {"description": "invalid"}})
-async def create_change(change: ChangeCreate, ctx: Ctx, response: Response, principal: Writer) -> ChangePublic:
+async def publish(ctx: AppContext, changes: list[ChangeCreate]) -> list[ChangeQueued | ChangeError]:
+    """Scale mode: answered once JetStream holds the changes (durable before acknowledged, decision 064)."""
+    assert ctx.front is not None
+    try:
+        return await asyncio.to_thread(ctx.front.submit, changes)
+    except BusUnavailable as exc:
+        raise Problem(503, "Service unavailable", f"{exc}; nothing was accepted, retry the request") from exc
+
+
+@router.post("/changes", status_code=202, response_model=ChangePublic | ChangeQueued,
+             responses={409: {"description": "illegal lifecycle transition"}, 422: {"description": "invalid"},
+                        503: {"description": "scale mode: the change bus is unavailable"}})
+async def create_change(change: ChangeCreate, ctx: Ctx, response: Response,
+                        principal: Writer) -> ChangePublic | ChangeQueued:
     change = in_tenant(principal, change)
     await asyncio.to_thread(foreign_records, ctx, [change])
+    if ctx.front is not None:
+        queued = (await publish(ctx, [change]))[0]
+        if isinstance(queued, ChangeError):
+            _raise(queued)
+        assert isinstance(queued, ChangeQueued)
+        return queued
     outcome = (await asyncio.wrap_future(ctx.ingest.submit([change])))[0]
     if isinstance(outcome, ChangeError):
         _raise(outcome)
@@ -79,7 +98,12 @@ async def create_changes(batch: ChangeBatchCreate, ctx: Ctx, principal: Writer) 
     """Bulk load: each change is judged on its own; the accepted ones are durable when this answers."""
     changes = [in_tenant(principal, change) for change in batch.changes]
     await asyncio.to_thread(foreign_records, ctx, changes)
-    outcomes = await asyncio.wrap_future(ctx.ingest.submit(changes))
+    outcomes: list[ChangePublic | ChangeQueued | ChangeError]
+    if ctx.front is not None:
+        outcomes = list(await publish(ctx, changes))
+    else:
+        committed: list[ChangePublic | ChangeError] = await asyncio.wrap_future(ctx.ingest.submit(changes))
+        outcomes = list(committed)
     results = [BatchItemResult(index=i, error=o) if isinstance(o, ChangeError) else BatchItemResult(index=i, result=o)
                for i, o in enumerate(outcomes)]
     failed = sum(1 for r in results if r.error is not None)
