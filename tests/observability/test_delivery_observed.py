@@ -33,8 +33,10 @@ def test_delivery_is_correlated_traced_and_labelled(engine: Engine, ingest: Inge
         report = CommandDispatcher(DeliveryStore(engine), {"stripe": connector}).drain()
         connector.close()
     assert report.delivered == 1, report.errors
-    samples = metrics.drain()
+    drained = metrics.drain()
+    samples = [sample for sample, _ in drained]
     assert samples and {s.correlation_id for s in samples} == {"corr-observed-1"}
+    assert {tenant for _, tenant in drained} == {"sandbox"}  # the latency chart's tenant filter finds them
     ok = metrics.registry.get_sample_value("concord_connector_call_seconds_count", {
         "tenant": "sandbox", "system": "stripe", "operation": samples[0].operation, "outcome": "ok"})
     assert ok is not None and ok >= 1

@@ -73,3 +73,20 @@ def test_a_worker_recorder_lands_in_the_shared_histograms(engine: Engine) -> Non
     with engine.connect() as conn:
         (p50, _, p99), = percentiles(conn, time.time() - 60)["zendesk"].values()
     assert p50 is not None and p50 <= 0.005 and p99 is not None and 0.1 <= p99 <= 0.25
+
+
+def test_latency_is_charted_under_the_tenant_whose_work_made_the_call(engine: Engine) -> None:
+    from concord.observability.logs import log_context
+
+    recorder = SeriesCallRecorder(engine, flush_every_s=3600)
+    with log_context(tenant="acme"):
+        recorder.record(CallSample("stripe", "GET x", "GET", 200, "ok", 0.004, "c1"))
+    with log_context(tenant="globex"):
+        recorder.record(CallSample("hubspot", "GET y", "GET", 200, "ok", 0.3, "c2"))
+    recorder.record(CallSample("zendesk", "GET z", "GET", 200, "ok", 0.01, "c3"))  # outside any tenant's work
+    recorder.flush()
+    since = time.time() - 60
+    with engine.connect() as conn:
+        assert set(percentiles(conn, since, tenant="acme")) == {"stripe"}
+        assert set(percentiles(conn, since, tenant="globex")) == {"hubspot"}
+        assert set(percentiles(conn, since)) == {"stripe", "hubspot", "zendesk"}

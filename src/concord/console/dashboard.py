@@ -44,7 +44,7 @@ def refresh(ops: OpsState, engine: Engine) -> None:
     watched = ops.metrics.headroom.watched()
     if samples or watched:
         with engine.begin() as conn:
-            latency.flush_calls(conn, samples)
+            latency.flush_calls(conn, [s for s, _ in samples], tenants=[t for _, t in samples])
             sample_headroom(conn, watched)  # the charts' newest point is this process's governors now
 
 

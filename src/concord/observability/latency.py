@@ -7,11 +7,13 @@ import threading
 import time
 from bisect import bisect_left
 from collections import Counter
+from collections.abc import Sequence
 
 from sqlalchemy import Connection, Engine, func, select
 
 from concord.connectors.runtime.http import CallSample
 from concord.observability import tables as ot
+from concord.observability.logs import current_tenant
 from concord.observability.metrics import LATENCY_BUCKETS
 from concord.observability.projector import HOURLY, SeriesKey, add_series, minute, with_totals
 
@@ -20,15 +22,16 @@ QUANTILES = (0.5, 0.95, 0.99)
 UPPER = (*LATENCY_BUCKETS, float("inf"))
 
 
-def flush_calls(conn: Connection, samples: list[CallSample], tenant: str = "", now: float | None = None,
-                stamps: list[float] | None = None) -> None:
-    """Add call samples to the minute they were flushed in (or `stamps`, one per sample)."""
+def flush_calls(conn: Connection, samples: Sequence[CallSample], tenant: str = "", now: float | None = None,
+                stamps: Sequence[float] | None = None, tenants: Sequence[str] | None = None) -> None:
+    """Add call samples to the minute they were flushed in (or `stamps`, one per sample), under `tenant` (or
+    `tenants`, one per sample: the tenant whose work made the call, so the dashboard's tenant filter applies)."""
     at = now if now is not None else time.time()
     counts: Counter[SeriesKey] = Counter()
     for i, sample in enumerate(samples):
         index = bisect_left(LATENCY_BUCKETS, sample.latency_s)
         bucket = minute(stamps[i] if stamps else at)
-        counts[(bucket, tenant, sample.system, f"{PREFIX}{index}")] += 1
+        counts[(bucket, tenants[i] if tenants else tenant, sample.system, f"{PREFIX}{index}")] += 1
     add_series(conn, with_totals(counts))
 
 
@@ -76,13 +79,15 @@ class SeriesCallRecorder:
         self.engine = engine
         self.tenant = tenant
         self.flush_every_s = flush_every_s
-        self._pending: list[tuple[CallSample, float]] = []
+        self._pending: list[tuple[CallSample, float, str]] = []
         self._lock = threading.Lock()
         self._last = time.monotonic()
 
     def record(self, sample: CallSample) -> None:
+        # The tenant is read here, on the calling thread, where the step or delivery bound it.
+        tenant = current_tenant() or self.tenant
         with self._lock:
-            self._pending.append((sample, time.time()))
+            self._pending.append((sample, time.time(), tenant))
             due = time.monotonic() - self._last >= self.flush_every_s
         if due:
             self.flush()
@@ -93,4 +98,5 @@ class SeriesCallRecorder:
             self._last = time.monotonic()
         if taken:
             with self.engine.begin() as conn:
-                flush_calls(conn, [s for s, _ in taken], self.tenant, stamps=[at for _, at in taken])
+                flush_calls(conn, [s for s, _, _ in taken], stamps=[at for _, at, _ in taken],
+                            tenants=[t for _, _, t in taken])

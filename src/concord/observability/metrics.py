@@ -164,19 +164,20 @@ class OpsMetrics:
     api_requests: Histogram
     connector_errors: Counter
     headroom: HeadroomCollector
-    samples: deque[CallSample] = field(default_factory=lambda: deque(maxlen=SAMPLE_MEMORY))
+    samples: deque[tuple[CallSample, str]] = field(default_factory=lambda: deque(maxlen=SAMPLE_MEMORY))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, sample: CallSample) -> None:
         """`CallRecorder` protocol: give this to connectors (`recorder=ops.metrics`)."""
-        labels = (current_tenant() or UNKNOWN_TENANT, sample.system, sample.operation, sample.outcome)
+        tenant = current_tenant()
+        labels = (tenant or UNKNOWN_TENANT, sample.system, sample.operation, sample.outcome)
         self.connector_calls.labels(*labels).observe(sample.latency_s)
         if sample.outcome != "ok":
             self.connector_errors.labels(*labels).inc()
         with self._lock:
-            self.samples.append(sample)
+            self.samples.append((sample, tenant or ""))  # "": no tenant known: charted only unfiltered
 
-    def drain(self) -> list[CallSample]:
+    def drain(self) -> list[tuple[CallSample, str]]:
         with self._lock:
             taken = list(self.samples)
             self.samples.clear()
