@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import orjson
 from sqlalchemy import Engine
@@ -107,3 +108,34 @@ def test_an_ingest_batch_is_logged_under_its_tenant_or_as_hub_wide() -> None:
 
     assert _tenant_of([prepared("acme", 1), prepared("acme", 2)]) == "acme"
     assert _tenant_of([prepared("acme", 3), prepared("globex", 4)]) == "*"  # a group commit across tenants
+
+
+def test_a_route_logs_under_the_tenant_of_the_calling_key(tmp_path: Path) -> None:
+    from fastapi import Depends
+    from fastapi.testclient import TestClient
+
+    from concord.api.app import create_app
+    from concord.api.deps import authorize
+    from concord.hubconfig import load_runtime
+    from concord.security.keys import create_key
+    from concord.security.scopes import Principal, Scope
+    from concord.settings import Settings
+
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", sqlite_synchronous="NORMAL"),
+                     load_runtime(None))
+
+    @app.get("/probe")
+    def probe(who: Principal = Depends(authorize(Scope.CHANGES_READ))) -> dict[str, str]:
+        logging.getLogger("concord.api.probe").info("inside a route")
+        return {"tenant": who.tenant}
+
+    with TestClient(app) as client:
+        with app.state.concord.engine.begin() as conn:
+            token = create_key(conn, tenant="acme", name="probe", scopes=frozenset({Scope.CHANGES_READ}),
+                               actor="test").token
+        with captured_lines() as lines:
+            answer = client.get("/probe", headers={"Authorization": f"Bearer {token}"})
+            logging.getLogger("concord.api.probe").info("after the request")
+    assert answer.status_code == 200, answer.text
+    inside, after = (line for line in lines if line.get("logger") == "concord.api.probe")
+    assert inside["tenant"] == "acme" and after["tenant"] == "-"  # bound for that request only

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from fastapi import Request
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from structlog.contextvars import bind_contextvars
 
 from concord.api.problems import Problem
 from concord.hubconfig import Runtime
@@ -72,18 +74,22 @@ def optional_principal(request: Request) -> Principal | None:
         return None
 
 
-def authorize(scope: Scope) -> Callable[[Request], Principal]:
+def authorize(scope: Scope) -> Callable[[Request], Awaitable[Principal]]:
     """A dependency that admits a caller holding `scope`, and returns who it is (401 / 403 problem otherwise).
 
     Routes must also keep the caller inside its tenant: filter queries by `principal.tenant` and refuse objects
     of another tenant with `require_tenant`.
     """
 
-    def dependency(request: Request) -> Principal:
-        principal = principal_of(request)
+    # Async on purpose: what an async dependency binds stays in the request's context, so every log line the
+    # route writes (its sync body runs in a copy of that context) carries the caller's tenant. The key lookup
+    # itself is a database read: off the event loop.
+    async def dependency(request: Request) -> Principal:
+        principal = await run_in_threadpool(principal_of, request)
         if not principal.allows(scope):
             raise Problem(403, "Forbidden", f"this API key lacks the scope {scope.value!r}", scope=scope.value)
         request.state.principal = principal
+        bind_contextvars(tenant=principal.tenant)
         return principal
 
     dependency.__concord_scope__ = scope  # type: ignore[attr-defined]
