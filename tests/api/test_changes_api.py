@@ -108,12 +108,15 @@ def test_approvals_flow_over_http(client: TestClient) -> None:
     assert pending["status"] == "pending"
     [task] = client.get("/api/v1/approvals").json()
     assert task["value"] == "Acme HQ" and task["current"] == "Acme"
-    assert_problem(client.post(f"/api/v1/approvals/{task['id']}/approve", json={}), 422, "actor")
+    assert_problem(client.post(f"/api/v1/approvals/{task['id']}/approve", json={"reason": "x" * 501}), 422,
+                   "reason")
+    # The body claims to be "dana": ignored (and announced as deprecated); the decider is the calling key.
     approved = client.post(f"/api/v1/approvals/{task['id']}/approve", json={"actor": "dana"})
     assert approved.status_code == 200 and approved.json()["applied"] == ["name"]
-    assert_problem(client.post(f"/api/v1/approvals/{task['id']}/reject", json={"actor": "eve"}), 409)
-    assert client.get(f"/api/v1/customers/{cid}").json()["fields"]["name"]["approved_by"] == "dana"
-    assert_problem(client.post("/api/v1/approvals/missing/approve", json={"actor": "dana"}), 404)
+    assert "Deprecation" in approved.headers and "Sunset" in approved.headers
+    assert_problem(client.post(f"/api/v1/approvals/{task['id']}/reject", json={}), 409)
+    assert client.get(f"/api/v1/records/{cid}").json()["fields"]["name"]["approved_by"] == "tester"
+    assert_problem(client.post("/api/v1/approvals/missing/approve", json={}), 404)
 
 
 def test_health(client: TestClient) -> None:

@@ -40,7 +40,13 @@ CUSTOMER_BY_ID = Deprecation(
     successor="/api/v1/records/{customer_id}",
     note="an alias of the golden-record route limited to accounts; read /api/v1/records/{id} (entity: account)")
 
-DEPRECATIONS: tuple[Deprecation, ...] = (CUSTOMER_BY_ID,)
+# Nobody types in who they are: a steward decision is recorded under the calling key's name.
+STATED_ACTOR = Deprecation(
+    what="POST /api/v1/approvals/{approval_id}/approve|reject field actor", since=date(2026, 12, 6),
+    sunset=date(2027, 6, 30), successor="/api/v1/approvals/{approval_id}",
+    note="ignored: the decider is the calling API key's name; send only `reason`")
+
+DEPRECATIONS: tuple[Deprecation, ...] = (CUSTOMER_BY_ID, STATED_ACTOR)
 
 
 def announce(response: Response, deprecation: Deprecation, **path: str) -> None:

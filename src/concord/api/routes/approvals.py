@@ -6,9 +6,10 @@ import asyncio
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 
+from concord.api.deprecation import STATED_ACTOR, announce_fields
 from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
 from concord.api.problems import Problem
 from concord.ingest import stewardship
@@ -41,8 +42,11 @@ class ApprovalPublic(BaseModel):
 
 
 class Decision(BaseModel):
-    actor: str = Field(min_length=1, max_length=128)
+    # Not pydantic's `deprecated=`: that warns on every read of the attribute, and _audit reads it.
+    actor: str | None = Field(default=None, min_length=1, max_length=128, json_schema_extra={"deprecated": True},
+                              description="ignored: the decider is the calling key (deprecated, see CHANGELOG)")
     reason: str | None = Field(default=None, max_length=500)
+
 
 
 def _public(row: dict[str, Any]) -> ApprovalPublic:
@@ -68,20 +72,23 @@ def _check(ctx: AppContext, approval_id: str, principal: Principal) -> dict[str,
 
 
 def _audit(ctx: AppContext, row: dict[str, Any], principal: Principal, decision: Decision, verdict: str) -> None:
-    """Who decided: the key's name besides the actor the body states."""
+    """Who decided: the key's name (a deprecated `actor` in the body is kept beside it, never trusted)."""
     with ctx.engine.begin() as conn:
         audit.append(conn, audit.Entry(
             tenant=row["tenant"], actor=principal.actor, action=f"approval.{verdict}", object_type="approval",
             object_id=row["id"], customer=row["canonical_id"], system=row["system"],
             correlation_id=row["correlation_id"], before={"status": "pending"},
-            after={"status": verdict, "actor": decision.actor, "reason": decision.reason}))
+            after={"status": verdict, "stated_actor": decision.actor, "reason": decision.reason}))
 
 
 @router.post("/{approval_id}/approve", response_model=ChangePublic)
-async def approve(approval_id: str, decision: Decision, ctx: Ctx, principal: Decider) -> ChangePublic:
+async def approve(approval_id: str, decision: Decision, ctx: Ctx, principal: Decider,
+                  response: Response) -> ChangePublic:
+    announce_fields(response, decision, {"actor": STATED_ACTOR})
     row = await asyncio.to_thread(_check, ctx, approval_id, principal)
     try:
-        outcome = await asyncio.to_thread(stewardship.approve, ctx.ingest, approval_id, decision.actor, decision.reason)
+        outcome = await asyncio.to_thread(stewardship.approve, ctx.ingest, approval_id, principal.actor,
+                                          decision.reason)
     except stewardship.ApprovalNotFound as exc:
         raise Problem(404, "Not found", f"no approval {approval_id}") from exc
     except stewardship.ApprovalClosed as exc:
@@ -93,10 +100,11 @@ async def approve(approval_id: str, decision: Decision, ctx: Ctx, principal: Dec
 
 
 @router.post("/{approval_id}/reject", status_code=204)
-def reject(approval_id: str, decision: Decision, ctx: Ctx, principal: Decider) -> None:
+def reject(approval_id: str, decision: Decision, ctx: Ctx, principal: Decider, response: Response) -> None:
+    announce_fields(response, decision, {"actor": STATED_ACTOR})
     row = _check(ctx, approval_id, principal)
     try:
-        stewardship.reject(ctx.engine, approval_id, decision.actor, decision.reason)
+        stewardship.reject(ctx.engine, approval_id, principal.actor, decision.reason)
     except stewardship.ApprovalNotFound as exc:
         raise Problem(404, "Not found", f"no approval {approval_id}") from exc
     except stewardship.ApprovalClosed as exc:
