@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -20,6 +23,20 @@ from tests.services import fresh_postgres_database, in_ci
 # pytest's assertion rewriter at the very end and once crashed the whole session with CPython 3.11's "AST
 # constructor recursion depth mismatch". Import it up front so the end of a session compiles nothing.
 importlib.import_module("schemathesis.reporting.html.writer")
+
+# CPython 3.11 keeps the AST converter's recursion counter in module-global state (gh-106905), so two threads
+# running ast.parse at once can fail one with "SystemError: AST constructor recursion depth mismatch" — seen in CI
+# when hypothesis described a schemathesis strategy (it parses the strategy's source) while another thread parsed
+# too. Every Python-level parser (hypothesis, pytest's assertion rewriter) goes through ast.parse: serialise it.
+_ast_parse, _ast_lock = ast.parse, threading.RLock()
+
+
+def _serialised_parse(*args: Any, **kwargs: Any) -> Any:
+    with _ast_lock:
+        return _ast_parse(*args, **kwargs)
+
+
+ast.parse = _serialised_parse  # type: ignore[assignment]
 
 # CI replays the same examples every run (a red build must be reproducible); local runs keep exploring.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
