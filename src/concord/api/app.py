@@ -37,6 +37,18 @@ from concord.storage.engine import make_engine, upgrade
 from concord.workflows.engine import WorkflowEngine
 
 
+def _systems(given: Mapping[str, Connector] | None, hosted: WorkflowEngine | None,
+             settings: Settings) -> tuple[Mapping[str, Connector], dict[str, Connector]]:
+    """The connectors /readyz probes and the headroom sampler watches, and those this app built (and closes).
+    One set per process: a second set would keep its own rate governor beside the hosted workflows' set."""
+    if given is not None:
+        return given, {}
+    if hosted is not None:  # set by create_serving_app's lifespan before the app's own runs
+        return hosted.services.connectors, {}
+    owned = load_connectors(settings.connections)
+    return owned, owned
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None,
                connectors: Mapping[str, Connector] | None = None, scale: ScaleSettings | None = None) -> FastAPI:
     """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
@@ -55,12 +67,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
         front = ScaleFront.open(runtime, scale or ScaleSettings()) if settings.scale else None
         app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service,
                                        front=front)
-        hosted = app.state.workflows  # set by create_serving_app's lifespan before this one runs
-        # One set of connectors per process: a second set would keep its own rate governor beside the workflows'.
-        systems = connectors if connectors is not None else hosted.services.connectors if hosted else None
-        owned = {} if systems is not None else load_connectors(settings.connections)
-        sampler = watch_systems(app.state.ops, engine, systems if systems is not None else owned,
-                                settings.headroom_sample_s)
+        systems, owned = _systems(connectors, app.state.workflows, settings)
+        sampler = watch_systems(app.state.ops, engine, systems, settings.headroom_sample_s)
         try:
             yield
         finally:

@@ -19,6 +19,7 @@ from concord.hubconfig import Runtime
 from concord.mappings.spec import MappingSpec
 from concord.mappings.transforms import builtin_transforms
 from concord.security import proposals
+from concord.security.proposal_store import ProposalError
 from concord.security.scopes import ALL_TENANTS, Scope
 from concord.yamlconf import ConfigError, load_yaml_file
 
@@ -38,7 +39,7 @@ def _session() -> Iterator[tuple[Connection, Runtime]]:
 def _attempt(action: Callable[[], T]) -> T:
     try:
         return action()
-    except proposals.ProposalError as exc:
+    except ProposalError as exc:
         raise fail(str(exc)) from exc
 
 

@@ -18,7 +18,7 @@ from concord.cli.identity import KeyOption, identify
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ownership.policy import OwnershipPolicy
 from concord.security import ownership_changes as changes
-from concord.security.proposals import ProposalError
+from concord.security.proposal_store import ProposalError
 from concord.security.scopes import ALL_TENANTS, Scope
 from concord.yamlconf import ConfigError, load_yaml_file
 

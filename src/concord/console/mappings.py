@@ -27,6 +27,7 @@ from concord.ingest import stewardship
 from concord.ingest.models import ChangeError
 from concord.mappings.spec import MappingSpec
 from concord.security import proposals
+from concord.security.proposal_store import ProposalError
 from concord.security.scopes import Principal, Scope
 from concord.storage import queries
 from concord.yamlconf import ConfigError
@@ -159,7 +160,7 @@ async def decide_proposal(ctx: Ctx, request: Request, proposal_id: str, decision
         return back(PAGE, f"unknown decision {decision!r}", "error")
     try:
         return back(PAGE, await asyncio.to_thread(run))
-    except proposals.ProposalError as exc:
+    except ProposalError as exc:
         return back(PAGE, f"proposal {proposal_id}: {exc}", "error")
 
 

@@ -20,7 +20,7 @@ from concord.console.forms import back, checked_form
 from concord.hubconfig import Runtime
 from concord.ownership.policy import OwnershipPolicy
 from concord.security import ownership_changes as changes
-from concord.security.proposals import ProposalError
+from concord.security.proposal_store import ProposalError
 from concord.security.scopes import Principal, Scope
 
 router = APIRouter(prefix="/console/ownership", tags=["console"], include_in_schema=False)

@@ -19,10 +19,10 @@ from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ids import new_id
 from concord.ownership.policy import OwnershipPolicy, RuleIndex
 from concord.security import audit
+from concord.security import proposal_store as store
 from concord.security.ownership_dryrun import replay
-from concord.security.proposals import ProposalError
+from concord.security.proposal_store import ProposalError, get_proposal, mark_rejected, recent_changes, require_open
 from concord.security.tables import ownership_proposals, ownership_versions
-from concord.storage.tables import change_log
 
 SYNC_INTERVAL_S = 1.0
 
@@ -30,13 +30,6 @@ SYNC_INTERVAL_S = 1.0
 def validate_policy(raw: dict[str, Any], runtime: Runtime) -> OwnershipPolicy:
     """A proposed policy, validated like ownership.yaml (pydantic ValidationError names the field)."""
     return OwnershipPolicy.model_validate(raw, context={"systems": set(runtime.hub.systems) | INTERNAL_SYSTEMS})
-
-
-def recent_changes(conn: Connection, limit: int) -> list[dict[str, Any]]:
-    c = change_log.c
-    query = (select(c.change_id, c.tenant, c.system, c.entity, c.canonical_id, c.payload)
-             .order_by(c.seq.desc()).limit(limit))
-    return [dict(r._mapping) for r in conn.execute(query)]
 
 
 def dry_run(conn: Connection, runtime: Runtime, policy: OwnershipPolicy, limit: int) -> dict[str, Any]:
@@ -60,21 +53,11 @@ def propose(conn: Connection, runtime: Runtime, policy: OwnershipPolicy, actor: 
 
 
 def get(conn: Connection, proposal_id: str) -> dict[str, Any]:
-    row = conn.execute(select(ownership_proposals).where(ownership_proposals.c.id == proposal_id)).first()
-    if row is None:
-        raise ProposalError(404, f"no ownership proposal {proposal_id}")
-    out = dict(row._mapping)
-    out["policy"] = orjson.loads(out["policy"])
-    out["dry_run"] = None if out["dry_run"] is None else orjson.loads(out["dry_run"])
-    return out
+    return get_proposal(conn, ownership_proposals, "policy", proposal_id, "ownership")
 
 
 def list_proposals(conn: Connection, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    p = ownership_proposals.c
-    query = select(p.id).order_by(p.proposed_at.desc()).limit(limit)
-    if status is not None:
-        query = query.where(p.status == status)
-    return [get(conn, pid) for pid in conn.execute(query).scalars()]
+    return store.list_proposals(conn, ownership_proposals, "policy", status, limit)
 
 
 def _versions(conn: Connection) -> list[dict[str, Any]]:
@@ -102,8 +85,7 @@ def _activate(conn: Connection, runtime: Runtime, policy: OwnershipPolicy, actor
 def approve(conn: Connection, runtime: Runtime, proposal_id: str, actor: str, replay_last: int = 500) -> int:
     """Activate a proposal; the approver must not be its proposer. The dry-run is refreshed and stored."""
     proposal = get(conn, proposal_id)
-    if proposal["status"] != "proposed":
-        raise ProposalError(409, f"proposal {proposal_id} is {proposal['status']}, not proposed")
+    require_open(proposal)
     if proposal["proposed_by"] == actor:
         raise ProposalError(403, "an ownership change must be approved by someone other than its proposer")
     sync(conn, runtime, interval=0.0)
@@ -124,11 +106,8 @@ def approve(conn: Connection, runtime: Runtime, proposal_id: str, actor: str, re
 
 
 def reject(conn: Connection, proposal_id: str, actor: str, reason: str | None) -> None:
-    proposal = get(conn, proposal_id)
-    if proposal["status"] != "proposed":
-        raise ProposalError(409, f"proposal {proposal_id} is {proposal['status']}, not proposed")
-    conn.execute(update(ownership_proposals).where(ownership_proposals.c.id == proposal_id).values(
-        status="rejected", approved_by=actor, approved_at=time.time(), reason=reason))
+    require_open(get(conn, proposal_id))
+    mark_rejected(conn, ownership_proposals, proposal_id, actor, reason)
     audit.append(conn, audit.Entry(tenant="*", actor=actor, action="ownership.rejected", object_type="ownership",
                                    object_id=proposal_id, after={"reason": reason}))
 

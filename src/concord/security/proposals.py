@@ -21,17 +21,10 @@ from concord.mappings.registry import MappingSet
 from concord.mappings.spec import MappingSpec
 from concord.mappings.transforms import builtin_transforms
 from concord.security import audit
+from concord.security import proposal_store as store
 from concord.security.dryrun import replay
+from concord.security.proposal_store import ProposalError, get_proposal, mark_rejected, recent_changes, require_open
 from concord.security.tables import mapping_proposals, mapping_versions
-from concord.storage.tables import change_log
-
-
-class ProposalError(Exception):
-    """A proposal cannot go on; `status` is the HTTP answer it deserves."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def validate_spec(raw: dict[str, Any]) -> MappingSpec:
@@ -43,18 +36,11 @@ def _mapper(spec: MappingSpec) -> Mapper:
     return Mapper(spec, builtin_transforms())
 
 
-def recent_changes(conn: Connection, entity: str, limit: int) -> list[dict[str, Any]]:
-    c = change_log.c
-    query = (select(c.change_id, c.tenant, c.system, c.entity, c.canonical_id, c.payload)
-             .where(c.entity == entity).order_by(c.seq.desc()).limit(limit))
-    return [dict(r._mapping) for r in conn.execute(query)]
-
-
 def dry_run(conn: Connection, mappings: MappingSet, spec: MappingSpec, limit: int) -> dict[str, Any]:
     current = mappings.get(spec.system, spec.entity)
     if current is None:
         raise ProposalError(422, f"no mapping for system {spec.system!r} entity {spec.entity!r} to change")
-    return replay(mappings, current, _mapper(spec), recent_changes(conn, spec.entity, limit))
+    return replay(mappings, current, _mapper(spec), recent_changes(conn, limit, spec.entity))
 
 
 def propose(conn: Connection, runtime: Runtime, spec: MappingSpec, actor: str, replay_last: int = 500) -> str:
@@ -75,21 +61,11 @@ def propose(conn: Connection, runtime: Runtime, spec: MappingSpec, actor: str, r
 
 
 def get(conn: Connection, proposal_id: str) -> dict[str, Any]:
-    row = conn.execute(select(mapping_proposals).where(mapping_proposals.c.id == proposal_id)).first()
-    if row is None:
-        raise ProposalError(404, f"no mapping proposal {proposal_id}")
-    out = dict(row._mapping)
-    out["spec"] = orjson.loads(out["spec"])
-    out["dry_run"] = None if out["dry_run"] is None else orjson.loads(out["dry_run"])
-    return out
+    return get_proposal(conn, mapping_proposals, "spec", proposal_id, "mapping")
 
 
 def list_proposals(conn: Connection, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    p = mapping_proposals.c
-    query = select(p.id).order_by(p.proposed_at.desc()).limit(limit)
-    if status is not None:
-        query = query.where(p.status == status)
-    return [get(conn, pid) for pid in conn.execute(query).scalars()]
+    return store.list_proposals(conn, mapping_proposals, "spec", status, limit)
 
 
 def _versions(conn: Connection, system: str, entity: str) -> list[dict[str, Any]]:
@@ -120,8 +96,7 @@ def _activate(conn: Connection, runtime: Runtime, spec: MappingSpec, actor: str,
 def approve(conn: Connection, runtime: Runtime, proposal_id: str, actor: str, replay_last: int = 500) -> int:
     """Activate a proposal; the approver must not be its proposer. The dry-run is refreshed and stored."""
     proposal = get(conn, proposal_id)
-    if proposal["status"] != "proposed":
-        raise ProposalError(409, f"proposal {proposal_id} is {proposal['status']}, not proposed")
+    require_open(proposal)
     if proposal["proposed_by"] == actor:
         raise ProposalError(403, "a mapping change must be approved by someone other than its proposer")
     spec = validate_spec(proposal["spec"])
@@ -144,10 +119,8 @@ def approve(conn: Connection, runtime: Runtime, proposal_id: str, actor: str, re
 
 def reject(conn: Connection, proposal_id: str, actor: str, reason: str | None) -> None:
     proposal = get(conn, proposal_id)
-    if proposal["status"] != "proposed":
-        raise ProposalError(409, f"proposal {proposal_id} is {proposal['status']}, not proposed")
-    conn.execute(update(mapping_proposals).where(mapping_proposals.c.id == proposal_id).values(
-        status="rejected", approved_by=actor, approved_at=time.time(), reason=reason))
+    require_open(proposal)
+    mark_rejected(conn, mapping_proposals, proposal_id, actor, reason)
     audit.append(conn, audit.Entry(tenant="*", actor=actor, action="mapping.rejected", object_type="mapping",
                                    object_id=proposal_id, system=proposal["system"], after={"reason": reason}))
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, ValidationError
 from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
 from concord.security import proposals
+from concord.security.proposal_store import ProposalError
 from concord.security.scopes import ALL_TENANTS, Principal, Scope
 
 router = APIRouter(prefix="/api/v1/mappings", tags=["mappings"])
@@ -69,7 +70,7 @@ def _run(ctx: AppContext, action: Callable[[Any], T]) -> T:
     try:
         with ctx.engine.begin() as conn:
             return action(conn)
-    except proposals.ProposalError as exc:
+    except ProposalError as exc:
         raise Problem(exc.status, "Mapping change refused", str(exc)) from exc
 
 

@@ -14,7 +14,7 @@ from concord.api.deps import AppContext, context
 from concord.api.problems import Problem
 from concord.api.routes.mapping_changes import ProposalDecision, hub_wide
 from concord.security import ownership_changes as changes
-from concord.security.proposals import ProposalError
+from concord.security.proposal_store import ProposalError
 from concord.security.scopes import Principal, Scope
 
 router = APIRouter(prefix="/api/v1/ownership", tags=["ownership"])
