@@ -17,7 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from concord.connectors.base import Capabilities, ChangePage, DataRejected, ExternalRecord
+from concord.connectors.base import Capabilities, ChangePage, ExternalRecord
+from concord.connectors.runtime.readonly import ReadOnlyFeed
 from concord.connectors.stripe.config import SYSTEM
 from concord.connectors.stripe.resources import StripeConnector
 
@@ -38,10 +39,12 @@ def invoice_fields(fields: dict[str, Any], account: str | None, now: float) -> d
             "customer_account": account, "finalized_at": transitions.get("finalized_at"), "source_system": SYSTEM}
 
 
-class StripeInvoiceFeed:
+class StripeInvoiceFeed(ReadOnlyFeed):
     """The Connector protocol for object "invoice", reads only, over a StripeConnector."""
 
     name = SYSTEM
+    object_name = OBJECT
+    read_only_reason = "invoices are issued by Stripe Billing, never written by Concord"
 
     def __init__(self, connector: StripeConnector, now: Callable[[], datetime] | None = None) -> None:
         self.connector = connector
@@ -63,27 +66,6 @@ class StripeInvoiceFeed:
         self._check(obj)
         page = self.connector.changes_since(obj, cursor)
         return page.model_copy(update={"records": self._enrich(page.records)})
-
-    def create(self, obj: str, fields: dict[str, Any], idempotency_key: str) -> ExternalRecord:
-        raise self._read_only(obj)
-
-    def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> ExternalRecord:
-        raise self._read_only(obj)
-
-    def upsert(self, obj: str, external_id_field: str, external_id: str, fields: dict[str, Any]) -> ExternalRecord:
-        raise self._read_only(obj)
-
-    def close(self) -> None:
-        return None  # the connector belongs to whoever lent it
-
-    def _check(self, obj: str) -> None:
-        if obj != OBJECT:
-            raise DataRejected(SYSTEM, f"object {obj!r} is not supported (only {OBJECT!r})", code="unknown_object")
-
-    def _read_only(self, obj: str) -> DataRejected:
-        self._check(obj)
-        return DataRejected(SYSTEM, "invoices are issued by Stripe Billing, never written by Concord",
-                            code="unsupported_operation")
 
     def _enrich(self, records: list[ExternalRecord]) -> list[ExternalRecord]:
         accounts: dict[str, str | None] = {}

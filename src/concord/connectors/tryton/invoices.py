@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from concord.connectors.base import Capabilities, ChangePage, DataRejected, ExternalRecord
+from concord.connectors.runtime.readonly import ReadOnlyFeed
 from concord.connectors.tryton.client import RpcIn, RpcOut, TrytonClient
 from concord.connectors.tryton.config import SYSTEM
 from concord.connectors.tryton.resources import _cursor_domain, _int_id, _modified, _nested, _rows
@@ -70,10 +71,12 @@ def flatten_invoice(row: Mapping[str, RpcOut], today: date) -> dict[str, Any]:
     }
 
 
-class TrytonInvoiceFeed:
+class TrytonInvoiceFeed(ReadOnlyFeed):
     """The Connector protocol for object "invoice", reads only, over a connector's JSON-RPC client."""
 
     name = SYSTEM
+    object_name = OBJECT
+    read_only_reason = "invoices are posted in ERP, never written by Concord"
 
     def __init__(self, client: TrytonClient, company_id: int, page_size: int = 100,
                  today: Callable[[], date] = date.today) -> None:
@@ -115,28 +118,7 @@ class TrytonInvoiceFeed:
             next_cursor = f"{naive.isoformat()}|{_int_id(page[-1].get('id'))}"
         return ChangePage(records=[self._record(r) for r in page], cursor=next_cursor, has_more=len(rows) > size)
 
-    def create(self, obj: str, fields: dict[str, Any], idempotency_key: str) -> ExternalRecord:
-        raise self._read_only(obj)
-
-    def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> ExternalRecord:
-        raise self._read_only(obj)
-
-    def upsert(self, obj: str, external_id_field: str, external_id: str, fields: dict[str, Any]) -> ExternalRecord:
-        raise self._read_only(obj)
-
-    def close(self) -> None:
-        return None  # the client belongs to the connector that lent it
-
     # -- internals --------------------------------------------------------------------------------------
-    def _check(self, obj: str) -> None:
-        if obj != OBJECT:
-            raise DataRejected(SYSTEM, f"object {obj!r} is not supported (only {OBJECT!r})", code="unknown_object")
-
-    def _read_only(self, obj: str) -> DataRejected:
-        self._check(obj)
-        return DataRejected(SYSTEM, "invoices are posted in ERP, never written by Concord",
-                            code="unsupported_operation")
-
     def _rows(self, domain: list[RpcIn], limit: int, order: list[tuple[str, str]] | None) -> list[dict[str, RpcOut]]:
         scope: list[RpcIn] = [("type", "=", "out"), ("company", "=", self.company_id),
                               ("state", "in", list(REPORTED_STATES)), ("number", "!=", None)]
