@@ -56,15 +56,19 @@ def customer_key(record: GoldenRecord) -> str:
 
 
 def event_rows(p: PreparedChange, record: GoldenRecord, events: list[DerivedEvent]) -> list[dict[str, Any]]:
+    if not events:
+        return []
+    # Shared by every event of the change: computed once, not per event.
+    key, occurred_at, now = customer_key(record), us_to_ts(p.source_ts_us).isoformat(), time.time()
     rows = []
     for event in events:
         event_id = new_id()
         envelope = {"event_id": event_id, "type": event.type, "schema_version": EVENT_SCHEMA_VERSION,
-                    "tenant": record.tenant, "customer_key": customer_key(record),
+                    "tenant": record.tenant, "customer_key": key,
                     "correlation_id": p.correlation_id, "causation_id": p.change_id,
-                    "occurred_at": us_to_ts(p.source_ts_us).isoformat(), "data": event.data}
+                    "occurred_at": occurred_at, "data": event.data}
         rows.append({"message_id": event_id, "tenant": record.tenant, "kind": "event", "type": event.type,
                      "target": "lifecycle", "entity": record.entity, "canonical_id": record.id,
                      "correlation_id": p.correlation_id, "causation_id": p.change_id, "payload": dumps(envelope),
-                     "created_at": time.time(), **OUTBOX_DELIVERY_STATE})
+                     "created_at": now, **OUTBOX_DELIVERY_STATE})
     return rows
