@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from concord.hubconfig import load_runtime
 from concord.ingest.models import ChangeCreate, ChangePublic, ChangeStatus, FieldIssue
-from concord.ingest.outcome import change_public
+from concord.ingest.outcome import change_public, decision_json
 from concord.ingest.prepare import PreparedChange, prepare
 from concord.ownership.gate import FieldRejection, GateDecision, PendingApproval
 
@@ -36,3 +36,16 @@ def test_change_public_equals_model_construct() -> None:
     assert built.model_dump_json() == expected.model_dump_json()
     assert ChangePublic.model_validate_json(built.model_dump_json()) == built
     assert built.model_copy(update={"replayed": True}).replayed is True
+
+
+def test_decision_json_is_what_pydantic_writes() -> None:
+    p = _prepared()
+    odd = 'tax_id is owned by "tryton"\n\t\x01 ünïcode \u2028 \\ end'
+    decisions = [GateDecision(), GateDecision(applied={"name": "Acme"}, previous={"name": None}),
+                 GateDecision(rejected=[FieldRejection("tax_id", "X", "tryton", odd)], stale=["a", "b"])]
+    results = [change_public(p, "cus-1", created, d, n) for created, d, n in zip((True, False, False), decisions,
+                                                                                 (0, 1, 3), strict=True)]
+    results.append(results[2].model_copy(update={"replayed": True, "review_id": "rev-1", "mapping_version": None}))
+    for result in results:
+        assert decision_json(result) == result.model_dump_json()
+        assert ChangePublic.model_validate_json(decision_json(result)) == result

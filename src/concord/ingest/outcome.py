@@ -65,7 +65,16 @@ def change_row(p: PreparedChange, canonical_id: str, result: ChangePublic, decis
             "correlation_id": p.correlation_id, "system": r.system, "entity": r.entity, "external_id": r.external_id,
             "canonical_id": canonical_id, "source_ts_us": p.source_ts_us, "received_at": time.time(),
             "mapping_version": p.mapping_version, "status": result.status.value, "rejected": len(decision.rejected),
-            "pending": len(decision.pending), "payload": dumps(r.fields), "decision": result.model_dump_json()}
+            "pending": len(decision.pending), "payload": dumps(r.fields), "decision": decision_json(result)}
+
+
+def decision_json(result: ChangePublic) -> str:
+    """`result.model_dump_json()`, byte for byte, by orjson from the model's own dict: pydantic's serializer
+    walks the schema and cost twice as much, once per change (tests/ingest/test_outcome.py pins the bytes)."""
+    values = result.__dict__
+    if values["rejected"]:
+        values = {**values, "rejected": [issue.__dict__ for issue in values["rejected"]]}
+    return dumps(values)
 
 
 def customer_key(record: GoldenRecord) -> str:
