@@ -34,6 +34,9 @@ def _digest(value: JsonValue) -> str:
     return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=6).hexdigest()
 
 
+_MEMO_CHARS = 128  # longer texts (notes, descriptions) are rare and would make the memo's memory unbounded
+
+
 @lru_cache(maxsize=65_536)
 def _scalar_digest(kind: type, value: str | int) -> str:
     return _digest(value)
@@ -44,9 +47,10 @@ def value_digest(value: JsonValue) -> str:
 
     Ingest digests every reported value several times per change (repeat detection, echo marks, tie-breaks),
     mostly the same few strings and integers, so those are memoised. The type is part of the key because
-    True == 1 would otherwise share an entry; floats are not memoised (0.0 == -0.0 digest differently)."""
+    True == 1 would otherwise share an entry; floats are not memoised (0.0 == -0.0 digest differently), nor
+    long strings."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool:
+    if kind is int or kind is bool or (kind is str and len(value) <= _MEMO_CHARS):
         return _scalar_digest(kind, value)  # type: ignore[arg-type]
     return _digest(value)
 

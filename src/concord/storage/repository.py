@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from concord.canonical.golden import GoldenRecord
 from concord.storage import tables as t
@@ -70,10 +71,13 @@ class IngestRepository:
     # The hot reads below are plain driver SQL: building and caching SQLAlchemy expressions for an IN list of a
     # different length every batch cost more than the queries themselves (profiles of bench/ingest).
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
+        sql = sql.replace("?", "%s") if self.postgres else sql
         cursor = self._cursor()
         try:
-            cursor.execute(sql.replace("?", "%s") if self.postgres else sql, tuple(params))
+            cursor.execute(sql, tuple(params))
             return list(cursor.fetchall())
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(self.conn, sql, params, exc) from exc
         finally:
             cursor.close()
 
@@ -83,6 +87,8 @@ class IngestRepository:
         try:
             cursor.executemany(sql, params)
             return int(cursor.rowcount)
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(self.conn, sql, params, exc) from exc
         finally:
             cursor.close()
 
@@ -154,10 +160,16 @@ class IngestRepository:
         # PostgreSQL executes an executemany row by row (~40 µs each, measured); COPY streams the batch
         # in one statement inside the same transaction.
         columns = _insert_columns(table)
-        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
+        sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        cursor = self._cursor()
+        try:
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+        except self.conn.dialect.loaded_dbapi.Error as exc:  # e.g. a binding race: retried as IntegrityError
+            raise _wrapped(self.conn, sql, rows, exc) from exc
+        finally:
+            cursor.close()
 
     def _write_golden(self, batch: BatchWrites, now: float) -> None:
         if batch.new_records:
@@ -188,6 +200,12 @@ class IngestRepository:
         for row in params:
             if self.conn.exec_driver_sql(sql, row).rowcount != 1:
                 raise ConcurrencyConflict(f"golden record {row[4]} changed under this batch")
+
+
+def _wrapped(conn: Connection, sql: str, params: Any, exc: Exception) -> Exception:
+    """The driver's error as SQLAlchemy would have raised it (IntegrityError, OperationalError, ...): callers
+    tell a write race (a batch to retry) from a failure by those classes."""
+    return DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect)
 
 
 @cache
