@@ -25,7 +25,7 @@ TENANT_LESS: dict[str, str] = {
     # Mappings are hub configuration shared by every tenant (per-tenant overrides are not built yet).
     "mapping_proposals": "proposed changes to the hub's shared mapping files",
     "mapping_versions": "activated versions of the hub's shared mappings",
-    "ownership_proposals": "proposed changes to the hub-wide ownership rules (tenant overrides live in them)",
+    # One policy document for the hub (tenant overrides are sections of it); its proposals carry the tenant.
     "ownership_versions": "activated versions of the hub-wide ownership rules",
     "secrets": "connector credentials of the hub's configured systems, envelope-encrypted",
     "ops_watermarks": "positions of the operations projector over the source tables",
