@@ -25,6 +25,7 @@ from concord.ownership.policy import EntityRules, OwnershipPolicy, overrides_of
 from concord.security import ownership_changes as changes
 from concord.security.proposal_store import ProposalError
 from concord.security.scopes import Principal, Scope
+from concord.yamlconf import error_location
 
 router = APIRouter(prefix="/console/ownership", tags=["console"], include_in_schema=False)
 Ctx = Annotated[AppContext, Depends(context)]
@@ -81,8 +82,8 @@ def _parse(text: str, runtime: Runtime, tenant: str | None) -> OwnershipPolicy |
     try:
         return changes.validate_policy(raw, runtime) if tenant is None else changes.validate_overrides(raw, runtime)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        return f"{'.'.join([field, *(str(p) for p in error['loc'])])}: {error['msg']}"
+        loc, _, message = error_location(exc.errors()[0])
+        return f"{'.'.join([field, *(str(p) for p in loc)])}: {message}"
 
 
 @router.post("/proposals")

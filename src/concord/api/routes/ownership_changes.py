@@ -18,6 +18,7 @@ from concord.api.routes.mapping_changes import ProposalDecision
 from concord.security import ownership_changes as changes
 from concord.security.proposal_store import ProposalError
 from concord.security.scopes import ALL_TENANTS, Principal, Scope
+from concord.yamlconf import error_location
 
 router = APIRouter(prefix="/api/v1/ownership", tags=["ownership"])
 Ctx = Annotated[AppContext, Depends(context)]
@@ -73,9 +74,9 @@ def _public(ctx: AppContext, proposal_id: str, principal: Principal) -> Ownershi
 
 
 def _invalid(exc: ValidationError, prefix: str) -> Problem:
-    error = exc.errors()[0]
-    field = ".".join([prefix, *(str(p) for p in error["loc"])])
-    return Problem(422, "Invalid request", f"{field}: {error['msg']}", field=field)
+    loc, _, message = error_location(exc.errors()[0])
+    field = ".".join([prefix, *(str(p) for p in loc)])
+    return Problem(422, "Invalid request", f"{field}: {message}", field=field)
 
 
 @router.get("/proposals", response_model=list[OwnershipProposalPublic])
