@@ -13,44 +13,60 @@ from typing import Any
 import orjson
 
 NUL = "\x00"
-# How a NUL can appear in JSON text: the escape (JSON forbids a raw control character inside a string, but
-# a raw byte is checked too, so a lenient parser elsewhere cannot be tricked).
-_MARKERS = (b"\\u0000", b"\x00")
 
 
-def _name(key: object) -> str:
-    # The path is echoed back to the caller: show the NUL as its escape, never as the character itself.
-    return str(key).replace(NUL, "\\u0000")
+def _dotted(path: tuple[object, ...]) -> str:
+    # The path is echoed back to the caller: show a NUL as its escape, never as the character itself.
+    return ".".join(str(part).replace(NUL, "\\u0000") for part in path)
 
 
 def nul_path(value: Any, prefix: str = "") -> str | None:
-    """The dotted path (`changes.3.fields.Name`, list items by index) of the first string value or object key
-    holding a NUL, or None. Iterative, so a deeply nested document cannot exhaust the stack."""
-    stack: list[tuple[str, Any]] = [(prefix, value)]
+    """The dotted path (`changes.3.fields.Name`, list items by index) of a string value or object key holding a
+    NUL, or None; within one object or list the first in order, before anything nested in it. Iterative, so a
+    deeply nested document cannot exhaust the stack; paths are built for containers only."""
+    root: tuple[object, ...] = (prefix,) if prefix else ()
+    if isinstance(value, str):
+        return (_dotted(root) or "body") if NUL in value else None
+    if not isinstance(value, dict | list | tuple):
+        return None
+    stack: list[tuple[Any, tuple[object, ...]]] = [(value, root)]
     while stack:
-        path, node = stack.pop()
-        if isinstance(node, str):
-            if NUL in node:
-                return path or "body"
-        elif isinstance(node, dict):
-            children = [(f"{path}.{_name(k)}" if path else _name(k), k, v) for k, v in node.items()]
-            for child_path, key, _ in children:
-                if NUL in str(key):
-                    return child_path
-            stack.extend((p, v) for p, _, v in reversed(children))
-        elif isinstance(node, list | tuple):
-            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in reversed(list(enumerate(node))))
+        node, path = stack.pop()
+        nested: list[tuple[Any, tuple[object, ...]]] = []
+        pairs = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in pairs:
+            if (isinstance(key, str) and NUL in key) or (isinstance(child, str) and NUL in child):
+                return _dotted((*path, key))
+            if isinstance(child, dict | list | tuple):
+                nested.append((child, (*path, key)))
+        stack.extend(reversed(nested))
     return None
 
 
+def holds_nul(body: bytes) -> bool:
+    """Whether JSON text can decode to a NUL: a raw NUL byte, or a `\\u0000` escape whose backslash is not itself
+    escaped (`\\\\u0000` is a backslash followed by "u0000": ordinary text). A byte scan, no parsing."""
+    if b"\x00" in body:
+        return True
+    start = body.find(b"\\u0000")
+    while start != -1:
+        before = start
+        while before > 0 and body[before - 1] == 0x5C:  # backslashes right before this one
+            before -= 1
+        if (start - before) % 2 == 0:  # an even run escapes itself: this backslash starts an escape
+            return True
+        start = body.find(b"\\u0000", start + 1)
+    return False
+
+
 def nul_json_path(body: bytes) -> str | None:
-    """The path of the first NUL in a JSON document (see `nul_path`), or None. Bodies without the escape or a
-    raw NUL byte — nearly all — cost one byte search and are never parsed here. A body that is not JSON is
-    left to the route's own parser (its 422), unless it carries a raw NUL: then it is named `body`."""
-    if not any(marker in body for marker in _MARKERS):
+    """The path of a NUL in a JSON document (see `nul_path`), or None. Bodies that cannot hold one — nearly
+    all, including text that only looks like an escape — cost a byte scan and are never parsed here. A body
+    that holds one but is not JSON is named `body` (it is refused either way)."""
+    if not holds_nul(body):
         return None
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return "body" if b"\x00" in body else None
-    return nul_path(document)
+        return "body"
+    return nul_path(document) or "body"
