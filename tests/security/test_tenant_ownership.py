@@ -4,7 +4,11 @@ proposals (API, CLI, console), and hub-wide rule changes still need an all-tenan
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
+
 import pytest
+import yaml
 from pydantic import ValidationError
 from sqlalchemy import Engine, select
 
@@ -139,3 +143,21 @@ def test_override_sections_are_validated_like_the_policy_section() -> None:
         assert error_location(exc.value.errors()[0])[0] == loc, exc.value.errors()
     assert changes.validate_overrides({}, runtime) == {}
 
+
+
+def test_a_hub_operator_proposes_a_tenants_overrides_from_the_console(world: World) -> None:
+    c, hub = world.client, bearer(world.hub_admin)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/console/mappings", headers=hub).text)
+    assert csrf
+    form = {"csrf_token": csrf.group(1), "tenant": TENANT_B,
+            "policy": yaml.safe_dump({"contact": {"email": {"owner": "zendesk", "mode": "owner_only"}}})}
+    typo = c.post("/console/ownership/proposals", headers=hub, follow_redirects=False,
+                  data={**form, "policy": "contact: {emial: {owner: zendesk}}"})
+    where = unquote(typo.headers["location"])
+    assert "kind=error" in where and "overrides.contact.emial" in where
+    proposed = c.post("/console/ownership/proposals", headers=hub, follow_redirects=False, data=form)
+    assert "kind=ok" in proposed.headers["location"], proposed.headers
+    page = c.get("/console/mappings", headers=hub).text
+    block = page.split(f'data-tenant="{TENANT_B}"')[1].split("</div>")[0]
+    assert f"tenant {TENANT_B}'s overrides" in block and "+contact:" in block
+    assert f"proposed: tenants.{TENANT_B}" in block  # the diff is of B's section, not the whole policy
