@@ -43,3 +43,14 @@ def test_ingest_names_line_and_field_of_a_nul_and_stores_nothing_of_it(database_
     finally:
         engine.dispose()
     assert keys == {"n1", "n4"} and externals == {"001A", "001D"}
+
+
+def test_task_corrections_refuse_a_json_nul_escape(tmp_path: Path) -> None:
+    env = {"CONCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"}
+    refused = CliRunner().invoke(build(), ["tasks", "resolve", "task-1", "--set", 'tax_id="BE\\u00000897"'],
+                                 env=env)
+    assert refused.exit_code == 2 and "--set tax_id: NUL characters are not allowed" in refused.output
+    nested = CliRunner().invoke(build(), ["tasks", "resolve", "task-1", "--set", 'address={"city": "a\\u0000"}'],
+                                env=env)
+    assert nested.exit_code == 2 and "--set address.city: NUL" in nested.output
+    assert not (tmp_path / "c.db").exists()  # refused before the database was opened
