@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from concord.canonical.models import ENTITY_TYPES
@@ -51,7 +52,7 @@ def validate(directory: Annotated[Path | None, typer.Argument(help="mappings fol
         raise fail("\n".join(exc.problems)) from exc
     table = Table("mapping", "tenant", "object", "fields", "version")
     for spec in specs:
-        table.add_row(spec.label, spec.tenant or "all", spec.object, str(len(spec.fields)), str(spec.version))
+        table.add_row(escape(spec.label), spec.tenant or "all", spec.object, str(len(spec.fields)), str(spec.version))
     console.print(table)
     overrides = sum(spec.tenant is not None for spec in specs)
     console.print(f"[green]{len(specs) - overrides} mappings valid[/]")

@@ -61,7 +61,8 @@ def _attempt(action: Callable[[], T]) -> T:
 
 
 def show_diff(dry_run: dict[str, Any], limit: int = 50) -> None:
-    console.print(f"dry-run {dry_run['old_version']} → {dry_run['new_version']}: {dry_run['replayed']} recent "
+    console.print(f"dry-run {escape(dry_run['old_version'])} → {escape(dry_run['new_version'])}: "
+                  f"{dry_run['replayed']} recent "
                   f"changes replayed, {dry_run['differing']} would be mapped differently")
     table = Table("change", "from → to", "field", "now", "after the change")
     shown = 0
