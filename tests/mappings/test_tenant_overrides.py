@@ -199,3 +199,12 @@ def test_validate_command_covers_overrides(config_dir: Path) -> None:
     write(config_dir, "nobody", "salesforce_account", key_account())
     bad = runner.invoke(build(), ["mappings", "validate", str(config_dir / "mappings")])
     assert bad.exit_code == 2 and "tenant'nobody'(itsfolder)isnotdeclaredinconcord.yaml" in "".join(bad.stderr.split())
+
+
+def test_override_whose_label_would_not_fit_the_change_log_is_refused(config_dir: Path) -> None:
+    tenant = "t" * 40
+    hub = config_dir / "concord.yaml"
+    hub.write_text(hub.read_text() + f"  {tenant}:\n    systems: [salesforce]\n", encoding="utf-8")
+    path = write(config_dir, tenant, "salesforce_account", key_account())
+    [problem] = problems(config_dir)
+    assert problem.startswith(f"{path}: tenant name") and "too long for the mapping version label" in problem

@@ -20,6 +20,13 @@ from concord.yamlconf import ConfigError, load_yaml_file
 HUB_WIDE = "*"  # the tenant of a hub-wide spec in the proposal and version tables
 TENANTS_FOLDER = "tenants"
 Key = tuple[str, str]
+# change_log.mapping_version and the provenance column hold 64 characters; a label that does not fit would fail
+# the group commit of every change it maps, so it is refused up front (6 digits left for version numbers).
+LABEL_LIMIT = 64
+
+
+def label_fits(system: str, entity: str, tenant: str) -> bool:
+    return len(f"{system}/{entity}[{tenant}]@") + 6 <= LABEL_LIMIT
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,9 @@ class MappingSet:
             spec, tenant = item.spec, item.spec.tenant or ""
             if tenants is not None and tenant not in tenants:
                 problems.append(f"{item.path}: tenant {tenant!r} (its folder) is not declared in concord.yaml")
+            if not label_fits(spec.system, spec.entity, tenant):
+                problems.append(f"{item.path}: tenant name {tenant!r} is too long for the mapping version label "
+                                f"({LABEL_LIMIT} characters with system, entity and version)")
             if (spec.system, spec.entity) not in self.mappers:
                 problems.append(f"{item.path}: no hub-wide mapping for system {spec.system!r} entity "
                                 f"{spec.entity!r} to override")

@@ -22,7 +22,7 @@ from sqlalchemy import Connection, select, update
 from concord.hubconfig import Runtime
 from concord.ids import new_id
 from concord.mappings.mapper import Mapper
-from concord.mappings.registry import HUB_WIDE, MappingSet
+from concord.mappings.registry import HUB_WIDE, MappingSet, label_fits
 from concord.mappings.spec import MappingSpec
 from concord.mappings.transforms import builtin_transforms
 from concord.security import audit
@@ -54,6 +54,8 @@ def for_tenant(runtime: Runtime, spec: MappingSpec, tenant: str) -> MappingSpec:
         raise ProposalError(422, f"spec.tenant names {spec.tenant!r} but the proposal is for tenant {tenant!r}")
     if runtime.mappings.get(spec.system, spec.entity) is None:
         raise ProposalError(422, f"no mapping for system {spec.system!r} entity {spec.entity!r} to change")
+    if tenant != HUB_WIDE and not label_fits(spec.system, spec.entity, tenant):
+        raise ProposalError(422, f"tenant name {tenant!r} is too long for a mapping version label")
     return spec.model_copy(update={"tenant": _spec_tenant(tenant)})
 
 
