@@ -70,6 +70,8 @@ mapping_proposals = Table(
     Column("approved_at", Float),
     Column("activated_version", Integer),
     Column("reason", Text),
+    # Whose mapping is changed: a tenant's override, or "*" for the hub-wide spec (migration 0011).
+    Column("tenant", String(64), nullable=False, server_default="*"),
     Index("ix_mapping_proposals_status", "status"),
 )
 
@@ -83,7 +85,8 @@ mapping_versions = Table(
     Column("proposal_id", String(64)),
     Column("activated_by", String(128), nullable=False),
     Column("activated_at", Float, nullable=False),
-    UniqueConstraint("system", "entity", "version", name="uq_mapping_version"),
+    Column("tenant", String(64), nullable=False, server_default="*"),  # "*": the hub-wide spec's history
+    UniqueConstraint("tenant", "system", "entity", "version", name="uq_mapping_version"),
 )
 
 webhook_nonces = Table(
