@@ -41,7 +41,7 @@ def _unprocessable(detail: str, field: str | None = None, errors: list[dict[str,
 def _map(runtime: Runtime, req: ChangeCreate) -> tuple[dict[str, JsonValue], dict[str, tuple[str, str]], str | None]:
     if req.system in INTERNAL_SYSTEMS:
         return dict(req.fields), {}, None
-    mapper = runtime.mappings.get(req.system, req.entity)
+    mapper = runtime.mappings.get(req.system, req.entity, req.tenant)
     if mapper is None:
         raise _unprocessable(f"no mapping for system {req.system!r} and entity {req.entity!r}", "entity")
     try:
@@ -82,7 +82,7 @@ def prepare(runtime: Runtime, req: ChangeCreate) -> PreparedChange:
     except UnknownEntity as exc:
         raise _unprocessable(str(exc), "entity") from exc
     except FieldValidationError as exc:
-        mapper = runtime.mappings.get(req.system, req.entity)
+        mapper = runtime.mappings.get(req.system, req.entity, req.tenant)
         name = mapper.native_name if mapper is not None else str
         errors = [{"field": f"fields.{name(p.field)}", "canonical_field": p.field, "message": p.message}
                   for p in exc.problems]

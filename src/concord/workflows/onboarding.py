@@ -103,7 +103,8 @@ def _run(run: RunContext, request: OnboardRequest) -> OnboardResult:
     until_accepted(run, "set-lifecycle", set_lifecycle,
                    LifecycleInput(run=run, state=LifecycleState.ONBOARDING.value), [])
     erp, accepted = until_accepted(run, "erp-create", erp_create,
-                                   ErpInput(customer_id=run.customer_id, facts=facts, enrichment=enrichment),
+                                   ErpInput(customer_id=run.customer_id, facts=facts, enrichment=enrichment,
+                                            tenant=run.tenant),
                                    CORRECTABLE)
     assert erp.party_id is not None and erp.customer_number is not None
     erp_record(ErpRecordInput(run=run, erp=erp, enrichment=enrichment))

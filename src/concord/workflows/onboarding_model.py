@@ -139,6 +139,9 @@ class ErpInput(BaseModel):
     customer_id: str
     facts: CustomerFacts
     enrichment: Enrichment
+    # Whose mapping the ERP match reads candidates with (a tenant's override, issue #8). A default, so a run
+    # started before the field existed still resumes (it then reads with the hub-wide mapping).
+    tenant: str | None = None
 
     def corrected(self, corrections: dict[str, Any]) -> ErpInput:
         return self.model_copy(update={"facts": self.facts.corrected(corrections)})

@@ -137,7 +137,7 @@ def _existing_party(erp: Connector, data: ErpInput) -> ExternalRecord | None:
     own = erp.search("party", {"code": data.customer_id}, 1)
     if own:
         return own[0]
-    mapper = services().runtime.mappings.get("tryton", "account")
+    mapper = services().runtime.mappings.get("tryton", "account", data.tenant)
     if mapper is None:
         return None
     decision = link_or_create(erp, mapper, _canonical_account(data.facts))
