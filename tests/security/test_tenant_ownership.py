@@ -161,3 +161,5 @@ def test_a_hub_operator_proposes_a_tenants_overrides_from_the_console(world: Wor
     block = page.split(f'data-tenant="{TENANT_B}"')[1].split("</div>")[0]
     assert f"tenant {TENANT_B}'s overrides" in block and "+contact:" in block
     assert f"proposed: tenants.{TENANT_B}" in block  # the diff is of B's section, not the whole policy
+    filtered = c.get("/console/mappings", params={"tenant": TENANT_A}, headers=hub).text
+    assert f'data-tenant="{TENANT_B}"' not in filtered

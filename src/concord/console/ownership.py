@@ -60,10 +60,12 @@ def _diff(running: Runtime, proposal: dict[str, Any]) -> list[str]:
                                      f"proposed: tenants.{tenant}", lineterm=""))
 
 
-def open_proposals(conn: Connection, running: Runtime) -> list[dict[str, Any]]:
-    """Open ownership proposals with the unified diff of the rules in force → the proposed ones."""
+def open_proposals(conn: Connection, running: Runtime, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Open ownership proposals (of one tenant, when the page is filtered) with the unified diff of the rules in
+    force → the proposed ones."""
     changes.sync(conn, running)
-    return [{**p, "diff": _diff(running, p)} for p in changes.list_proposals(conn, "proposed", limit=50)]
+    found = changes.list_proposals(conn, "proposed", limit=50, tenant=tenant)
+    return [{**p, "diff": _diff(running, p)} for p in found]
 
 
 def _parse(text: str, runtime: Runtime, tenant: str | None) -> OwnershipPolicy | EntityRules | str:
