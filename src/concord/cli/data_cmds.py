@@ -19,6 +19,7 @@ from concord.cli.identity import KeyOption, identify
 from concord.ingest import stewardship
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
 from concord.ingest.service import IngestService
+from concord.jsonguard import nul_path
 from concord.security.install import start_security
 from concord.security.scopes import Scope
 from concord.storage import queries
@@ -35,7 +36,12 @@ def _read_lines(path: Path) -> Iterator[tuple[int, ChangeCreate | str]]:
             if not line.strip():
                 continue
             try:
-                yield number, ChangeCreate.model_validate(orjson.loads(line))
+                document = orjson.loads(line)
+                nul = nul_path(document)
+                if nul is not None:  # PostgreSQL text cannot hold it: refused before anything is written
+                    yield number, f"{nul}: NUL characters are not allowed"
+                    continue
+                yield number, ChangeCreate.model_validate(document)
             except orjson.JSONDecodeError as exc:
                 yield number, f"not JSON: {exc}"
             except ValidationError as exc:

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from concord.cli.common import console, database, fail, runtime, settings
 from concord.cli.identity import KeyOption, identify
+from concord.jsonguard import nul_path
 from concord.security.scopes import Scope
 from concord.tasks import store
 from concord.tasks.models import TaskAction, TaskPublic, TaskStatus
@@ -40,6 +41,9 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
             corrections[name] = json.loads(raw)
         except json.JSONDecodeError:
             corrections[name] = raw
+        nul = nul_path(corrections[name], name)
+        if nul is not None:  # a JSON "\u0000" escape; PostgreSQL text cannot hold the character
+            raise fail(f"--set {nul}: NUL characters are not allowed")
     return corrections
 
 

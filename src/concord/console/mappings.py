@@ -135,7 +135,7 @@ def _load(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
         approvals = [{**a, "value": orjson.loads(a["value"]), "current": orjson.loads(a["current"])}
                      for a in queries.approvals(conn, tenant, "pending", limit=200)]
         proposed = proposal_diffs(conn, ctx.runtime, tenant)
-        ownership_proposed = ownership.open_proposals(conn, ctx.runtime)
+        ownership_proposed = ownership.open_proposals(conn, ctx.runtime, tenant)
     specs = ctx.runtime.mappings.specs()
     pending, problem = pending_mappings(ctx.runtime)
     return {"specs": specs, "pending": pending, "problem": problem, "approvals": approvals, "proposals": proposed,
