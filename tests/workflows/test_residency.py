@@ -97,7 +97,7 @@ def parties(systems: Systems, customer: str) -> list[Any]:
 
 
 def _request(tenant: str, customer: str, price: str) -> OnboardRequest:
-    return OnboardRequest(tenant=tenant, customer_id=customer, admin_email=f"it-{customer[:8]}@resident.example",
+    return OnboardRequest(tenant=tenant, customer_id=customer, admin_email=f"it-{customer[-12:]}@resident.example",
                           plan_price=price, seats=3,
                           legal_entity=LegalEntity(tax_id=be_vat(customer), tax_id_type="eu_vat"))
 
