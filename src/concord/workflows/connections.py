@@ -134,9 +134,10 @@ def flat_as_systems(flat: Mapping[str, Any]) -> dict[str, Any]:
     return {"systems": {name: {"connector": name, "config": dict(config or {})} for name, config in flat.items()}}
 
 
-def read_connections(path: Path) -> dict[str, Any]:
+def read_connections(path: Path, warn: bool = True) -> dict[str, Any]:
     """The file validated — each problem as `file:line: field: message` — and in the `systems:` form. Builds
-    nothing (so it calls no system). Raises ConfigError."""
+    nothing (so it calls no system). Raises ConfigError. `warn`: log that a flat file is deprecated (once per
+    start: the start-up check passes False, the load that follows says it)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -146,8 +147,9 @@ def read_connections(path: Path) -> dict[str, Any]:
         validate_yaml(SystemsFile, text, str(path))
         return data
     validate_yaml(Connections, text, str(path))
-    log.warning("%s uses the deprecated flat connections format; move its sections under `systems:` "
-                "(`<name>: {connector: <name>, config: {...}}`, docs/decisions/072)", path)
+    if warn:
+        log.warning("%s uses the deprecated flat connections format; move its sections under `systems:` "
+                    "(`<name>: {connector: <name>, config: {...}}`, docs/decisions/072)", path)
     return flat_as_systems(data if isinstance(data, dict) else {})
 
 

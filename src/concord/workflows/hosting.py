@@ -33,7 +33,7 @@ def connections_file(settings: Settings, override: Path | None = None) -> Path:
     from concord.yamlconf import ConfigError
 
     try:  # a bad file is refused before anything starts (or calls any system), naming file, line and field
-        read_connections(path)
+        read_connections(path, warn=False)
     except ConfigError as exc:
         raise NoConnections("\n".join(exc.problems)) from exc
     return path
