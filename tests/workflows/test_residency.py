@@ -114,6 +114,9 @@ def test_a_pinned_tenant_is_onboarded_only_through_its_regions_endpoints(
     with hosted_workflows(_settings(database_url, connections), pinned_runtime, connections) as engine:
         view = start_process(engine, process_specs()["onboard-customer"], _request(PINNED, customer, eu.price()))
         done = settle(engine, view.workflow_id)
+        probed = set(engine.services.endpoints())  # what /readyz probes and the worker's sampler watches
+    assert probed == {"salesforce", "stripe", "zendesk", "scim", "tryton",
+                      "salesforce@eu", "stripe@eu", "zendesk@eu", "scim@eu"}
     assert done.status == "completed", done
     assert writes(systems) == us_before  # not one write to any US endpoint
     after = writes(eu)
