@@ -145,7 +145,7 @@ def worker(connections: Annotated[Path | None, typer.Option(
             uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
         else:
             services = engine.services
-            sampler = start_sampler(services.engine, services.connectors, s.headroom_sample_s)
+            sampler = start_sampler(services.engine, services.endpoints(), s.headroom_sample_s)
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             console.print("workflow worker running; Ctrl-C to stop")

@@ -109,8 +109,8 @@ def _run(run: RunContext, request: OnboardRequest) -> OnboardResult:
     assert erp.party_id is not None and erp.customer_number is not None
     erp_record(ErpRecordInput(run=run, erp=erp, enrichment=enrichment))
     crm, _ = until_accepted(run, "crm-write-back", crm_write_back,
-                            CrmInput(salesforce_id=facts.salesforce_id, customer_number=erp.customer_number,
-                                     enrichment=enrichment), [])
+                            CrmInput(tenant=run.tenant, salesforce_id=facts.salesforce_id,
+                                     customer_number=erp.customer_number, enrichment=enrichment), [])
     until_accepted(run, "publish-onboarded", publish_onboarded,
                    LifecycleInput(run=run, state=LifecycleState.ACTIVE.value), [])
     provisioned = _provision(run, request, accepted.facts.name or "", enrichment.currency)
