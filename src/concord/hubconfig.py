@@ -82,6 +82,7 @@ class LiveOwnership:
         self.active_version = version
 
 
+MAPPING_SYNC_S = 1.0
 MappingKey = tuple[str, str, str]  # (tenant or "*", system, entity) of a mapping_versions history
 
 
@@ -91,7 +92,8 @@ class LiveMappings:
     the version applied per (tenant, system, entity), and what ran before a key was first applied (restored if
     its rows vanish, e.g. a database restored from before the change)."""
 
-    def __init__(self) -> None:
+    def __init__(self, interval: float = MAPPING_SYNC_S) -> None:
+        self.interval = interval  # seconds between looks (CONCORD_MAPPING_SYNC_S); 0 looks on every call
         self.fingerprint: tuple[int, int | None] | None = None  # (rows, highest id) at the last look
         self.applied: dict[MappingKey, int] = {}
         self.before: dict[MappingKey, Mapper | None] = {}  # None: the tenant followed the hub-wide spec
@@ -127,8 +129,9 @@ def bundled_config_dir() -> Path:
     return Path(str(resources.files("concord") / "defaults"))
 
 
-def load_runtime(config_dir: Path | None) -> Runtime:
-    """Load concord.yaml, ownership.yaml and mappings/; every problem names its file and line."""
+def load_runtime(config_dir: Path | None, mapping_sync_s: float = MAPPING_SYNC_S) -> Runtime:
+    """Load concord.yaml, ownership.yaml and mappings/; every problem names its file and line. `mapping_sync_s`:
+    how often the running process looks for mapping versions activated elsewhere."""
     base = config_dir or bundled_config_dir()
     hub = load_yaml_file(HubConfig, base / "concord.yaml")
     ownership = load_yaml_file(OwnershipPolicy, base / "ownership.yaml",
@@ -140,5 +143,6 @@ def load_runtime(config_dir: Path | None) -> Runtime:
     unknown = sorted(mappings.systems() - set(hub.systems))
     if unknown:
         raise ConfigError([f"{mapping_dir}: mappings for systems not declared in concord.yaml: {unknown}"])
-    return Runtime(hub=hub, live=LiveOwnership(ownership), mappings=mappings, config_dir=base)
+    return Runtime(hub=hub, live=LiveOwnership(ownership), mappings=mappings, config_dir=base,
+                   live_mappings=LiveMappings(mapping_sync_s))
 

@@ -55,7 +55,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
     a launched engine serving the process API (without one, process routes answer 503). `connectors` (or the
     `connections` setting): the systems /readyz probes and whose rate-limit headroom the dashboard charts. With
     `settings.scale`, POST /changes publishes to the bus configured by `scale` (decision 064)."""
-    runtime = runtime or load_runtime(settings.config_dir)
+    runtime = runtime or load_runtime(settings.config_dir, settings.mapping_sync_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

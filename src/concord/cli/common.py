@@ -30,7 +30,7 @@ def settings() -> Settings:
 
 def runtime(s: Settings) -> Runtime:
     try:
-        return load_runtime(s.config_dir)
+        return load_runtime(s.config_dir, s.mapping_sync_s)
     except ConfigError as exc:
         for problem in exc.problems:
             err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)

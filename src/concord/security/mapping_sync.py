@@ -26,7 +26,6 @@ from concord.mappings.spec import MappingSpec
 from concord.mappings.transforms import builtin_transforms
 from concord.security.tables import mapping_versions
 
-SYNC_INTERVAL_S = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -67,11 +66,13 @@ def due(live: LiveMappings, interval: float) -> bool:
     return time.monotonic() - live.checked_at >= interval
 
 
-def sync(conn: Connection, runtime: Runtime, interval: float = SYNC_INTERVAL_S) -> bool:
+def sync(conn: Connection, runtime: Runtime, interval: float | None = None) -> bool:
     """Put the newest stored version of every mapping in force where it differs from the one running; a cheap
-    look (count and max over a tiny table) at most once per `interval`, so callers may call it on every batch.
-    Returns whether a mapper was swapped."""
+    look (count and max over a tiny table) at most once per `interval` (default: the runtime's, 1 s unless
+    CONCORD_MAPPING_SYNC_S says otherwise), so callers may call it on every batch. Returns whether a mapper was
+    swapped."""
     live = runtime.live_mappings
+    interval = live.interval if interval is None else interval
     if not due(live, interval):
         return False
     with live.lock:
@@ -124,10 +125,11 @@ def _restore(live: LiveMappings, mappings: MappingSet, key: MappingKey) -> bool:
     return True
 
 
-def sync_engine(engine: Engine, runtime: Runtime, interval: float = SYNC_INTERVAL_S) -> bool:
+def sync_engine(engine: Engine, runtime: Runtime, interval: float | None = None) -> bool:
     """`sync` for callers without a transaction (mapping before the commit: ingest's prepare, a scale worker's
     batch): a connection is taken only when a look is due."""
-    if not due(runtime.live_mappings, interval):
+    live = runtime.live_mappings
+    if not due(live, live.interval if interval is None else interval):
         return False
     with engine.connect() as conn:
         return sync(conn, runtime, interval)
