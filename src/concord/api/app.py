@@ -64,7 +64,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
         start_security(engine, runtime)
         service = IngestService(engine, runtime, settings.max_batch)
         service.start()
-        front = ScaleFront.open(runtime, scale or ScaleSettings()) if settings.scale else None
+        front = ScaleFront.open(runtime, scale or ScaleSettings(), engine) if settings.scale else None
         app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service,
                                        front=front)
         systems, owned = _systems(connectors, app.state.workflows, settings)
