@@ -37,4 +37,6 @@ class Settings(BaseSettings):
     scale: bool = Field(default=False, description="scale mode: POST /changes publishes to the partitioned bus "
                                                    "(CONCORD_SCALE_* settings) and `concord worker`s apply it")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")
+    mapping_sync_s: float = Field(default=1.0, ge=0, le=3600, description=(
+        "seconds between looks for mapping versions activated by another process (0: on every batch)"))
     headroom_sample_s: float = Field(default=15.0, gt=0, description="seconds between rate-limit headroom samples")

@@ -21,6 +21,7 @@ from concord.cli.common import console, database, fail, runtime, settings
 from concord.cli.identity import CliIdentity, KeyOption, identify
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ownership.policy import OwnershipPolicy, TenantOverrides
+from concord.security import mapping_sync
 from concord.security import ownership_changes as changes
 from concord.security.proposal_store import ProposalError
 from concord.security.scopes import ALL_TENANTS, Scope
@@ -44,6 +45,7 @@ def _session() -> Iterator[tuple[Connection, Runtime]]:
     rt = runtime(s)
     with database(s) as engine, engine.begin() as conn:
         changes.sync(conn, rt, interval=0.0)
+        mapping_sync.sync(conn, rt, interval=0.0)  # the dry-run maps recent traffic as the server does
         yield conn, rt
 
 

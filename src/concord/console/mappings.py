@@ -26,7 +26,7 @@ from concord.hubconfig import Runtime, load_runtime
 from concord.ingest import stewardship
 from concord.ingest.models import ChangeError
 from concord.mappings.spec import MappingSpec
-from concord.security import proposals
+from concord.security import mapping_sync, proposals
 from concord.security.proposal_store import ProposalError
 from concord.security.scopes import Principal, Scope
 from concord.storage import queries
@@ -132,6 +132,7 @@ def proposal_diffs(conn: Connection, running: Runtime, tenant: str | None = None
 
 def _load(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
+        mapping_sync.sync(conn, ctx.runtime)  # show what runs now, also when another process activated it
         approvals = [{**a, "value": orjson.loads(a["value"]), "current": orjson.loads(a["current"])}
                      for a in queries.approvals(conn, tenant, "pending", limit=200)]
         proposed = proposal_diffs(conn, ctx.runtime, tenant)

@@ -7,6 +7,7 @@ else the hub-wide spec. Overrides are whole specs, not patches, so what runs for
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Collection
 from dataclasses import dataclass
 from importlib import resources
@@ -50,6 +51,7 @@ class MappingSet:
         self.mappers: dict[Key, Mapper] = {}  # hub-wide
         self.overrides: dict[str, dict[Key, Mapper]] = {}  # tenant → its own mappers
         self._targets: dict[tuple[str, str | None], list[Mapper]] = {}
+        self._write = threading.Lock()  # swaps come from ingest threads and the sync; readers never take it
         for spec in specs:
             if spec.tenant is not None:
                 raise ConfigError([f"{spec.label}: a hub-wide mapping names tenant {spec.tenant!r}"])
@@ -78,19 +80,21 @@ class MappingSet:
         """Run `mapper` from now on: hub-wide, or for its spec's tenant."""
         spec = mapper.spec
         key = (spec.system, spec.entity)
-        if spec.tenant is None:
-            self.mappers[key] = mapper
-        else:
-            own = dict(self.overrides.get(spec.tenant, {}))
-            own[key] = mapper
-            self.overrides[spec.tenant] = own  # replaced whole: a concurrent reader sees the old or the new dict
-        self._targets = {}
+        with self._write:  # two swaps of one tenant's dict at once would lose one of them
+            if spec.tenant is None:
+                self.mappers[key] = mapper
+            else:
+                own = dict(self.overrides.get(spec.tenant, {}))
+                own[key] = mapper
+                self.overrides[spec.tenant] = own  # replaced whole: a concurrent reader sees the old or the new
+            self._targets = {}  # after the swap: a target list computed from now on holds the new mapper
 
     def drop(self, tenant: str, system: str, entity: str) -> None:
         """`tenant` follows the hub-wide spec again."""
-        own = {k: m for k, m in self.overrides.get(tenant, {}).items() if k != (system, entity)}
-        self.overrides[tenant] = own
-        self._targets = {}
+        with self._write:
+            own = {k: m for k, m in self.overrides.get(tenant, {}).items() if k != (system, entity)}
+            self.overrides[tenant] = own
+            self._targets = {}
 
     def systems(self) -> set[str]:
         return {system for system, _ in self.mappers}

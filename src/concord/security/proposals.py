@@ -3,7 +3,8 @@ with a version bump, roll back. Activation changes how future changes are mapped
 
 Every activated spec is kept in `mapping_versions`; the configured (file) spec is stored as the first version
 the first time a mapping is changed, so a rollback always has something to return to. A rollback activates the
-previous spec again under a new, higher version, so version labels in change_log only ever grow.
+previous spec again under a new, higher version, so version labels in change_log only ever grow. Other running
+processes put a new version in force within about a second (`mapping_sync.sync`).
 
 Each proposal and version belongs to a tenant: "*" changes the hub-wide spec, a tenant name changes that
 tenant's override only (decision 071). A tenant's first version row records what it ran before: its file
@@ -25,7 +26,7 @@ from concord.mappings.mapper import Mapper
 from concord.mappings.registry import HUB_WIDE, MappingSet, label_fits
 from concord.mappings.spec import MappingSpec
 from concord.mappings.transforms import builtin_transforms
-from concord.security import audit
+from concord.security import audit, mapping_sync
 from concord.security import proposal_store as store
 from concord.security.dryrun import replay
 from concord.security.proposal_store import ProposalError, get_proposal, mark_rejected, recent_changes, require_open
@@ -73,6 +74,7 @@ def dry_run(conn: Connection, mappings: MappingSet, spec: MappingSpec, limit: in
 
 def propose(conn: Connection, runtime: Runtime, spec: MappingSpec, actor: str, replay_last: int = 500,
             tenant: str = HUB_WIDE) -> str:
+    mapping_sync.sync(conn, runtime, interval=0.0)  # dry-run against what runs now, wherever it was activated
     spec = for_tenant(runtime, spec, tenant)
     current = runtime.mappings.get(spec.system, spec.entity, spec.tenant)
     assert current is not None  # for_tenant checked the hub-wide spec exists
@@ -110,18 +112,6 @@ def _versions(conn: Connection, tenant: str, system: str, entity: str) -> list[d
     return [dict(r._mapping) for r in rows]
 
 
-def _load(raw: str) -> MappingSpec:
-    return MappingSpec.model_validate_json(raw, context={"transforms": builtin_transforms()})
-
-
-def _run(mappings: MappingSet, tenant: str, spec: MappingSpec) -> None:
-    """Put a stored version in force: a tenant's row whose spec names no tenant means "follow the hub-wide"."""
-    if tenant != HUB_WIDE and spec.tenant is None:
-        mappings.drop(tenant, spec.system, spec.entity)
-    else:
-        mappings.put(_mapper(spec))
-
-
 def _activate(conn: Connection, runtime: Runtime, tenant: str, spec: MappingSpec, actor: str,
               proposal_id: str | None) -> int:
     """Store `spec` as `tenant`'s next version and swap it into the running mapping set."""
@@ -138,7 +128,7 @@ def _activate(conn: Connection, runtime: Runtime, tenant: str, spec: MappingSpec
     conn.execute(mapping_versions.insert().values(
         tenant=tenant, system=spec.system, entity=spec.entity, version=activated.version,
         spec=activated.model_dump_json(), proposal_id=proposal_id, activated_by=actor, activated_at=now))
-    _run(runtime.mappings, tenant, activated)
+    mapping_sync.activated(runtime, tenant, activated)  # other processes follow through mapping_sync.sync
     return activated.version
 
 
@@ -150,6 +140,7 @@ def approve(conn: Connection, runtime: Runtime, proposal_id: str, actor: str, re
     if proposal["proposed_by"] == actor:
         raise ProposalError(403, "a mapping change must be approved by someone other than its proposer")
     tenant = proposal["tenant"]
+    mapping_sync.sync(conn, runtime, interval=0.0)
     spec = validate_spec(proposal["spec"]).model_copy(update={"tenant": _spec_tenant(tenant)})
     result = dry_run(conn, runtime.mappings, spec, replay_last)
     before = runtime.mappings.get(spec.system, spec.entity, spec.tenant)
@@ -180,12 +171,13 @@ def reject(conn: Connection, proposal_id: str, actor: str, reason: str | None, v
 def rollback(conn: Connection, runtime: Runtime, system: str, entity: str, actor: str,
              tenant: str = HUB_WIDE) -> int:
     """Activate the spec that was active before the current one (of `tenant`'s mapping), under a new version."""
+    mapping_sync.sync(conn, runtime, interval=0.0)
     versions = _versions(conn, tenant, system, entity)
     label = f"{system}/{entity}" if tenant == HUB_WIDE else f"{system}/{entity}[{tenant}]"
     if len(versions) < 2:
         raise ProposalError(409, f"mapping {label} has no earlier version to roll back to")
     current, previous = versions[-1], versions[-2]
-    version = _activate(conn, runtime, tenant, _load(previous["spec"]), actor, None)
+    version = _activate(conn, runtime, tenant, mapping_sync.load_spec(previous["spec"]), actor, None)
     if current["proposal_id"] is not None:
         conn.execute(update(mapping_proposals).where(mapping_proposals.c.id == current["proposal_id"])
                      .values(status="rolled_back"))
@@ -198,9 +190,5 @@ def rollback(conn: Connection, runtime: Runtime, system: str, entity: str, actor
 
 def apply_active(conn: Connection, runtime: Runtime) -> None:
     """At start-up: the newest activated version of each changed mapping (hub-wide or a tenant's) replaces the
-    configured one."""
-    v = mapping_versions.c
-    rows = conn.execute(select(mapping_versions).order_by(v.tenant, v.system, v.entity, v.version))
-    latest = {(r.tenant, r.system, r.entity): r.spec for r in rows}
-    for (tenant, _, _), raw in latest.items():
-        _run(runtime.mappings, tenant, _load(raw))
+    configured one; afterwards `mapping_sync.sync` keeps the process current."""
+    mapping_sync.sync(conn, runtime, interval=0.0)

@@ -23,6 +23,7 @@ from concord.connectors.base import ConnectorError
 from concord.connectors.tryton.sales import total_line
 from concord.ingest.models import ChangeCreate
 from concord.ingest.service import prepare_all, process_in_transaction
+from concord.security.mapping_sync import sync_engine as sync_mappings
 from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.lifecycle_model import (
@@ -157,6 +158,7 @@ def record_contract(data: ContractInput) -> str:
                           canonical_id=data.contract_id,
                           fields={k: v for k, v in fields.items() if v is not None}, source_ts=datetime.now(UTC),
                           idempotency_key=f"{run.workflow_id}:contract", correlation_id=run.correlation_id)
+    sync_mappings(svc.engine, svc.runtime)  # the workflow worker follows activated mapping versions
     prepared, errors = prepare_all(svc.runtime, [change])
     if errors:
         raise ValueError(f"tryton contract refused: {errors[0].detail}")

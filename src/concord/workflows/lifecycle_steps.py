@@ -14,6 +14,7 @@ from concord.connectors.base import ConnectorError
 from concord.ingest.models import ChangeCreate
 from concord.ingest.service import prepare_all, process_in_transaction
 from concord.security.audit import Entry, append_many
+from concord.security.mapping_sync import sync_engine as sync_mappings
 from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.lifecycle_model import AccountSystems
@@ -101,6 +102,7 @@ def ingest_fields(data: RecordInput) -> None:
                           external_id=data.external_id,
                           canonical_id=run.customer_id, fields=data.fields, source_ts=datetime.now(UTC),
                           idempotency_key=f"{run.workflow_id}:{data.label}", correlation_id=run.correlation_id)
+    sync_mappings(svc.engine, svc.runtime)  # the workflow worker follows activated mapping versions
     prepared, errors = prepare_all(svc.runtime, [change])
     if errors:
         raise ValueError(f"{data.system} change refused: {errors[0].detail}")

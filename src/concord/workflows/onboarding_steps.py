@@ -16,6 +16,7 @@ from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.processor import Outcome
 from concord.ingest.service import prepare_all, process_in_transaction
 from concord.matching.onboarding import link_or_create
+from concord.security.mapping_sync import sync_engine as sync_mappings
 from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.onboarding_model import (
@@ -137,7 +138,9 @@ def _existing_party(erp: Connector, data: ErpInput) -> ExternalRecord | None:
     own = erp.search("party", {"code": data.customer_id}, 1)
     if own:
         return own[0]
-    mapper = services().runtime.mappings.get("tryton", "account", data.tenant)
+    svc = services()
+    sync_mappings(svc.engine, svc.runtime)
+    mapper = svc.runtime.mappings.get("tryton", "account", data.tenant)
     if mapper is None:
         return None
     decision = link_or_create(erp, mapper, _canonical_account(data.facts))
@@ -169,6 +172,7 @@ def erp_create(data: ErpInput) -> ErpResult:
 
 def _ingest(change: ChangeCreate) -> Outcome:
     svc = services()
+    sync_mappings(svc.engine, svc.runtime)  # the workflow worker follows activated mapping versions
     prepared, errors = prepare_all(svc.runtime, [change])
     if errors:
         error: ChangeError = errors[0]
