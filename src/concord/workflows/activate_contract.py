@@ -116,6 +116,7 @@ def place_order(data: PlaceOrderInput) -> Order:
                                    [line for line in lines if line])
     except ConnectorError as error:
         return Order(rejection=rejection_of(error))
+    services().faults.after_effect("place-order", data.customer_id)
     return _order_of(sale)
 
 
