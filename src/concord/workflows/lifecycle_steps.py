@@ -85,6 +85,25 @@ def _onboarded_ids(tenant: str, customer_id: str) -> dict[str, dict[str, str]]:
     return made
 
 
+class PendingOnboarding(BaseModel):
+    """The customer's onboarding run while it has not finished, and the won deal it carries (if any)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    contract_id: str | None = None
+
+
+def pending_onboarding(tenant: str, customer_id: str) -> PendingOnboarding | None:
+    """Read from the workflow engine (call it in a step or a preflight, never straight from a workflow body)."""
+    status = DBOS.get_workflow_status(workflow_id_for(tenant, customer_id))
+    if status is None or status.status not in ("PENDING", "ENQUEUED"):
+        return None
+    args = status.input["args"] if status.input else ()
+    return PendingOnboarding(workflow_id=status.workflow_id,
+                             contract_id=getattr(args[0], "contract_id", None) if args else None)
+
+
 @durable_step("load-account")
 def load_account(run: RunContext) -> AccountSystems:
     """The golden record's state and the customer's ids downstream (bindings, then onboarding's output)."""
