@@ -4,6 +4,10 @@ validate mandatory fields → duplicate check → enrich tax, region and credit 
 customer and its credit profile in ERP → write the ERP customer number, credit status and payment terms back to
 CRM → publish CustomerOnboarded → provision identity, support and billing side by side.
 
+Started with a won deal (`contract_id`, decision 076), the run first sees a lead converted and, after
+provisioning, places the deal's order (won_deal.py: convert-lead and activate-contract as child runs under their
+own business keys).
+
 Every refusal on the way (missing data, a likely duplicate, a policy refusal, a system rejecting the data) opens
 an exception task and pauses the run until a person corrects the data, retries or cancels.
 """
