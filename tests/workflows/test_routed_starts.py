@@ -104,7 +104,8 @@ def test_a_refused_won_deal_starts_after_the_fix_when_its_dead_letter_is_retried
     route(engine, ("closed-won",))  # suspended: neither activation nor onboarding may start
     store = ConsumerStore(engine.services.engine)
     [letter] = store.dead_letters("closed-won")
-    assert "suspended → onboarding" in letter.error
+    assert "activate-contract: a contract activation is not allowed while the customer is suspended" in letter.error
+    assert f"onboard-customer: its run onboard:default:{customer} has already ended (completed)" in letter.error
     lifecycle(engine, runtime, customer, "active")  # reinstated
     store.retry_dead_letter(letter)  # `concord dlq retry`: the event goes to its subscription again
     assert route(engine, ("closed-won",)) == 1
