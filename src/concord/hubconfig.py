@@ -114,7 +114,9 @@ def load_runtime(config_dir: Path | None) -> Runtime:
     ownership = load_yaml_file(OwnershipPolicy, base / "ownership.yaml",
                                context={"systems": set(hub.systems) | INTERNAL_SYSTEMS})
     mapping_dir = base / "mappings"
-    mappings = load_mapping_set(mapping_dir if mapping_dir.is_dir() else bundled_specs_dir())
+    # Tenant overrides (mappings/tenants/<tenant>/) are checked against the tenants declared above.
+    mappings = load_mapping_set(mapping_dir if mapping_dir.is_dir() else bundled_specs_dir(),
+                                tenants=set(hub.tenants))
     unknown = sorted(mappings.systems() - set(hub.systems))
     if unknown:
         raise ConfigError([f"{mapping_dir}: mappings for systems not declared in concord.yaml: {unknown}"])

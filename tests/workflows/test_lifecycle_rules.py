@@ -44,7 +44,8 @@ def test_explain_names_category_step_and_links() -> None:
              (TaskKind.MISSING_DATA, "concord", "validate", "missing_master_data"),
              (TaskKind.REJECTED, "scim", "provision-scim", "downstream_provisioning_failure"),
              (TaskKind.FAILED, "provision-stripe", "provision-stripe", "downstream_provisioning_failure"),
-             (TaskKind.APPROVAL, "concord", "approval", "awaiting_approval")]
+             (TaskKind.APPROVAL, "concord", "approval", "awaiting_approval"),
+             (TaskKind.RESIDENCY, "tryton", "erp-create", "data_residency")]
     for kind, system, step, category in cases:
         answer = explain("c1", {"lifecycle_state": "onboarding"}, [_task(kind, system, step)], [])
         assert (answer.blocked, answer.category, answer.waiting_step) == (True, category, step), answer

@@ -59,7 +59,7 @@ def test_closed_won_on_an_active_customer_places_the_order_and_it_flows_to_crm_a
     assert run.status == "completed" and run.result is not None, run
     order = run.result["detail"]["order"]
     party = int(made["tryton"]["party"])
-    sales = engine.services.connector("tryton").list_sales(party)  # type: ignore[attr-defined]
+    sales = engine.services.connector("tryton", "default").list_sales(party)  # type: ignore[attr-defined]
     assert [(s.id, s.number) for s in sales] == [(order["id"], order["number"])]
     assert sales[0].state in ("confirmed", "processing", "done")
     assert golden(engine, contract, "number") == order["number"]
@@ -68,14 +68,14 @@ def test_closed_won_on_an_active_customer_places_the_order_and_it_flows_to_crm_a
     won: dict[str, Any] = next(o for o in systems.salesforce.state.store.snapshot("Opportunity")
                                if o["Id"] == opportunity)
     assert (won["Order_Number__c"], won["Contract_Status__c"]) == (order["number"], "Activated")
-    org = engine.services.connector("zendesk").read("organizations", made["zendesk"]["organization"])
+    org = engine.services.connector("zendesk", "default").read("organizations", made["zendesk"]["organization"])
     assert org is not None
     assert org.fields["organization_fields"]["order_number"] == order["number"]
     assert org.fields["organization_fields"]["contract_status"] == "active"
     # The same won deal seen again (a re-capture, a redelivery) places nothing twice.
     deal(engine, systems, runtime, sf_id, "Closed Won", opportunity)
     route(engine)
-    assert len(engine.services.connector("tryton").list_sales(party)) == 1  # type: ignore[attr-defined]
+    assert len(engine.services.connector("tryton", "default").list_sales(party)) == 1  # type: ignore[attr-defined]
 
 
 def test_a_refused_start_is_dead_lettered_and_the_queue_moves_on(

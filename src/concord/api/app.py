@@ -44,7 +44,7 @@ def _systems(given: Mapping[str, Connector] | None, hosted: WorkflowEngine | Non
     if given is not None:
         return given, {}
     if hosted is not None:  # set by create_serving_app's lifespan before the app's own runs
-        return hosted.services.connectors, {}
+        return hosted.services.endpoints(), {}
     owned = load_connectors(settings.connections)
     return owned, owned
 

@@ -42,7 +42,7 @@ from concord.workflows.lifecycle_steps import (
     pending_onboarding,
 )
 from concord.workflows.renewal import CustomerVanished
-from concord.workflows.runs import Cancelled, RunContext, until_accepted
+from concord.workflows.runs import Cancelled, RunContext, until_accepted, until_resident
 from concord.workflows.steps import Rejection, RetryLater, connector_call, durable_step, rejection_of
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ _ORDER_STATE = {"draft": "draft", "quotation": "draft", "confirmed": "confirmed"
 class OrderInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     party_id: str | None
     order_id: int
 
@@ -79,7 +80,7 @@ def read_order(data: OrderInput) -> Order:
     if data.party_id is None:
         return Order(rejection=Rejection(system="tryton", message="the customer has no ERP party: onboard it first",
                                          fields=["customer_id"]))
-    erp: Any = services().connector("tryton")
+    erp: Any = services().connector("tryton", data.tenant)
     try:
         with connector_call():
             sales = erp.list_sales(int(data.party_id))
@@ -118,7 +119,7 @@ def place_order(data: PlaceOrderInput) -> Order:
     name = str(deal.value("name") or f"Contract {data.contract_id}")
     value = deal.value("total_value")
     lines = [name, total_line(None if value is None else Decimal(str(value)), _text(deal.value("currency")))]
-    erp: Any = services().connector("tryton")
+    erp: Any = services().connector("tryton", data.tenant)
     try:
         with connector_call():
             sale = erp.place_order(int(data.party_id), f"concord:{data.tenant}:{data.contract_id}", name,
@@ -176,6 +177,7 @@ def record_contract(data: ContractInput) -> str:
 class EntitleInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     organization: str | None
     contract_tag: str
     entitlement: dict[str, str] = {}  # organization fields: the contract's status and order number
@@ -187,7 +189,7 @@ def entitle_support(data: EntitleInput) -> list[str]:
     fields carry the contract status and order number (written only when they differ: repeatable)."""
     if data.organization is None:
         return []
-    zendesk = services().connector("zendesk")
+    zendesk = services().connector("zendesk", data.tenant)
     fields = getattr(data, "entitlement", {})  # a run recorded before the field existed: tags only
     with connector_call():
         current = zendesk.read("organizations", data.organization)
@@ -209,8 +211,8 @@ def _order(run: RunContext, request: ActivateContractRequest, account: AccountSy
         placed, _ = until_accepted(run, "place-order", place_order, placing, [])
         return placed
     assert request.order_id is not None
-    order, _ = until_accepted(run, "read-order", read_order,
-                              OrderInput(party_id=account.tryton_party, order_id=request.order_id), ["order_id"])
+    reading = OrderInput(tenant=run.tenant, party_id=account.tryton_party, order_id=request.order_id)
+    order, _ = until_accepted(run, "read-order", read_order, reading, ["order_id"])
     return order
 
 
@@ -248,8 +250,9 @@ def _activate(run: RunContext, request: ActivateContractRequest, account: Accoun
     if opportunity is not None:
         mark_crm(run, "opportunity", opportunity, crm, sobject="Opportunity")
     entitlement = {"contract_status": "active", "order_number": order.number or str(order.id)}
-    tags = entitle_support(EntitleInput(organization=account.zendesk_organization,
-                                        contract_tag=f"contract_{order.id}", entitlement=entitlement))
+    tags = until_resident(run, "entitle-support", entitle_support,
+                          EntitleInput(tenant=run.tenant, organization=account.zendesk_organization,
+                                       contract_tag=f"contract_{order.id}", entitlement=entitlement))
     audit(AuditInput(run=run, actor=request.activated_by, action="contract.activated",
                      after={"order": order.id, "contract": contract}))
     return ProcessResult(status="completed", customer_id=run.customer_id,

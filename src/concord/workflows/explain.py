@@ -19,7 +19,8 @@ from concord.tasks.models import TaskKind, TaskPublic, TaskStatus
 from concord.tasks.store import list_tasks
 
 Category = Literal["none", "finance_validation", "missing_master_data", "downstream_provisioning_failure",
-                   "credit_hold", "awaiting_approval", "possible_duplicate", "policy", "account_status"]
+                   "credit_hold", "awaiting_approval", "possible_duplicate", "policy", "account_status",
+                   "data_residency"]
 
 _DOWNSTREAM = {"scim", "zendesk", "stripe", "salesforce", "hubspot"}
 
@@ -61,6 +62,8 @@ def task_category(task: TaskPublic) -> Category:
         return "possible_duplicate"
     if task.kind == TaskKind.INELIGIBLE:
         return "policy"
+    if task.kind == TaskKind.RESIDENCY:  # a configuration gap (no endpoint in the tenant's region), not the data
+        return "data_residency"
     if task.system == "tryton" or task.step.startswith("erp"):
         return "finance_validation"
     if task.system in _DOWNSTREAM or task.step.startswith(("provision", "change-", "cancel", "deprovision", "end-")):

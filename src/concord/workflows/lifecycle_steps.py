@@ -42,6 +42,7 @@ class RecordInput(BaseModel):
 class CrmMark(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     salesforce_id: str | None
     fields: dict[str, Any]
     sobject: str = "Account"  # or the Opportunity of a won deal (activate-contract)
@@ -151,7 +152,7 @@ def crm_mark(data: CrmMark) -> CrmMarked:
     """Fields onto the CRM account (read first: a repeat after a crash writes nothing)."""
     if data.salesforce_id is None:
         return CrmMarked()
-    crm = services().connector("salesforce")
+    crm = services().connector("salesforce", data.tenant)
     try:
         with connector_call():
             sobject = getattr(data, "sobject", "Account")  # a run recorded before the field existed: an account
@@ -168,7 +169,7 @@ def mark_crm(run: RunContext, label: str, salesforce_id: str | None, fields: dic
     """Mark the CRM account (or another record: `sobject`); a refusal becomes an exception task (retry or cancel),
     never a silent skip. `label` tells this mark's tasks from another mark's in the same run."""
     until_accepted(run, f"crm-{label}", crm_mark,
-                   CrmMark(salesforce_id=salesforce_id, fields=fields, sobject=sobject), [])
+                   CrmMark(tenant=run.tenant, salesforce_id=salesforce_id, fields=fields, sobject=sobject), [])
 
 
 @durable_step("audit")

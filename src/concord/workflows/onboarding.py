@@ -109,13 +109,14 @@ def _run(run: RunContext, request: OnboardRequest) -> OnboardResult:
     until_accepted(run, "set-lifecycle", set_lifecycle,
                    LifecycleInput(run=run, state=LifecycleState.ONBOARDING.value), [])
     erp, accepted = until_accepted(run, "erp-create", erp_create,
-                                   ErpInput(customer_id=run.customer_id, facts=facts, enrichment=enrichment),
+                                   ErpInput(customer_id=run.customer_id, facts=facts, enrichment=enrichment,
+                                            tenant=run.tenant),
                                    CORRECTABLE)
     assert erp.party_id is not None and erp.customer_number is not None
     erp_record(ErpRecordInput(run=run, erp=erp, enrichment=enrichment))
     crm, _ = until_accepted(run, "crm-write-back", crm_write_back,
-                            CrmInput(salesforce_id=facts.salesforce_id, customer_number=erp.customer_number,
-                                     enrichment=enrichment), [])
+                            CrmInput(tenant=run.tenant, salesforce_id=facts.salesforce_id,
+                                     customer_number=erp.customer_number, enrichment=enrichment), [])
     until_accepted(run, "publish-onboarded", publish_onboarded,
                    LifecycleInput(run=run, state=LifecycleState.ACTIVE.value), [])
     provisioned = _provision(run, request, accepted.facts.name or "", enrichment.currency)

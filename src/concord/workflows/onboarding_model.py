@@ -144,6 +144,10 @@ class ErpInput(BaseModel):
     customer_id: str
     facts: CustomerFacts
     enrichment: Enrichment
+    # Whose region's ERP the party goes to (data residency, decision 072) and whose mapping the ERP match reads
+    # candidates with (a tenant's override, decision 071). Required: DBOS records a step's output, not its input,
+    # so a run started before the field existed rebuilds this input with the tenant when it resumes.
+    tenant: str
 
     def corrected(self, corrections: dict[str, Any]) -> ErpInput:
         return self.model_copy(update={"facts": self.facts.corrected(corrections)})
@@ -161,6 +165,7 @@ class ErpResult(BaseModel):
 class CrmInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     salesforce_id: str | None
     customer_number: str
     enrichment: Enrichment

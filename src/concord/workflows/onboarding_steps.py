@@ -137,7 +137,7 @@ def _existing_party(erp: Connector, data: ErpInput) -> ExternalRecord | None:
     own = erp.search("party", {"code": data.customer_id}, 1)
     if own:
         return own[0]
-    mapper = services().runtime.mappings.get("tryton", "account")
+    mapper = services().runtime.mappings.get("tryton", "account", data.tenant)
     if mapper is None:
         return None
     decision = link_or_create(erp, mapper, _canonical_account(data.facts))
@@ -149,7 +149,7 @@ def erp_create(data: ErpInput) -> ErpResult:
     """The legal customer and its credit profile: an existing party is linked (its code becomes the customer
     number), else a party whose code is the Concord id is created (a repeat finds it)."""
     svc = services()
-    erp = svc.connector("tryton")
+    erp = svc.connector("tryton", data.tenant)
     try:
         with connector_call():
             record = _existing_party(erp, data)
@@ -224,7 +224,7 @@ def crm_write_back(data: CrmInput) -> CrmResult:
     svc = services()
     fields = {"ERP_Customer_Number__c": data.customer_number, "Payment_Terms__c": data.enrichment.payment_terms,
               "Credit_Status__c": _SF_CREDIT.get(data.enrichment.credit_status, "Review")}
-    crm = svc.connector("salesforce")
+    crm = svc.connector("salesforce", data.tenant)
     try:
         with connector_call():
             current = crm.read("Account", data.salesforce_id)
