@@ -111,7 +111,7 @@ def test_a_refused_won_deal_starts_after_the_fix_when_its_dead_letter_is_retried
     assert route(engine, ("closed-won",)) == 1
     run = settle(engine, f"activate-contract:default:{customer}:{contract}")
     assert run.status == "completed", run
-    assert len(engine.services.connector("tryton").list_sales(int(made["tryton"]["party"]))) == 1  # type: ignore[attr-defined]
+    assert len(engine.services.connector("tryton", "default").list_sales(int(made["tryton"]["party"]))) == 1  # type: ignore[attr-defined]
     assert store.dead_letters("closed-won") == []
 
 

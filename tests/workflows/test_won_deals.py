@@ -44,7 +44,7 @@ def _assert_one_of_everything(engine: WorkflowEngine, systems: Systems, customer
     assert _runs(engine, f"onboard:default:{customer}") == [f"onboard:default:{customer}"]
     assert _runs(engine, f"activate-contract:default:{customer}") == [activation_id]
     assert golden(engine, customer, "lifecycle_state") == "active"
-    erp: Any = engine.services.connector("tryton")
+    erp: Any = engine.services.connector("tryton", "default")
     assert [p.id for p in erp.search("party", {"code": customer})] == [onboarding.result["erp_party_id"]]
     sales = erp.list_sales(int(onboarding.result["erp_party_id"]))
     assert [(s.id, s.number) for s in sales] == [(won["order_id"], won["order_number"])]
@@ -55,7 +55,7 @@ def _assert_one_of_everything(engine: WorkflowEngine, systems: Systems, customer
                                        if o["Id"] == opportunity)
     assert (deal_in_crm["Order_Number__c"], deal_in_crm["Contract_Status__c"]) == (won["order_number"], "Activated")
     assert sf_account(systems, sf_id)["Order_Number__c"] == won["order_number"]
-    org = engine.services.connector("zendesk").read("organizations", onboarding.result["systems"]["zendesk"]
+    org = engine.services.connector("zendesk", "default").read("organizations", onboarding.result["systems"]["zendesk"]
                                                     ["organization"])
     assert org is not None and org.fields["organization_fields"]["order_number"] == won["order_number"]
     assert ConsumerStore(engine.services.engine).dead_letters() == []
@@ -120,11 +120,11 @@ def test_a_deal_won_while_another_onboarding_runs_waits_for_it_then_places_its_o
     placed = settle(engine, activation_id, timeout_s=120)
     assert placed.status == "completed" and placed.result is not None, placed
     order = placed.result["detail"]["order"]
-    erp: Any = engine.services.connector("tryton")
+    erp: Any = engine.services.connector("tryton", "default")
     assert [s.number for s in erp.list_sales(int(done.result["erp_party_id"]))] == [order["number"]]
     won = next(o for o in systems.salesforce.state.store.snapshot("Opportunity") if o["Id"] == opportunity)
     assert won["Order_Number__c"] == order["number"]
-    org = engine.services.connector("zendesk").read("organizations", done.result["systems"]["zendesk"]
+    org = engine.services.connector("zendesk", "default").read("organizations", done.result["systems"]["zendesk"]
                                                     ["organization"])
     assert org is not None and org.fields["organization_fields"]["order_number"] == order["number"]
     assert ConsumerStore(engine.services.engine).dead_letters() == []
