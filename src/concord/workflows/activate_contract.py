@@ -12,6 +12,7 @@ contract_status / order_number fields). One run per order or contract.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,11 +34,19 @@ from concord.workflows.lifecycle_model import (
     ProcessResult,
     workflow_id,
 )
-from concord.workflows.lifecycle_steps import AuditInput, audit, load_account, mark_crm
+from concord.workflows.lifecycle_steps import (
+    AuditInput,
+    PendingOnboarding,
+    audit,
+    load_account,
+    mark_crm,
+    pending_onboarding,
+)
 from concord.workflows.renewal import CustomerVanished
 from concord.workflows.runs import Cancelled, RunContext, until_accepted, until_resident
 from concord.workflows.steps import Rejection, RetryLater, connector_call, durable_step, rejection_of
 
+log = logging.getLogger(__name__)
 # Tryton sale states → the one the contract mapping knows (an order ERP confirmed stays so while it is processed).
 _ORDER_STATE = {"draft": "draft", "quotation": "draft", "confirmed": "confirmed", "processing": "confirmed",
                 "done": "confirmed", "cancelled": "cancelled"}
@@ -118,6 +127,7 @@ def place_order(data: PlaceOrderInput) -> Order:
                                    [line for line in lines if line])
     except ConnectorError as error:
         return Order(rejection=rejection_of(error))
+    services().faults.after_effect("place-order", data.customer_id)
     return _order_of(sale)
 
 
@@ -208,7 +218,30 @@ def _order(run: RunContext, request: ActivateContractRequest, account: AccountSy
     return order
 
 
+@durable_step("await-onboarding")
+def onboarding_to_await(run: RunContext) -> PendingOnboarding | None:
+    """The customer's onboarding still running, if any (recorded: a replay waits for the same one)."""
+    return pending_onboarding(run.tenant, run.customer_id)
+
+
+def _after_onboarding(run: RunContext, contract_id: str) -> AccountSystems | None:
+    """A deal won while the customer is still being onboarded (by the API, onboarding-start, or a won deal of
+    another contract) waits for that onboarding, so the order reaches a customer that exists in ERP and support
+    (decision 076). An onboarding carrying this very deal is not waited for: it runs this activation itself, as its
+    last step. Returns the account as it is after the wait (None: nothing waited for)."""
+    pending = onboarding_to_await(run)
+    if pending is None or pending.contract_id == contract_id:
+        return None
+    try:
+        DBOS.get_result(pending.workflow_id)  # durable: a restart waits on, it does not wait twice
+    except Exception:  # a failed onboarding: placing the order below says what is missing
+        log.warning("onboarding %s failed; placing the order for %s anyway", pending.workflow_id, contract_id)
+    return load_account(run)  # a second read, its own step: the party and organization onboarding made
+
+
 def _activate(run: RunContext, request: ActivateContractRequest, account: AccountSystems) -> ProcessResult:
+    if request.contract_id is not None:
+        account = _after_onboarding(run, request.contract_id) or account
     order = _order(run, request, account)
     assert account.tryton_party is not None
     contract = record_contract(ContractInput(run=run, party_id=account.tryton_party, order=order,

@@ -19,6 +19,7 @@ from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.lifecycle_model import AccountSystems
 from concord.workflows.onboarding_model import workflow_id_for
+from concord.workflows.provisioning import CHILDREN
 from concord.workflows.runs import RunContext, until_accepted
 from concord.workflows.steps import Rejection, connector_call, durable_step, rejection_of
 
@@ -68,10 +69,41 @@ class AuditInput(BaseModel):
 
 
 def _onboarded_ids(tenant: str, customer_id: str) -> dict[str, dict[str, str]]:
-    status = DBOS.get_workflow_status(workflow_id_for(tenant, customer_id))
+    onboarding = workflow_id_for(tenant, customer_id)
+    status = DBOS.get_workflow_status(onboarding)
     output = None if status is None else status.output
     systems = getattr(output, "systems", None)
-    return systems if isinstance(systems, dict) else {}
+    if isinstance(systems, dict):
+        return systems
+    # Onboarding still running: a won deal's order is placed as its last step (decision 076), after its
+    # provisioning children finished — their results name the support organization, billing customer, group.
+    made: dict[str, dict[str, str]] = {}
+    for child in CHILDREN:
+        child_status = DBOS.get_workflow_status(f"{onboarding}/{child}")
+        result = None if child_status is None else child_status.output
+        ids, system = getattr(result, "ids", None), getattr(result, "system", None)
+        if isinstance(ids, dict) and ids and isinstance(system, str):
+            made[system] = dict(ids)
+    return made
+
+
+class PendingOnboarding(BaseModel):
+    """The customer's onboarding run while it has not finished, and the won deal it carries (if any)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    contract_id: str | None = None
+
+
+def pending_onboarding(tenant: str, customer_id: str) -> PendingOnboarding | None:
+    """Read from the workflow engine (call it in a step or a preflight, never straight from a workflow body)."""
+    status = DBOS.get_workflow_status(workflow_id_for(tenant, customer_id))
+    if status is None or status.status not in ("PENDING", "ENQUEUED"):
+        return None
+    args = status.input["args"] if status.input else ()
+    return PendingOnboarding(workflow_id=status.workflow_id,
+                             contract_id=getattr(args[0], "contract_id", None) if args else None)
 
 
 @durable_step("load-account")
