@@ -46,8 +46,10 @@ _SETTLE_S = 1.0
 class NatsLog:
     def __init__(self, url: str = "nats://127.0.0.1:4222", stream: str = "CONCORD_EVENTS",
                  subject_prefix: str = "concord.events", partitions: int = 16, ack_wait_s: float = 30.0,
-                 duplicate_window_s: float = 120.0, max_ack_pending: int = 20_000) -> None:
+                 duplicate_window_s: float = 120.0, max_ack_pending: int = 20_000,
+                 pull_expires_s: float = 10.0) -> None:
         self.partitions = partitions
+        self.pull_expires_s = pull_expires_s
         self.stream = stream
         self.prefix = subject_prefix
         self.ack_wait_s = ack_wait_s
@@ -86,7 +88,7 @@ class NatsLog:
 
     # -- consuming ------------------------------------------------------------------------------------------
     def fetch(self, subscription: str, max_events: int, wait_s: float = 0.0) -> list[StoredEvent]:
-        puller = self._pullers.get(subscription) or self._call(self._puller(subscription))
+        puller = self._pullers.get(subscription) or self._call(self._puller(subscription, max_events))
         msgs = puller.take(max_events, wait_s)
         if not msgs and wait_s <= 0:  # empty must mean empty on the server too (`drain` stops at it)
             coming = self._call(self._more_coming(subscription, puller))
@@ -101,12 +103,13 @@ class NatsLog:
         self._held[(subscription, event.offset)] = msg
         return event
 
-    async def _puller(self, subscription: str) -> Puller:
+    async def _puller(self, subscription: str, max_events: int) -> Puller:
         puller = self._pullers.get(subscription)
         if puller is None:
             durable = _durable(subscription)
             delivered = await self._ensure_consumer(durable)
-            puller = Puller(self._nc, self._loop, self.stream, durable)
+            puller = Puller(self._nc, self._loop, self.stream, durable, window=2 * max(max_events, 1),
+                            expires_s=self.pull_expires_s)
             puller.last_received = delivered
             await puller.start()
             self._pullers[subscription] = puller
@@ -161,10 +164,12 @@ class NatsLog:
         await self._nc.flush()  # the acks are plain publishes: the next ack or close waits for the server's pong
 
     def nak(self, subscription: str, event: StoredEvent, delay_s: float) -> None:
-        """Hand `event` back, and with it everything pushed to us after it (so nothing overtakes it)."""
+        """Hand `event` back, and with it everything already pushed to us behind it, so that nothing buffered
+        here overtakes it. (Messages still in flight to us at this moment can; the runner naks only when it
+        closes, and a new process rewinds the consumer to its ack floor, see `_ensure_consumer`.)"""
         msg = self._held.pop((subscription, event.offset), None)
         puller = self._pullers.get(subscription)
-        behind = puller.take(puller.buffered(), 0.0) if puller is not None else []
+        behind = puller.take(puller.buffered(), 0.0, renew=False) if puller is not None else []
         if msg is not None or behind:
             self._call(self._nak([m for m in (msg, *behind) if m is not None], delay_s))
 

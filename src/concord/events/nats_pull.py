@@ -27,9 +27,9 @@ from collections import deque
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.js.api import DEFAULT_PREFIX, Header, StatusCode
 
-_EXPIRES_S = 10.0  # lifetime of one pull request on the server
 _GRACE_S = 1.0  # forget a request this long after its expiry even if its 408 never came (e.g. a reconnect)
 
 
@@ -38,8 +38,9 @@ class Puller:
     callback run on the log's loop thread; `take`, `buffered` and `wants_more` on the consumer's thread."""
 
     def __init__(self, nc: Client, loop: asyncio.AbstractEventLoop, stream: str, durable: str,
-                 window: int = 1000) -> None:
+                 window: int = 2, expires_s: float = 10.0) -> None:
         self.window = window  # delivered-but-untaken plus requested messages to keep ahead of the consumer
+        self.expires_s = expires_s  # lifetime of one pull request on the server
         self.last_received = 0  # consumer sequence of the newest message that reached the buffer
         self._nc = nc
         self._loop = loop
@@ -48,7 +49,7 @@ class Puller:
         self._buffer: queue.SimpleQueue[Msg] = queue.SimpleQueue()
         self._requests: deque[list[float]] = deque()  # [forget at (monotonic), messages still due], oldest first
         self._credit = 0  # sum of the messages still due on outstanding requests
-        self._sub: object | None = None
+        self._sub: Subscription | None = None
 
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(self._inbox, cb=self._on_msg)
@@ -56,7 +57,7 @@ class Puller:
 
     async def stop(self) -> None:
         if self._sub is not None:
-            await self._sub.unsubscribe()  # type: ignore[attr-defined]
+            await self._sub.unsubscribe()
             self._sub = None
 
     # -- loop thread ----------------------------------------------------------------------------------------
@@ -94,14 +95,15 @@ class Puller:
         if wanted <= 0:
             return
         # Reserve before awaiting, so two top-ups racing on the loop cannot both ask for the same room.
-        self._requests.append([now + _EXPIRES_S + _GRACE_S, float(wanted)])
+        self._requests.append([now + self.expires_s + _GRACE_S, float(wanted)])
         self._credit += wanted
-        request = {"batch": wanted, "expires": int(_EXPIRES_S * 1e9)}
+        request = {"batch": wanted, "expires": int(self.expires_s * 1e9)}
         await self._nc.publish(self._next_subject, json.dumps(request).encode(), reply=self._inbox)
 
     # -- consumer thread ------------------------------------------------------------------------------------
-    def take(self, max_events: int, wait_s: float) -> list[Msg]:
-        """Up to `max_events` buffered messages; when there are none, wait up to `wait_s` for the first."""
+    def take(self, max_events: int, wait_s: float, renew: bool = True) -> list[Msg]:
+        """Up to `max_events` buffered messages; when there are none, wait up to `wait_s` for the first.
+        `renew=False` asks for nothing more (a nak is handing everything back)."""
         self.window = max(2 * max_events, 2)  # two batches ahead: the next one arrives while this one runs
         msgs: list[Msg] = []
         if self._buffer.empty() and wait_s > 0:
@@ -112,7 +114,7 @@ class Puller:
                 msgs.append(self._buffer.get_nowait())
             except queue.Empty:
                 break
-        if self.wants_more():
+        if renew and self.wants_more():
             asyncio.run_coroutine_threadsafe(self.top_up(), self._loop)
         return msgs
 
