@@ -69,6 +69,7 @@ class ConsumeReport:
 
 
 _BEHIND = "(waiting behind an earlier failure)"
+_RECHECK_S = 1.0  # how late a retry parked by another process (`concord dlq retry`) may be noticed
 
 
 def _accept_all(_event: EventEnvelope) -> bool:
@@ -94,10 +95,12 @@ class SubscriptionRunner:
         self._held: list[StoredEvent] = []
         self._held_until = 0.0
         self._held_failures = 0
-        # Only this runner parks events of its subscription (one consumer process per subscription, decision
-        # 010), so once a committed batch saw none parked and parked none, nothing is parked until it parks
-        # again: the due-heads and parked-now queries (two of a small batch's five statements) are skipped.
+        # After a committed batch saw nothing parked and parked nothing, the due-retry lookup (its own
+        # connection and a grouped query: a fifth of a small batch's database time) can only find what someone
+        # else parked since — `concord dlq retry` from another process. So it is skipped for up to
+        # _RECHECK_S while nothing is known to be parked; `drain` always looks (docs/decisions/075).
         self._none_parked = False
+        self._looked_at = 0.0
 
     def run_once(self, max_events: int = 500, wait_s: float = 0.0) -> ConsumeReport:
         report = ConsumeReport()
@@ -114,6 +117,7 @@ class SubscriptionRunner:
 
     def drain(self, rounds: int = 1000, max_events: int = 500) -> ConsumeReport:
         """Consume until the log has nothing new and no retry is due (tests, demo, CLI)."""
+        self._none_parked = False  # look for due retries first, whoever parked them
         total = ConsumeReport()
         for _ in range(rounds):
             report = self.run_once(max_events)
@@ -139,9 +143,8 @@ class SubscriptionRunner:
         """Handle one batch inside `tx`; returns whether the subscription has nothing parked afterwards."""
         envelopes = [e.envelope for e in events]
         parked_before = report.parked
-        known_clear = self._none_parked  # (then parked_now could only answer "nothing": save the query)
         self._none_parked = False  # unknown until this batch commits
-        parked_ids, blocked = (set(), set()) if known_clear else self.store.parked_now(tx, self.name)
+        parked_ids, blocked = self.store.parked_now(tx, self.name)
         done = self.store.handled(tx, self.name, [e.event_id for e in envelopes]) | parked_ids
         todo: list[EventEnvelope] = []
         for env in envelopes:
@@ -231,8 +234,9 @@ class SubscriptionRunner:
         return None
 
     def _retry_due(self, report: ConsumeReport, rounds: int = 100) -> None:
-        if self._none_parked:
+        if self._none_parked and time.monotonic() - self._looked_at < _RECHECK_S:
             return
+        self._looked_at = time.monotonic()
         for _ in range(rounds):
             heads = self.store.due_heads(self.name, self.clock(), limit=200)
             if not heads:
