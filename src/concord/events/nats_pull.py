@@ -72,13 +72,14 @@ class Puller:
                 if self._requests[0][1] <= 0:
                     self._requests.popleft()
             return
-        if status == StatusCode.CONTROL_MESSAGE:  # idle heartbeat: nothing to account
-            return
-        if status == StatusCode.REQUEST_TIMEOUT and self._requests:
-            self._credit -= int(self._requests.popleft()[1])
+        if status == StatusCode.REQUEST_TIMEOUT:  # the oldest request expired: renew the credit
+            if self._requests:
+                self._credit -= int(self._requests.popleft()[1])
+            await self.top_up()
         elif status == StatusCode.CONFLICT:
+            # Leadership change, consumer deleted or reconfigured: the server dropped our requests. Renewal is
+            # left to the consumer's next `take`, so a conflict that persists cannot become a request storm.
             self.reset()
-        await self.top_up()
 
     def reset(self) -> None:
         """Forget every outstanding request (the server dropped them: reconnect, consumer recreated)."""
@@ -104,7 +105,8 @@ class Puller:
     def take(self, max_events: int, wait_s: float, renew: bool = True) -> list[Msg]:
         """Up to `max_events` buffered messages; when there are none, wait up to `wait_s` for the first.
         `renew=False` asks for nothing more (a nak is handing everything back)."""
-        self.window = max(2 * max_events, 2)  # two batches ahead: the next one arrives while this one runs
+        if renew:
+            self.window = max(2 * max_events, 2)  # two batches ahead: the next one arrives while this one runs
         msgs: list[Msg] = []
         if self._buffer.empty() and wait_s > 0:
             with contextlib.suppress(queue.Empty):
