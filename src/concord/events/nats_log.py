@@ -116,8 +116,8 @@ class NatsLog:
         return puller
 
     async def _ensure_consumer(self, durable: str) -> int:
-        """Create the durable consumer unless it exists, rewinding one a dead process left holding messages; returns the
-        consumer sequence it has delivered so far (0 for a new one)."""
+        """Create the durable consumer unless it exists (recreating one that a dead process left holding
+        messages); returns the consumer sequence it has delivered so far (0 for a new one)."""
         try:
             info = await self._js.consumer_info(self.stream, durable)
         except NotFoundError:
