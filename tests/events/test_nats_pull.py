@@ -106,6 +106,8 @@ def test_a_nak_hands_back_what_was_pushed_behind_it(nats_log: NatsLog) -> None:
 def test_pulling_resumes_after_the_server_restarts(tmp_path: Path) -> None:
     """The server forgets our pull requests with the connection; the reconnect must re-issue them at once
     rather than after they would have expired (10 s here)."""
+    if not Path(NATS_SERVER).exists():
+        pytest.skip(f"{NATS_SERVER} is not installed")
     port = free_port()
     conf = tmp_path / "nats.conf"
     conf.write_text(f'listen: "127.0.0.1:{port}"\njetstream {{ store_dir: "{tmp_path / "store"}" }}\n')
