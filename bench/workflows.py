@@ -100,6 +100,9 @@ class Done(BaseModel):
     ids: dict[str, str]
 
 
+TENANT = "default"  # not pinned to a region: every step gets the default endpoint, as in production
+
+
 @durable_step("bench-validate")
 def b_validate(c: Customer) -> Customer:
     return c.model_copy(update={"name": c.name.strip()})
@@ -108,7 +111,7 @@ def b_validate(c: Customer) -> Customer:
 @durable_step("bench-erp")
 def b_erp(c: Customer) -> Customer:
     with connector_call():
-        record = ExactlyOnceWriter(services().connector("erp")).create(
+        record = ExactlyOnceWriter(services().connector("erp", TENANT)).create(
             "record", {"name": c.name, "country": c.country}, idempotency_key=c.key, external_id=("code", c.key))
     return c.model_copy(update={"erp_id": record.record.id})
 
@@ -116,7 +119,7 @@ def b_erp(c: Customer) -> Customer:
 @durable_step("bench-crm")
 def b_crm(c: Customer) -> Done:
     with connector_call():
-        crm = services().connector("crm")
+        crm = services().connector("crm", TENANT)
         account = crm.create("record", {"name": c.name}, idempotency_key=f"{c.key}:crm")
         crm.update("record", account.id, {"erp_number": c.erp_id})
     return Done(key=c.key, ids={"crm": account.id, "erp": c.erp_id or ""})
@@ -125,14 +128,15 @@ def b_crm(c: Customer) -> Done:
 @durable_step("bench-publish")
 def b_publish(d: Done) -> Done:
     with connector_call():
-        services().connector("events").create("record", {"type": "CustomerOnboarded"}, idempotency_key=d.key)
+        services().connector("events", TENANT).create("record", {"type": "CustomerOnboarded"}, idempotency_key=d.key)
     return d
 
 
 @durable_step("bench-provision")
 def b_provision(d: Done) -> Done:
     with connector_call():
-        sub = services().connector("billing").create("record", {"customer": d.key}, idempotency_key=f"{d.key}:s")
+        billing = services().connector("billing", TENANT)
+        sub = billing.create("record", {"customer": d.key}, idempotency_key=f"{d.key}:s")
     return d.model_copy(update={"ids": {**d.ids, "billing": sub.id}})
 
 

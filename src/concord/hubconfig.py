@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
@@ -11,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from concord.canonical.models import ENTITY_TYPES
+from concord.mappings.mapper import Mapper
 from concord.mappings.registry import MappingSet, bundled_specs_dir, load_mapping_set
 from concord.ownership.policy import OwnershipPolicy, RuleIndex
 from concord.yamlconf import ConfigError, Located, load_yaml_file
@@ -81,15 +82,36 @@ class LiveOwnership:
         self.active_version = version
 
 
+MAPPING_SYNC_S = 1.0
+MappingKey = tuple[str, str, str]  # (tenant or "*", system, entity) of a mapping_versions history
+
+
+class LiveMappings:
+    """What this process knows of the activated mapping versions, so `concord.security.mapping_sync.sync` can
+    tell cheaply whether another process activated one (#8): the last look's fingerprint of the version table,
+    the version applied per (tenant, system, entity), and what ran before a key was first applied (restored if
+    its rows vanish, e.g. a database restored from before the change)."""
+
+    def __init__(self, interval: float = MAPPING_SYNC_S) -> None:
+        self.interval = interval  # seconds between looks (CONCORD_MAPPING_SYNC_S); 0 looks on every call
+        self.fingerprint: tuple[int, int | None] | None = None  # (rows, highest id) at the last look
+        self.applied: dict[MappingKey, int] = {}
+        self.before: dict[MappingKey, Mapper | None] = {}  # None: the tenant followed the hub-wide spec
+        self.checked_at = float("-inf")  # monotonic time of the last look at the store
+        self.lock = threading.Lock()  # one look or activation at a time; readers of the mappings never wait
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Everything the core needs to decide, loaded and validated once at start-up (ownership rules excepted:
-    they are read from the store, see `concord.security.ownership_changes.sync`)."""
+    they are read from the store, see `concord.security.ownership_changes.sync`, and so are activated mapping
+    versions, see `concord.security.mapping_sync.sync`)."""
 
     hub: HubConfig
     live: LiveOwnership
     mappings: MappingSet
     config_dir: Path
+    live_mappings: LiveMappings = field(default_factory=LiveMappings)
 
     @property
     def ownership(self) -> OwnershipPolicy:
@@ -107,16 +129,20 @@ def bundled_config_dir() -> Path:
     return Path(str(resources.files("concord") / "defaults"))
 
 
-def load_runtime(config_dir: Path | None) -> Runtime:
-    """Load concord.yaml, ownership.yaml and mappings/; every problem names its file and line."""
+def load_runtime(config_dir: Path | None, mapping_sync_s: float = MAPPING_SYNC_S) -> Runtime:
+    """Load concord.yaml, ownership.yaml and mappings/; every problem names its file and line. `mapping_sync_s`:
+    how often the running process looks for mapping versions activated elsewhere."""
     base = config_dir or bundled_config_dir()
     hub = load_yaml_file(HubConfig, base / "concord.yaml")
     ownership = load_yaml_file(OwnershipPolicy, base / "ownership.yaml",
                                context={"systems": set(hub.systems) | INTERNAL_SYSTEMS})
     mapping_dir = base / "mappings"
-    mappings = load_mapping_set(mapping_dir if mapping_dir.is_dir() else bundled_specs_dir())
+    # Tenant overrides (mappings/tenants/<tenant>/) are checked against the tenants declared above.
+    mappings = load_mapping_set(mapping_dir if mapping_dir.is_dir() else bundled_specs_dir(),
+                                tenants=set(hub.tenants))
     unknown = sorted(mappings.systems() - set(hub.systems))
     if unknown:
         raise ConfigError([f"{mapping_dir}: mappings for systems not declared in concord.yaml: {unknown}"])
-    return Runtime(hub=hub, live=LiveOwnership(ownership), mappings=mappings, config_dir=base)
+    return Runtime(hub=hub, live=LiveOwnership(ownership), mappings=mappings, config_dir=base,
+                   live_mappings=LiveMappings(mapping_sync_s))
 

@@ -30,10 +30,13 @@ class Settings(BaseSettings):
                                                                     "(random per process when unset)")
     tls_cert: Path | None = Field(default=None, description="PEM certificate: serve HTTPS (with tls_key)")
     tls_key: Path | None = Field(default=None, description="PEM private key of tls_cert")
-    connections: Path | None = Field(default=None, description="systems YAML (salesforce, tryton, ...): when set, "
-                                     "`concord serve` also hosts the workflow runtime and its connectors, probes "
-                                     "them in /readyz and charts their rate-limit headroom")
+    connections: Path | None = Field(default=None, description="connections YAML (`systems:`, regional endpoints: "
+                                     "deploy/connectors.yaml.example): when set, `concord serve` also hosts the "
+                                     "workflow runtime and its connectors, probes them in /readyz and charts their "
+                                     "rate-limit headroom")
     scale: bool = Field(default=False, description="scale mode: POST /changes publishes to the partitioned bus "
                                                    "(CONCORD_SCALE_* settings) and `concord worker`s apply it")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")
+    mapping_sync_s: float = Field(default=1.0, ge=0, le=3600, description=(
+        "seconds between looks for mapping versions activated by another process (0: on every batch)"))
     headroom_sample_s: float = Field(default=15.0, gt=0, description="seconds between rate-limit headroom samples")

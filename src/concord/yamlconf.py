@@ -80,13 +80,18 @@ def validate_yaml(model: type[M], text: str, source: str, context: dict[str, Any
         raise ConfigError([_problem(err, source, lines) for err in exc.errors()]) from exc
 
 
-def _problem(err: Any, source: str, lines: dict[Loc, int]) -> str:
+def error_location(err: Any) -> tuple[Loc, Loc, str]:
+    """Where a pydantic error is (field path, path of its line) and its message, a `Located` check's included."""
     loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     msg = err["msg"].removeprefix("Value error, ")
-    line_loc = loc
-    located = err.get("ctx", {}).get("error")
+    located = (err.get("ctx") or {}).get("error")
     if isinstance(located, Located):
-        loc, line_loc, msg = (*loc, *located.loc), (*loc, *located.line_loc), located.message
+        return (*loc, *located.loc), (*loc, *located.line_loc), located.message
+    return loc, loc, msg
+
+
+def _problem(err: Any, source: str, lines: dict[Loc, int]) -> str:
+    loc, line_loc, msg = error_location(err)
     return f"{source}:{_line_for(line_loc, lines)}: {_format_loc(loc)}: {msg}"
 
 

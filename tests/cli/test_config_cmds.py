@@ -185,3 +185,10 @@ def test_exported_schema_is_valid_against_the_metaschema(tmp_path: Path) -> None
         jsonschema.Draft202012Validator.check_schema(schema)
         entity = ENTITY_TYPES[path.name.split(".")[0]]()
         jsonschema.validate(entity.model_dump(mode="json"), schema)
+
+
+def test_a_bad_setting_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    result = CliRunner().invoke(build(), ["mappings", "proposals"], env={
+        "CONCORD_MAPPING_SYNC_S": "-1", "CONCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}"})
+    assert result.exit_code == 2
+    assert "CONCORD_MAPPING_SYNC_S:" in result.output and "greater than or equal to 0" in result.output

@@ -92,3 +92,13 @@ def test_connections_file_declares_endpoint_regions(tmp_path: Path, monkeypatch:
         "connector": "zendesk", "config": {"host": "x"}, "endpoints": [{"config": {"host": "y"}}]}}}))
     with pytest.raises(ScaleConfigError, match=r"endpoints\.0\.region"):
         scale_delivery.load_targets(path)
+
+
+def test_every_endpoint_is_named_once_for_probes_and_headroom() -> None:
+    """What /readyz probes, the headroom sampler watches and the runtimes close: each endpoint once, a regional
+    one as `system@region`, the default under its system even when it also declares its region."""
+    us, eu = _zendesk_endpoints()
+    crm = MemorySystem("salesforce", ("Account",))
+    residency = Residency({"eu-co": "eu"}, {"zendesk": {"us": us, "eu": eu}, "salesforce": {}})
+    named = residency.named_endpoints({"zendesk": us, "salesforce": crm})
+    assert named == {"zendesk": us, "zendesk@eu": eu, "salesforce": crm}

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
@@ -140,3 +141,23 @@ def test_a_refused_id_counts_as_an_authenticated_answer_and_a_refused_key_does_n
     assert (refused.status, refused.credentials, refused.reachable) == ("failing", "refused", True)
     down = probe(RetryableError("crm", "connection refused"))
     assert (down.status, down.reachable) == ("failing", False)
+
+
+def test_readyz_probes_every_regional_endpoint_of_the_connections_file(tmp_path: Path, runtime: Runtime) -> None:
+    """A regional endpoint (decision 072) is a dependency like the default one: probed as `<system>@<region>`,
+    and a dead one fails readiness by that name."""
+    with stripe_twin() as us, stripe_twin() as eu:
+        once = {"max_attempts": 1}
+        systems = tmp_path / "systems.yaml"
+        dead = f"http://127.0.0.1:{free_port()}"
+        systems.write_text(yaml.safe_dump({"systems": {"stripe": {
+            "connector": "stripe", "region": "us", "config": {"base_url": us.url, "api_key": API_KEY, "retry": once},
+            "endpoints": [{"region": "eu", "config": {"base_url": eu.url, "api_key": API_KEY, "retry": once}},
+                          {"region": "ap", "config": {"base_url": dead, "api_key": API_KEY, "retry": once}}]}}}))
+        app = create_app(settings(tmp_path, connections=systems), runtime)
+        with TestClient(app) as client:
+            ready = client.get("/readyz", headers=operator(app))
+    body = ready.json()
+    status = {s["name"]: s["status"] for s in body["systems"]}
+    assert (status["stripe"], status["stripe@eu"], status["stripe@ap"]) == ("ok", "ok", "failing"), body
+    assert ready.status_code == 503 and body["failing"] == ["stripe@ap"]

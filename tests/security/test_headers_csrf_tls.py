@@ -112,8 +112,10 @@ def test_serve_speaks_tls_with_the_given_certificate(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     port = free_port()
     env = {**os.environ, "CONCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CONCORD_LOG_LEVEL": "warning"}
+    # stderr goes to a file: reading a pipe for the failure message would block while a slow server still runs.
+    log = tmp_path / "serve.log"
     proc = subprocess.Popen([sys.executable, "-m", "concord", "serve", "--port", str(port), "--tls-cert", str(cert),
-                             "--tls-key", str(key)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--tls-key", str(key)], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     context = ssl.create_default_context(cafile=str(cert))
     try:
         deadline = time.monotonic() + 30
@@ -122,7 +124,7 @@ def test_serve_speaks_tls_with_the_given_certificate(tmp_path: Path) -> None:
                 response = httpx.get(f"https://localhost:{port}/healthz", verify=context, timeout=1)
                 break
             except httpx.TransportError:
-                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
                 time.sleep(0.1)
         assert response.json() == {"status": "ok"} and "strict-transport-security" in response.headers
         with pytest.raises(httpx.TransportError):

@@ -76,7 +76,7 @@ def test_proposal_is_dry_run_approved_by_a_second_person_and_rolled_back(world: 
     assert _ingest(world, "salesforce", "001G", {"Name": "Old Co", "Type": "Enterprise"}, "e4")["http"] == 422
 
     rolled = world.client.post("/api/v1/mappings/salesforce/account/rollback", headers=bob)
-    assert rolled.json() == {"system": "salesforce", "entity": "account", "version": 3}
+    assert rolled.json() == {"tenant": "*", "system": "salesforce", "entity": "account", "version": 3}
     again = _ingest(world, "salesforce", "001H", {"Name": "Old Co", "Type": "Enterprise"}, "e5")
     assert again["http"] == 202 and again["mapping_version"] == "salesforce/account@3"
     assert world.client.get(f"/api/v1/mappings/proposals/{proposal['id']}", headers=bob).json()["status"] == \

@@ -1,10 +1,11 @@
 """A workflow worker in its own process, for the crash tests.
 
-    python -m tests.workflows.crash_worker DB_URL CONNECTIONS PRICE FINISH START
+    python -m tests.workflows.crash_worker DB_URL CONNECTIONS PRICE FINISH START [CONTRACT]
 
 Launching the engine resumes the run the previous (killed) worker left pending; the worker waits for the run of
 customer FINISH to end and prints its view as JSON, then starts onboarding for customer START and waits for it —
-with CONCORD_WORKFLOW_CRASH_AT=<step>@<START> it is SIGKILLed at that step. "-" skips either part.
+with CONCORD_WORKFLOW_CRASH_AT=<step>@<START> it is SIGKILLed at that step. "-" skips either part. CONTRACT: the
+onboarding carries that won deal (decision 076: it converts a lead first and places the deal's order last).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def _finish(engine: WorkflowEngine, customer: str) -> None:
     raise SystemExit(f"run {workflow_id} did not finish")
 
 
-def main(database_url: str, connections: str, price: str, finish: str, start: str) -> None:
+def main(database_url: str, connections: str, price: str, finish: str, start: str, contract: str = "-") -> None:
     from concord.workflows.services import standard_services
 
     db = make_engine(database_url, sqlite_synchronous="NORMAL")
@@ -48,7 +49,8 @@ def main(database_url: str, connections: str, price: str, finish: str, start: st
         if start != "-":
             request = OnboardRequest(customer_id=start, admin_email=f"admin-{start}@crash.example",
                                      plan_price=price, seats=2,
-                                     legal_entity=LegalEntity(tax_id=be_vat(start), tax_id_type="eu_vat"))
+                                     legal_entity=LegalEntity(tax_id=be_vat(start), tax_id_type="eu_vat"),
+                                     contract_id=None if contract == "-" else contract)
             start_process(engine, process_specs()["onboard-customer"], request)
             _finish(engine, start)
 

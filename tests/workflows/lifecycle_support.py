@@ -6,7 +6,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from concord.connectors.base import Connector
 from concord.hubconfig import Runtime
 from concord.storage import queries
 from concord.tasks.models import TaskPublic, TaskStatus
@@ -76,5 +75,3 @@ def sf_account(systems: Systems, sf_id: str) -> dict[str, Any]:
     return account
 
 
-def connector(engine: WorkflowEngine, system: str) -> Connector:
-    return engine.services.connector(system)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.tryton
 
 
 def _invoice(engine: WorkflowEngine, systems: Systems, party: str, amount: str) -> int:
-    erp: Any = engine.services.connector("tryton")
+    erp: Any = engine.services.connector("tryton", "default")
     return posted_invoice(erp, systems.tryton, systems.tryton.meta.companies[0], int(party), Decimal(amount))
 
 
@@ -48,7 +48,7 @@ def test_posted_invoice_reaches_crm_and_erp_clears_a_credit_limit_hold(
         engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
     customer, sf_id, made = onboarded(engine, systems, runtime, database_url, "Receivables AG")
     party = made["tryton"]["party"]
-    erp: Any = engine.services.connector("tryton")
+    erp: Any = engine.services.connector("tryton", "default")
     erp.set_credit_limit(int(party), Decimal("100.00"))
     invoice = _invoice(engine, systems, party, "300.00")
 
@@ -56,7 +56,7 @@ def test_posted_invoice_reaches_crm_and_erp_clears_a_credit_limit_hold(
     assert SignalStarter(engine, lifecycle_specs()).poll() == 1
     synced = finished(engine, SYNC_BILLING, f"{SYNC_BILLING}:default:{customer}:inv-{invoice}")
     assert synced.status == "completed", synced
-    billing = engine.services.connector("stripe").receivables(made["stripe"]["customer"])  # type: ignore[attr-defined]
+    billing = engine.services.connector("stripe", "default").receivables(made["stripe"]["customer"])  # type: ignore[attr-defined]
     account = sf_account(systems, sf_id)
     # ERP's posted invoice plus billing's open subscription invoice, side by side on the CRM account
     assert (account["Open_Receivables__c"], account["Open_Invoices__c"], account["Billing_Status__c"]) == \

@@ -33,17 +33,18 @@ def test_closure_needs_a_second_approver(engine: WorkflowEngine, systems: System
     assert "alice cannot approve" in second.message
     assert golden(engine, customer, "lifecycle_state") == "active"  # nothing happened yet
     subscription = made["stripe"]["subscription"]
-    assert engine.services.connector("stripe").read("subscription", subscription).fields["status"] != "canceled"
+    billing = engine.services.connector("stripe", "default")
+    assert billing.read("subscription", subscription).fields["status"] != "canceled"
 
     decide(engine.services.engine, second.id, TaskAction.RESOLVE, actor="bob")
     engine.wake(view.workflow_id, second.id)
     done = finished(engine, CLOSE, view.workflow_id)
     assert done.status == "completed" and done.result is not None and done.result["approved_by"] == "bob", done
     assert golden(engine, customer, "lifecycle_state") == "closed"
-    assert engine.services.connector("stripe").read("subscription", subscription).fields["status"] == "canceled"
-    user = engine.services.connector("scim").read("Users", made["scim"]["user"])
+    assert billing.read("subscription", subscription).fields["status"] == "canceled"
+    user = engine.services.connector("scim", "default").read("Users", made["scim"]["user"])
     assert user is not None and user.fields.get("active") is False
-    party = engine.services.connector("tryton").search("party", {"code": customer})
+    party = engine.services.connector("tryton", "default").search("party", {"code": customer})
     assert len(party) == 1 and party[0].fields["active"] is False
     assert sf_account(systems, sf_id)["Lifecycle_Stage__c"] == "Closed"
     assert {"AccountSuspended", "AccountClosed"} <= set(event_types(engine, customer))

@@ -64,7 +64,7 @@ def route_events(db: Engine) -> None:
 
 
 def expected_crm(engine: WorkflowEngine, stripe_customer: str, erp_open: str) -> dict[str, Any]:
-    billing = engine.services.connector("stripe").receivables(stripe_customer)  # type: ignore[attr-defined]
+    billing = engine.services.connector("stripe", "default").receivables(stripe_customer)  # type: ignore[attr-defined]
     cents = Decimal(100)
     erp = Decimal(erp_open)
     return crm_fields(BillingFigures(open_amount=erp + Decimal(billing.open_amount) / cents,
@@ -73,7 +73,7 @@ def expected_crm(engine: WorkflowEngine, stripe_customer: str, erp_open: str) ->
 
 
 def settle_billing(engine: WorkflowEngine, stripe_customer: str) -> None:
-    billing: Any = engine.services.connector("stripe")
+    billing: Any = engine.services.connector("stripe", "default")
     for invoice in billing.list_invoices(stripe_customer, "open"):
         billing.client.post(f"/v1/invoices/{invoice.id}/pay", {"paid_out_of_band": True},
                             idempotency_key=f"pay-{invoice.id}")
@@ -91,7 +91,7 @@ def test_posted_invoice_reaches_crm_and_payment_turns_it_paid(
         engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
     customer, sf_id, made = onboarded(engine, systems, runtime, database_url, "Invoice Flow AG")
     party, stripe_customer = int(made["tryton"]["party"]), made["stripe"]["customer"]
-    erp: Any = engine.services.connector("tryton")
+    erp: Any = engine.services.connector("tryton", "default")
     company = systems.tryton.meta.companies[0]
     db = engine.services.engine
     feed = TrytonInvoiceFeed(erp.client, company.id)

@@ -53,7 +53,7 @@ def test_a_prospect_is_qualified_in_concord_and_crm_once(engine: WorkflowEngine,
 
 
 def _confirmed_order(engine: WorkflowEngine, systems: Systems, party: str) -> int:
-    erp: Any = engine.services.connector("tryton")
+    erp: Any = engine.services.connector("tryton", "default")
     company = systems.tryton.meta.companies[0]
     address, = erp.client.search("party.address", [["party", "=", int(party)]], limit=1)
     # A comment line is enough for Tryton to quote and confirm the order (no product or stock needed).
@@ -84,7 +84,7 @@ def test_a_contract_goes_live_on_its_confirmed_order_and_flows_to_crm_and_suppor
     assert events.count("ContractActivated") == 1
     account = sf_account(systems, sf_id)
     assert account["Contract_Status__c"] == "Activated" and account["Order_Number__c"] == detail["order"]["number"]
-    org = engine.services.connector("zendesk").read("organizations", made["zendesk"]["organization"])
+    org = engine.services.connector("zendesk", "default").read("organizations", made["zendesk"]["organization"])
     assert org is not None and {"contract_active", f"contract_{order}"} <= set(org.fields["tags"])
     again = start_process(engine, lifecycle_specs()[ACTIVATE_CONTRACT], request)
     assert not again.created and again.status == "completed"

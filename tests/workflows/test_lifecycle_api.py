@@ -158,3 +158,15 @@ def test_activate_contract_contract_422_404_409(client: TestClient) -> None:
     assert_problem(client.post("/api/v1/process/activate-contract",
                                json={"customer_id": prospect, "order_id": 7, "activated_by": "ops"}),
                    409, "lifecycle_state")
+
+
+def test_onboarding_a_lead_needs_its_won_deal_and_a_bad_contract_id_is_named(client: TestClient) -> None:
+    lead = _customer(client, "prospect")
+    assert_problem(client.post("/api/v1/process/onboard-customer", json={"customer_id": lead}),
+                   409, "lifecycle_state")  # a lead without a won deal is converted first, not onboarded
+    assert_problem(client.post("/api/v1/process/onboard-customer", json={"customer_id": lead, "contract_id": "a b"}),
+                   422, "contract_id")
+    # No onboarding runs for the lead: activating its deal directly is still refused (decision 076).
+    assert_problem(client.post("/api/v1/process/activate-contract",
+                               json={"customer_id": lead, "contract_id": "k1", "activated_by": "ops"}),
+                   409, "lifecycle_state")

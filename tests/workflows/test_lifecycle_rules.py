@@ -44,7 +44,8 @@ def test_explain_names_category_step_and_links() -> None:
              (TaskKind.MISSING_DATA, "concord", "validate", "missing_master_data"),
              (TaskKind.REJECTED, "scim", "provision-scim", "downstream_provisioning_failure"),
              (TaskKind.FAILED, "provision-stripe", "provision-stripe", "downstream_provisioning_failure"),
-             (TaskKind.APPROVAL, "concord", "approval", "awaiting_approval")]
+             (TaskKind.APPROVAL, "concord", "approval", "awaiting_approval"),
+             (TaskKind.RESIDENCY, "tryton", "erp-create", "data_residency")]
     for kind, system, step, category in cases:
         answer = explain("c1", {"lifecycle_state": "onboarding"}, [_task(kind, system, step)], [])
         assert (answer.blocked, answer.category, answer.waiting_step) == (True, category, step), answer
@@ -57,6 +58,35 @@ def test_explain_names_category_step_and_links() -> None:
     assert held.workflow_id == "amend-subscription:default:c1:Q1" and "credit status is hold" in held.reasons
     fine = explain("c1", {"lifecycle_state": "active", "credit_status": "ok"}, [], [])
     assert not fine.blocked and fine.category == "none"
+
+
+def _run(workflow_id: str, process: str, parent: str | None = None, status: str = "PENDING") -> RunFact:
+    return RunFact(workflow_id=workflow_id, process=process, status=status, parent=parent)
+
+
+def test_explain_says_what_a_won_deal_onboarding_waits_for() -> None:
+    onboarding = _run("onboard:default:c1", "onboard-customer")
+    converting = explain("c1", {"lifecycle_state": "prospect"}, [],
+                         [onboarding, _run("convert-lead:default:c1", "convert-lead")])
+    assert (converting.blocked, converting.category) == (False, "none")
+    assert (converting.waiting_step, converting.workflow_id) == ("convert-lead", "onboard:default:c1")
+    assert "qualify the lead" in converting.reason and "convert-lead:default:c1" in converting.reason
+    child = _run("activate-contract:default:c1:k1", "activate-contract", parent=onboarding.workflow_id)
+    ordering = explain("c1", {"lifecycle_state": "active"}, [], [onboarding, child])
+    assert ordering.waiting_step == "activate-contract" and "place the won deal's order" in ordering.reason
+    # A deal won while another onboarding runs: the activation waits for it, and a task on that onboarding is
+    # still what the answer leads with (a person must act), the wait listed among the reasons.
+    behind = _run("activate-contract:default:c1:k2", "activate-contract")
+    waiting = explain("c1", {"lifecycle_state": "onboarding"}, [], [onboarding, behind])
+    assert (waiting.waiting_step, waiting.workflow_id) == ("await-onboarding", behind.workflow_id)
+    assert "waits for onboard:default:c1 to finish" in waiting.reason
+    stuck = explain("c1", {"lifecycle_state": "onboarding"}, [_task(TaskKind.REJECTED, "tryton", "erp-create")],
+                    [onboarding, behind])
+    assert stuck.blocked and stuck.waiting_step == "erp-create" and waiting.reason in stuck.reasons
+    done = explain("c1", {"lifecycle_state": "active"}, [],
+                   [_run("onboard:default:c1", "onboard-customer", status="SUCCESS"),
+                    _run("convert-lead:default:c1", "convert-lead", status="SUCCESS")])
+    assert done.reason == "nothing blocks this customer" and done.waiting_step is None
 
 
 def test_business_keys() -> None:

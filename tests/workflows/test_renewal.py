@@ -32,7 +32,7 @@ def workflow_settings(database_url: str) -> WorkflowSettings:
 
 
 def _quantity(engine: WorkflowEngine, subscription: str) -> Any:
-    record = engine.services.connector("stripe").read("subscription", subscription)
+    record = engine.services.connector("stripe", "default").read("subscription", subscription)
     assert record is not None
     return record.fields["quantity"]
 

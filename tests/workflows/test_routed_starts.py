@@ -9,86 +9,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import pytest
 
-from concord.events.embedded import EmbeddedLog
-from concord.events.hub import build_runners
-from concord.events.registry import SchemaRegistry
-from concord.events.relay import OutboxRelay
-from concord.events.routing import load_routing
 from concord.events.store import ConsumerStore
 from concord.hubconfig import Runtime
-from concord.ingest.models import ChangeCreate, ChangePublic
-from concord.ingest.service import IngestService
+from concord.ingest.models import ChangeCreate
 from concord.storage import queries
 from concord.workflows.engine import WorkflowEngine
-from concord.workflows.lifecycle_model import ConvertLeadRequest
 from concord.workflows.lifecycle_processes import lifecycle_specs
-from concord.workflows.processes import process_specs, run_view, start_process
+from concord.workflows.processes import process_specs, run_view
 from concord.workflows.signals import SignalStarter
 from tests.workflows.lifecycle_support import event_types, golden, onboarded
+from tests.workflows.routing_support import deal, ingest, prospect, route
 from tests.workflows.support import Systems, crm_customer, settle
 
 pytestmark = pytest.mark.tryton
-ROUTED = ("lead-conversion", "closed-won")
-
-
-def ingest(engine: WorkflowEngine, runtime: Runtime, change: ChangeCreate) -> ChangePublic:
-    service = IngestService(engine.services.engine, runtime)
-    service.start()
-    try:
-        outcome = service.ingest([change])[0]
-    finally:
-        service.stop()
-    assert isinstance(outcome, ChangePublic), outcome
-    return outcome
-
-
-def deal(engine: WorkflowEngine, systems: Systems, runtime: Runtime, sf_account: str, stage: str,
-         opportunity: str | None = None) -> tuple[str, str]:
-    """An Opportunity as sales keeps it (created, or moved to `stage`), captured into Concord. (SF id, contract)"""
-    store = systems.salesforce.state.store
-    values = {"AccountId": sf_account, "Name": "Annual platform deal", "StageName": stage,
-              "CloseDate": "2026-12-31", "Amount": 1200}
-    if opportunity is None:
-        opportunity = store.inject("Opportunity", values)
-    else:
-        store.tamper("Opportunity", opportunity, {"StageName": stage})
-    outcome = ingest(engine, runtime, ChangeCreate(
-        system="salesforce", entity="contract", external_id=opportunity, fields=values,
-        source_ts=datetime.now(UTC), idempotency_key=f"capture-{opportunity}-{stage}"))
-    return opportunity, outcome.canonical_id
-
-
-def route(engine: WorkflowEngine, subscriptions: tuple[str, ...] = ROUTED) -> int:
-    """The hub's event path once: outbox → log → the routed subscriptions → the signal starter."""
-    registry = SchemaRegistry.default()
-    db = engine.services.engine
-    log = EmbeddedLog(db, partitions=4)
-    try:
-        OutboxRelay(db, log, registry).drain()
-        routing = load_routing(None, set(registry.types()))
-        with httpx.Client() as http:
-            runners = build_runners(routing, log, db, registry, http, environ={})
-            try:
-                for name in subscriptions:
-                    runners[name].drain()
-            finally:
-                for runner in runners.values():
-                    runner.close()
-    finally:
-        log.close()
-    return SignalStarter(engine, {**process_specs(), **lifecycle_specs()}).poll()
-
-
-def prospect(engine: WorkflowEngine, systems: Systems, runtime: Runtime, url: str, name: str) -> tuple[str, str]:
-    customer, sf_id = crm_customer(systems, runtime, url, name, Lifecycle_Stage__c="Prospect", ShippingCountry="US",
-                                   ShippingCity="Austin", ShippingPostalCode="73301")
-    ingest(engine, runtime, ChangeCreate(system="concord", entity="account", external_id=customer,
-                                         canonical_id=customer, fields={"lifecycle_state": "prospect"},
-                                         source_ts=datetime.now(UTC), idempotency_key=f"lead-{customer}"))
-    return customer, sf_id
 
 
 def test_a_deal_converts_the_lead_and_closed_won_onboards_the_new_customer(
@@ -124,7 +59,7 @@ def test_closed_won_on_an_active_customer_places_the_order_and_it_flows_to_crm_a
     assert run.status == "completed" and run.result is not None, run
     order = run.result["detail"]["order"]
     party = int(made["tryton"]["party"])
-    sales = engine.services.connector("tryton").list_sales(party)  # type: ignore[attr-defined]
+    sales = engine.services.connector("tryton", "default").list_sales(party)  # type: ignore[attr-defined]
     assert [(s.id, s.number) for s in sales] == [(order["id"], order["number"])]
     assert sales[0].state in ("confirmed", "processing", "done")
     assert golden(engine, contract, "number") == order["number"]
@@ -133,14 +68,14 @@ def test_closed_won_on_an_active_customer_places_the_order_and_it_flows_to_crm_a
     won: dict[str, Any] = next(o for o in systems.salesforce.state.store.snapshot("Opportunity")
                                if o["Id"] == opportunity)
     assert (won["Order_Number__c"], won["Contract_Status__c"]) == (order["number"], "Activated")
-    org = engine.services.connector("zendesk").read("organizations", made["zendesk"]["organization"])
+    org = engine.services.connector("zendesk", "default").read("organizations", made["zendesk"]["organization"])
     assert org is not None
     assert org.fields["organization_fields"]["order_number"] == order["number"]
     assert org.fields["organization_fields"]["contract_status"] == "active"
     # The same won deal seen again (a re-capture, a redelivery) places nothing twice.
     deal(engine, systems, runtime, sf_id, "Closed Won", opportunity)
     route(engine)
-    assert len(engine.services.connector("tryton").list_sales(party)) == 1  # type: ignore[attr-defined]
+    assert len(engine.services.connector("tryton", "default").list_sales(party)) == 1  # type: ignore[attr-defined]
 
 
 def test_a_refused_start_is_dead_lettered_and_the_queue_moves_on(
@@ -163,17 +98,24 @@ def test_a_refused_start_is_dead_lettered_and_the_queue_moves_on(
 
 def test_a_refused_won_deal_starts_after_the_fix_when_its_dead_letter_is_retried(
         engine: WorkflowEngine, systems: Systems, runtime: Runtime, database_url: str) -> None:
-    customer, sf_id = prospect(engine, systems, runtime, database_url, "Early Winner SARL")
-    deal(engine, systems, runtime, sf_id, "Closed Won")
-    route(engine, ("closed-won",))  # a lead not yet qualified: neither activation nor onboarding may start
+    customer, sf_id, made = onboarded(engine, systems, runtime, database_url, "Paused Winner SARL")
+    lifecycle(engine, runtime, customer, "suspended")
+    _, contract = deal(engine, systems, runtime, sf_id, "Closed Won")
+    route(engine, ("closed-won",))  # suspended: neither activation nor onboarding may start
     store = ConsumerStore(engine.services.engine)
     [letter] = store.dead_letters("closed-won")
-    assert "prospect → onboarding" in letter.error
-    assert run_view(engine, f"onboard:default:{customer}") is None
-    converted = start_process(engine, lifecycle_specs()["convert-lead"],
-                              ConvertLeadRequest(customer_id=customer, qualified_by="sam@sales"))
-    assert settle(engine, converted.workflow_id).status == "completed"
+    assert "activate-contract: a contract activation is not allowed while the customer is suspended" in letter.error
+    assert f"onboard-customer: its run onboard:default:{customer} has already ended (completed)" in letter.error
+    lifecycle(engine, runtime, customer, "active")  # reinstated
     store.retry_dead_letter(letter)  # `concord dlq retry`: the event goes to its subscription again
     assert route(engine, ("closed-won",)) == 1
-    assert settle(engine, f"onboard:default:{customer}").status == "completed"
+    run = settle(engine, f"activate-contract:default:{customer}:{contract}")
+    assert run.status == "completed", run
+    assert len(engine.services.connector("tryton", "default").list_sales(int(made["tryton"]["party"]))) == 1  # type: ignore[attr-defined]
     assert store.dead_letters("closed-won") == []
+
+
+def lifecycle(engine: WorkflowEngine, runtime: Runtime, customer: str, state: str) -> None:
+    ingest(engine, runtime, ChangeCreate(system="concord", entity="account", external_id=customer,
+                                         canonical_id=customer, fields={"lifecycle_state": state},
+                                         source_ts=datetime.now(UTC), idempotency_key=f"{state}-{customer}"))

@@ -44,7 +44,7 @@ def _systems(given: Mapping[str, Connector] | None, hosted: WorkflowEngine | Non
     if given is not None:
         return given, {}
     if hosted is not None:  # set by create_serving_app's lifespan before the app's own runs
-        return hosted.services.connectors, {}
+        return hosted.services.endpoints(), {}
     owned = load_connectors(settings.connections)
     return owned, owned
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
     a launched engine serving the process API (without one, process routes answer 503). `connectors` (or the
     `connections` setting): the systems /readyz probes and whose rate-limit headroom the dashboard charts. With
     `settings.scale`, POST /changes publishes to the bus configured by `scale` (decision 064)."""
-    runtime = runtime or load_runtime(settings.config_dir)
+    runtime = runtime or load_runtime(settings.config_dir, settings.mapping_sync_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,7 +64,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
         start_security(engine, runtime)
         service = IngestService(engine, runtime, settings.max_batch)
         service.start()
-        front = ScaleFront.open(runtime, scale or ScaleSettings()) if settings.scale else None
+        front = ScaleFront.open(runtime, scale or ScaleSettings(), engine) if settings.scale else None
         app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service,
                                        front=front)
         systems, owned = _systems(connectors, app.state.workflows, settings)

@@ -22,7 +22,7 @@ from concord.workflows.hosting import connections_file, hosted_workflows
 
 def create_serving_app(settings: Settings, runtime: Runtime | None = None,
                        scale: ScaleSettings | None = None) -> FastAPI:
-    runtime = runtime or load_runtime(settings.config_dir)
+    runtime = runtime or load_runtime(settings.config_dir, settings.mapping_sync_s)
     app = create_app(settings, runtime, scale=scale)
     if settings.connections is None:
         return app  # process routes answer 503 until a connections file is configured

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
@@ -25,12 +26,17 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def settings() -> Settings:
-    return Settings()
+    """The process settings; a bad CONCORD_* value ends the command with a message naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = [f"CONCORD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()]
+        raise fail("; ".join(problems)) from exc
 
 
 def runtime(s: Settings) -> Runtime:
     try:
-        return load_runtime(s.config_dir)
+        return load_runtime(s.config_dir, s.mapping_sync_s)
     except ConfigError as exc:
         for problem in exc.problems:
             err_console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False, soft_wrap=True)

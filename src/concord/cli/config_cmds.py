@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from concord.canonical.models import ENTITY_TYPES
 from concord.cli.common import console, fail, runtime, settings
-from concord.hubconfig import bundled_config_dir
-from concord.mappings.registry import bundled_specs_dir, load_specs
-from concord.yamlconf import ConfigError
+from concord.hubconfig import HubConfig, bundled_config_dir
+from concord.mappings.registry import bundled_specs_dir, load_mapping_set
+from concord.yamlconf import ConfigError, load_yaml_file
 
 mappings_app = typer.Typer(help="Declarative mappings between systems and the canonical model.")
 schema_app = typer.Typer(help="JSON Schema of the canonical entities.")
@@ -37,19 +38,26 @@ def init(directory: Annotated[Path, typer.Argument(help="where to write the star
 @mappings_app.command("validate")
 def validate(directory: Annotated[Path | None, typer.Argument(help="mappings folder (default: configured)")] = None
              ) -> None:
-    """Validate every mapping spec (and the hub and ownership files); errors name file, line and field."""
-    if directory is not None:
-        try:
-            specs = load_specs(directory)
-        except ConfigError as exc:
-            raise fail("\n".join(exc.problems)) from exc
-    else:
-        specs = [m.spec for m in runtime(settings()).mappings.mappers.values()]
-    table = Table("mapping", "object", "fields", "version")
-    for spec in sorted(specs, key=lambda s: s.label):
-        table.add_row(spec.label, spec.object, str(len(spec.fields)), str(spec.version))
+    """Validate every mapping spec, tenant overrides under tenants/<tenant>/ included (and, without DIR, the hub
+    and ownership files); errors name file, line and field."""
+    try:
+        if directory is not None:
+            # The tenants an override may be for are known only when the hub file sits beside the folder.
+            hub_file = directory.parent / "concord.yaml"
+            tenants = set(load_yaml_file(HubConfig, hub_file).tenants) if hub_file.is_file() else None
+            specs = load_mapping_set(directory, tenants=tenants).specs()
+        else:
+            specs = runtime(settings()).mappings.specs()
+    except ConfigError as exc:
+        raise fail("\n".join(exc.problems)) from exc
+    table = Table("mapping", "tenant", "object", "fields", "version")
+    for spec in specs:
+        table.add_row(escape(spec.label), spec.tenant or "all", spec.object, str(len(spec.fields)), str(spec.version))
     console.print(table)
-    console.print(f"[green]{len(specs)} mappings valid[/]")
+    overrides = sum(spec.tenant is not None for spec in specs)
+    console.print(f"[green]{len(specs) - overrides} mappings valid[/]")
+    if overrides:
+        console.print(f"[green]{overrides} tenant overrides valid[/]")
 
 
 @schema_app.command("export")

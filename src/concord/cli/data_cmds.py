@@ -10,6 +10,7 @@ from typing import Annotated
 import orjson
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -18,6 +19,7 @@ from concord.cli.identity import KeyOption, identify
 from concord.ingest import stewardship
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
 from concord.ingest.service import IngestService
+from concord.jsonguard import nul_path
 from concord.security.install import start_security
 from concord.security.scopes import Scope
 from concord.storage import queries
@@ -34,7 +36,12 @@ def _read_lines(path: Path) -> Iterator[tuple[int, ChangeCreate | str]]:
             if not line.strip():
                 continue
             try:
-                yield number, ChangeCreate.model_validate(orjson.loads(line))
+                document = orjson.loads(line)
+                nul = nul_path(document)
+                if nul is not None:  # PostgreSQL text cannot hold it: refused before anything is written
+                    yield number, f"{nul}: NUL characters are not allowed"
+                    continue
+                yield number, ChangeCreate.model_validate(document)
             except orjson.JSONDecodeError as exc:
                 yield number, f"not JSON: {exc}"
             except ValidationError as exc:
@@ -106,7 +113,8 @@ def show_customer(customer_id: Annotated[str, typer.Argument(help="canonical id"
     table = Table("field", "value", "system", "source time", "mapping", title=title)
     for path, fv in view.fields.items():
         who = fv.system + (f" (approved by {fv.approved_by})" if fv.approved_by else "")
-        table.add_row(path, str(fv.value), who, fv.source_ts.isoformat(), fv.mapping_version or "-")
+        # escaped: a tenant override's version reads `system/entity[tenant]@N`, which rich takes for markup
+        table.add_row(path, str(fv.value), who, fv.source_ts.isoformat(), escape(fv.mapping_version or "-"))
     console.print(table)
     for b in view.bindings:
         console.print(f"  bound: {b.system} {b.entity} {b.external_id} (last sync {b.last_sync_at:%Y-%m-%d %H:%M:%S})")

@@ -1,5 +1,9 @@
 """`concord ownership propose / diff / approve / reject / rollback / proposals`: ownership rule changes under
-approval (the mapping flow, for ownership.yaml). The actor is the `--key`'s name or `cli:<login>`."""
+approval (the mapping flow, for ownership.yaml). The actor is the `--key`'s name or `cli:<login>`.
+
+`--tenant T` works on T's override section only (decision 073): a key of tenant T may do that, and with such a
+key every command sees T's proposals only (another tenant's is "not found"); whole-policy changes need an
+all-tenant key. Without a key the CLI user is trusted as the database owner and sees every proposal."""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from rich.table import Table
 from sqlalchemy import Connection
 
 from concord.cli.common import console, database, fail, runtime, settings
-from concord.cli.identity import KeyOption, identify
+from concord.cli.identity import CliIdentity, KeyOption, identify
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
-from concord.ownership.policy import OwnershipPolicy
+from concord.ownership.policy import OwnershipPolicy, TenantOverrides
+from concord.security import mapping_sync
 from concord.security import ownership_changes as changes
 from concord.security.proposal_store import ProposalError
 from concord.security.scopes import ALL_TENANTS, Scope
@@ -25,6 +30,12 @@ from concord.yamlconf import ConfigError, load_yaml_file
 ownership_app = typer.Typer(help="Ownership rule changes: propose with a dry-run, approve by a second person, "
                                  "roll back.")
 T = TypeVar("T")
+TenantOption = Annotated[str | None, typer.Option(
+    "--tenant", help="only this tenant's override section (the content under tenants.<T> in ownership.yaml)")]
+
+
+def _visible_to(who: CliIdentity) -> str:
+    return ALL_TENANTS if who.principal is None else who.principal.tenant
 
 
 @contextmanager
@@ -34,6 +45,7 @@ def _session() -> Iterator[tuple[Connection, Runtime]]:
     rt = runtime(s)
     with database(s) as engine, engine.begin() as conn:
         changes.sync(conn, rt, interval=0.0)
+        mapping_sync.sync(conn, rt, interval=0.0)  # the dry-run maps recent traffic as the server does
         yield conn, rt
 
 
@@ -64,30 +76,42 @@ def show_diff(dry_run: dict[str, Any], limit: int = 50) -> None:
 
 
 @ownership_app.command("propose")
-def propose(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the new ownership.yaml")],
+def propose(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                                 help="the new ownership.yaml, or with --tenant that tenant's "
+                                                      "override section")],
             replay: Annotated[int, typer.Option(min=1, max=10_000, help="recent changes to replay")] = 500,
-            key: KeyOption = None) -> None:
+            tenant: TenantOption = None, key: KeyOption = None) -> None:
     """Propose new ownership rules: validated, dry-run against recent traffic, stored for a second person."""
     who = identify(key)
-    who.require(Scope.MAPPINGS_PROPOSE, ALL_TENANTS)
+    if tenant is None and who.principal is not None and who.principal.tenant != ALL_TENANTS:
+        raise fail("--key: a hub-wide ownership change needs an all-tenant key; use --tenant "
+                   f"{who.principal.tenant} to change that tenant's overrides")
+    who.require(Scope.MAPPINGS_PROPOSE, tenant or ALL_TENANTS)
     with _session() as (conn, rt):
+        context = {"systems": set(rt.hub.systems) | INTERNAL_SYSTEMS}
         try:
-            policy = load_yaml_file(OwnershipPolicy, file,
-                                    context={"systems": set(rt.hub.systems) | INTERNAL_SYSTEMS})
+            if tenant is None:
+                policy = load_yaml_file(OwnershipPolicy, file, context=context)
+                proposal_id = changes.propose(conn, rt, policy, who.actor, replay)
+            else:
+                overrides = load_yaml_file(TenantOverrides, file, context=context).root
+                proposal_id = changes.propose_overrides(conn, rt, tenant, overrides, who.actor, replay)
         except ConfigError as exc:
             raise fail("\n".join(exc.problems)) from exc
-        proposal_id = changes.propose(conn, rt, policy, who.actor, replay)
         proposal = changes.get(conn, proposal_id)
     show_diff(proposal["dry_run"])
     console.print(f"proposal [bold]{proposal_id}[/] waits for approval by someone other than {who.actor}")
 
 
 @ownership_app.command("diff")
-def diff(proposal_id: Annotated[str, typer.Argument()]) -> None:
+def diff(proposal_id: Annotated[str, typer.Argument()], key: KeyOption = None) -> None:
     """Show a proposal and the dry-run stored with it."""
+    who = identify(key)
+    who.require(Scope.MAPPINGS_READ)
     with _session() as (conn, _):
-        proposal = _attempt(lambda: changes.get(conn, proposal_id))
-    console.print(f"ownership proposal by {proposal['proposed_by']}: {proposal['status']}")
+        proposal = _attempt(lambda: changes.get(conn, proposal_id, _visible_to(who)))
+    scope = "hub-wide" if proposal["tenant"] == ALL_TENANTS else f"tenant {proposal['tenant']}"
+    console.print(f"ownership proposal by {proposal['proposed_by']} ({scope}): {proposal['status']}")
     show_diff(proposal["dry_run"])
 
 
@@ -95,9 +119,9 @@ def diff(proposal_id: Annotated[str, typer.Argument()]) -> None:
 def approve(proposal_id: Annotated[str, typer.Argument()], key: KeyOption = None) -> None:
     """Approve and activate (new version); refused for the proposer. Running servers follow within a second."""
     who = identify(key)
-    who.require(Scope.MAPPINGS_APPROVE, ALL_TENANTS)
+    who.require(Scope.MAPPINGS_APPROVE)  # the proposal's tenant is checked against the key's below
     with _session() as (conn, rt):
-        version = _attempt(lambda: changes.approve(conn, rt, proposal_id, who.actor))
+        version = _attempt(lambda: changes.approve(conn, rt, proposal_id, who.actor, visible_to=_visible_to(who)))
         proposal = changes.get(conn, proposal_id)
     show_diff(proposal["dry_run"])
     console.print(f"ownership rules version {version} active")
@@ -108,29 +132,36 @@ def reject(proposal_id: Annotated[str, typer.Argument()],
            reason: Annotated[str | None, typer.Option()] = None, key: KeyOption = None) -> None:
     """Turn a proposal down."""
     who = identify(key)
-    who.require(Scope.MAPPINGS_APPROVE, ALL_TENANTS)
+    who.require(Scope.MAPPINGS_APPROVE)
     with _session() as (conn, _):
-        _attempt(lambda: changes.reject(conn, proposal_id, who.actor, reason))
+        _attempt(lambda: changes.reject(conn, proposal_id, who.actor, reason, visible_to=_visible_to(who)))
     console.print(f"proposal {proposal_id} rejected")
 
 
 @ownership_app.command("rollback")
-def rollback(key: KeyOption = None) -> None:
-    """Return to the rules in force before the current ones (under a new version)."""
+def rollback(tenant: TenantOption = None, key: KeyOption = None) -> None:
+    """Return to the rules in force before the current ones (under a new version); with --tenant (or a tenant's
+    key), only that tenant's overrides go back to what they were before their latest change."""
     who = identify(key)
-    who.require(Scope.MAPPINGS_APPROVE, ALL_TENANTS)
+    target = tenant or _visible_to(who)  # a tenant's key means its own overrides, as over HTTP
+    who.require(Scope.MAPPINGS_APPROVE, target)
     with _session() as (conn, rt):
-        version = _attempt(lambda: changes.rollback(conn, rt, who.actor))
-    console.print(f"ownership rules rolled back: now version {version}")
+        version = _attempt(lambda: changes.rollback(conn, rt, who.actor, target))
+    scope = "ownership rules" if target == ALL_TENANTS else f"tenant {target}'s overrides"
+    console.print(f"{scope} rolled back: now version {version}")
 
 
 @ownership_app.command("proposals")
-def list_proposals(status: Annotated[str | None, typer.Option()] = None) -> None:
-    """Ownership proposals, newest first."""
+def list_proposals(status: Annotated[str | None, typer.Option()] = None, tenant: TenantOption = None,
+                   key: KeyOption = None) -> None:
+    """Ownership proposals, newest first (with a tenant's key: that tenant's only)."""
+    who = identify(key)
+    who.require(Scope.MAPPINGS_READ, tenant)
+    only = tenant or (None if _visible_to(who) == ALL_TENANTS else _visible_to(who))
     with _session() as (conn, _):
-        found = changes.list_proposals(conn, status)
-    table = Table("id", "status", "proposed by", "approved by", "version", "differing")
+        found = changes.list_proposals(conn, status, tenant=only)
+    table = Table("id", "tenant", "status", "proposed by", "approved by", "version", "differing")
     for p in found:
-        table.add_row(p["id"], p["status"], p["proposed_by"], p["approved_by"] or "",
+        table.add_row(p["id"], p["tenant"], p["status"], p["proposed_by"], p["approved_by"] or "",
                       str(p["activated_version"] or ""), str((p["dry_run"] or {}).get("differing", "")))
     console.print(table)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from concord.cli.common import console, database, fail, runtime, settings
 from concord.cli.identity import KeyOption, identify
+from concord.jsonguard import nul_path
 from concord.security.scopes import Scope
 from concord.tasks import store
 from concord.tasks.models import TaskAction, TaskPublic, TaskStatus
@@ -40,6 +41,9 @@ def _parse_sets(pairs: list[str]) -> dict[str, Any]:
             corrections[name] = json.loads(raw)
         except json.JSONDecodeError:
             corrections[name] = raw
+        nul = nul_path(corrections[name], name)
+        if nul is not None:  # a JSON "\u0000" escape; PostgreSQL text cannot hold the character
+            raise fail(f"--set {nul}: NUL characters are not allowed")
     return corrections
 
 
@@ -141,7 +145,7 @@ def worker(connections: Annotated[Path | None, typer.Option(
             uvicorn.run(create_app(s, rt, engine), host=s.host, port=s.port, log_level=s.log_level)
         else:
             services = engine.services
-            sampler = start_sampler(services.engine, services.connectors, s.headroom_sample_s)
+            sampler = start_sampler(services.engine, services.endpoints(), s.headroom_sample_s)
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             console.print("workflow worker running; Ctrl-C to stop")

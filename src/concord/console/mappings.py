@@ -26,7 +26,7 @@ from concord.hubconfig import Runtime, load_runtime
 from concord.ingest import stewardship
 from concord.ingest.models import ChangeError
 from concord.mappings.spec import MappingSpec
-from concord.security import proposals
+from concord.security import mapping_sync, proposals
 from concord.security.proposal_store import ProposalError
 from concord.security.scopes import Principal, Scope
 from concord.storage import queries
@@ -85,14 +85,20 @@ def _compare(running: Runtime) -> tuple[list[PendingMapping], str | None]:
     except ConfigError as exc:
         return [], "configuration on disk does not load: " + "; ".join(exc.problems[:3])
     pending = []
-    for key in sorted(set(running.mappings.mappers) | set(disk.mappings.mappers)):
-        now, new = running.mappings.mappers.get(key), disk.mappings.mappers.get(key)
-        old_spec, new_spec = (now.spec if now else None), (new.spec if new else None)
+    running_specs, disk_specs = _by_key(running), _by_key(disk)
+    for key in sorted(set(running_specs) | set(disk_specs)):
+        old_spec, new_spec = running_specs.get(key), disk_specs.get(key)
         if old_spec != new_spec:
             diff = list(difflib.unified_diff(_dump(old_spec), _dump(new_spec), "running", "on disk", lineterm=""))
-            pending.append(PendingMapping(f"{key[0]}/{key[1]}", old_spec.version if old_spec else None,
+            label = f"{key[1]}/{key[2]}" + ("" if key[0] == "*" else f" (tenant {key[0]})")
+            pending.append(PendingMapping(label, old_spec.version if old_spec else None,
                                           new_spec.version if new_spec else None, diff))
     return pending, None
+
+
+def _by_key(runtime: Runtime) -> dict[tuple[str, str, str], MappingSpec]:
+    """Every spec in force keyed by (tenant or '*', system, entity): tenant overrides are files too."""
+    return {(spec.tenant or "*", spec.system, spec.entity): spec for spec in runtime.mappings.specs()}
 
 
 def _ownership(runtime: Runtime) -> list[dict[str, Any]]:
@@ -109,26 +115,29 @@ def _ownership(runtime: Runtime) -> list[dict[str, Any]]:
     return rows
 
 
-def proposal_diffs(conn: Connection, running: Runtime) -> list[dict[str, Any]]:
-    """Open mapping proposals with the unified diff of the running spec → the proposed one."""
+def proposal_diffs(conn: Connection, running: Runtime, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Open mapping proposals (of `tenant` when given) with the unified diff of the spec that tenant runs now
+    (its override, else the hub-wide one) → the proposed one."""
     out = []
-    for p in proposals.list_proposals(conn, "proposed", limit=50):
+    for p in proposals.list_proposals(conn, "proposed", limit=50, tenant=tenant):
         spec = MappingSpec.model_validate(p["spec"])
-        current = running.mappings.get(spec.system, spec.entity)
+        current = running.mappings.get(spec.system, spec.entity, spec.tenant)
         diff = list(difflib.unified_diff(_dump(current.spec if current else None), _dump(spec),
-                                         f"running v{current.spec.version if current else '—'}",
+                                         f"running {current.spec.label if current else '—'}",
                                          f"proposed v{spec.version}", lineterm=""))
-        out.append({**p, "diff": diff, "label": f"{spec.system}/{spec.entity}"})
+        scope = "all tenants" if p["tenant"] == "*" else f"tenant {p['tenant']}"
+        out.append({**p, "diff": diff, "label": f"{spec.system}/{spec.entity}", "scope": scope})
     return out
 
 
 def _load(ctx: AppContext, tenant: str | None) -> dict[str, Any]:
     with ctx.engine.connect() as conn:
+        mapping_sync.sync(conn, ctx.runtime)  # show what runs now, also when another process activated it
         approvals = [{**a, "value": orjson.loads(a["value"]), "current": orjson.loads(a["current"])}
                      for a in queries.approvals(conn, tenant, "pending", limit=200)]
-        proposed = proposal_diffs(conn, ctx.runtime)
-        ownership_proposed = ownership.open_proposals(conn, ctx.runtime)
-    specs = sorted((m.spec for m in ctx.runtime.mappings.mappers.values()), key=lambda s: s.label)
+        proposed = proposal_diffs(conn, ctx.runtime, tenant)
+        ownership_proposed = ownership.open_proposals(conn, ctx.runtime, tenant)
+    specs = ctx.runtime.mappings.specs()
     pending, problem = pending_mappings(ctx.runtime)
     return {"specs": specs, "pending": pending, "problem": problem, "approvals": approvals, "proposals": proposed,
             "ownership_version": ctx.runtime.ownership.version, "rules": _ownership(ctx.runtime),
@@ -152,7 +161,9 @@ async def decide_proposal(ctx: Ctx, request: Request, proposal_id: str, decision
         with ctx.engine.begin() as conn:
             if decision == "approve":
                 version = proposals.approve(conn, ctx.runtime, proposal_id, principal.actor)
-                return f"mapping change approved: version {version} active"
+                whose = proposals.get(conn, proposal_id)["tenant"]
+                scope = "all tenants" if whose == "*" else f"tenant {whose}"
+                return f"mapping change approved: version {version} active for {scope}"
             proposals.reject(conn, proposal_id, principal.actor, form.get("reason") or None)
             return "mapping change rejected"
 

@@ -41,6 +41,16 @@ class Residency:
     def all_connectors(self) -> list[Connector]:
         return [c for endpoints in self.regional.values() for c in endpoints.values()]
 
+    def named_endpoints(self, default: Mapping[str, Connector]) -> dict[str, Connector]:
+        """Every endpoint once, by name: a default as its system, any other as `system@region` (what /readyz
+        probes and the headroom sampler watch: a regional endpoint is as much a dependency as a default one)."""
+        named = dict(default)
+        for system, regions in sorted(self.regional.items()):
+            for region, connector in sorted(regions.items()):
+                if default.get(system) is not connector:
+                    named[f"{system}@{region}"] = connector
+        return named
+
 
 def tenant_regions(tenants: Mapping[str, object]) -> dict[str, str]:
     """tenant → region from the hub configuration's tenants (those with a `region`)."""

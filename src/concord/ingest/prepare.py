@@ -9,6 +9,7 @@ from concord.canonical.golden import ts_to_us
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError
+from concord.jsonguard import NUL, nul_path
 from concord.mappings.mapper import MappingError
 
 
@@ -40,7 +41,7 @@ def _unprocessable(detail: str, field: str | None = None, errors: list[dict[str,
 def _map(runtime: Runtime, req: ChangeCreate) -> tuple[dict[str, JsonValue], dict[str, tuple[str, str]], str | None]:
     if req.system in INTERNAL_SYSTEMS:
         return dict(req.fields), {}, None
-    mapper = runtime.mappings.get(req.system, req.entity)
+    mapper = runtime.mappings.get(req.system, req.entity, req.tenant)
     if mapper is None:
         raise _unprocessable(f"no mapping for system {req.system!r} and entity {req.entity!r}", "entity")
     try:
@@ -50,8 +51,24 @@ def _map(runtime: Runtime, req: ChangeCreate) -> tuple[dict[str, JsonValue], dic
     return inbound.values, inbound.references, mapper.spec.label
 
 
+_TEXT_FIELDS = ("system", "entity", "external_id", "idempotency_key", "correlation_id", "canonical_id")
+
+
+def nul_field(req: ChangeCreate) -> str | None:
+    """The first field of a change holding a NUL character (PostgreSQL text cannot store it), or None. The API
+    refuses such bodies at its edge already; this covers every other door (CLI, scale front, capture)."""
+    for name in _TEXT_FIELDS:
+        value = getattr(req, name)
+        if value is not None and NUL in value:
+            return name
+    return nul_path(req.fields, "fields")
+
+
 def prepare(runtime: Runtime, req: ChangeCreate) -> PreparedChange:
     """Map and validate one change; raise Rejected (422) naming the offending field."""
+    nul = nul_field(req)
+    if nul is not None:
+        raise _unprocessable(f"NUL characters are not allowed in {nul}", nul)
     if not runtime.knows_system(req.system):
         raise _unprocessable(f"unknown system {req.system!r}", "system")
     tenant = runtime.hub.tenants.get(req.tenant)
@@ -65,7 +82,7 @@ def prepare(runtime: Runtime, req: ChangeCreate) -> PreparedChange:
     except UnknownEntity as exc:
         raise _unprocessable(str(exc), "entity") from exc
     except FieldValidationError as exc:
-        mapper = runtime.mappings.get(req.system, req.entity)
+        mapper = runtime.mappings.get(req.system, req.entity, req.tenant)
         name = mapper.native_name if mapper is not None else str
         errors = [{"field": f"fields.{name(p.field)}", "canonical_field": p.field, "message": p.message}
                   for p in exc.problems]

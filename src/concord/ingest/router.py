@@ -58,7 +58,7 @@ def route(runtime: Runtime, record: GoldenRecord, changed: dict[str, JsonValue],
         return []
     tenant = runtime.hub.tenants[record.tenant]
     commands: list[OutboundCommand] = []
-    for mapper in runtime.mappings.targets(record.entity):
+    for mapper in runtime.mappings.targets(record.entity, record.tenant):
         system = mapper.spec.system
         if system == source or system not in tenant.systems:
             continue

@@ -26,6 +26,8 @@ from concord.ingest.processor import BatchProcessor, Outcome
 from concord.matching.store import DuplicateChecker
 from concord.observability.logs import log_context
 from concord.observability.tracing import handoff_link, span
+from concord.security.mapping_sync import sync as sync_mappings
+from concord.security.mapping_sync import sync_engine as sync_mappings_now
 from concord.security.ownership_changes import sync as sync_ownership
 from concord.security.sealing import seal_batch
 from concord.storage.engine import Checkpointer
@@ -68,6 +70,7 @@ def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[Prep
                 if guard is not None:
                     guard(conn)
                 sync_ownership(conn, runtime)  # an activated ownership version reaches every writer within ~1 s
+                sync_mappings(conn, runtime)  # and an activated mapping version the router's outbound mapping
                 processor = BatchProcessor(runtime, conn, cache=cache, bindings=bindings, checker=checker)
                 outcomes = processor.run(prepared)
                 seal_batch(conn, processor.writes.changes)
@@ -143,6 +146,7 @@ class IngestService:
 
     def submit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
         """Validate now (a bad change never reaches the writer); the future holds one outcome per change."""
+        sync_mappings_now(self.engine, self.runtime)  # inbound mapping happens here, before the writer's sync
         prepared, errors = prepare_all(self.runtime, changes)
         future: Future[list[Outcome]] = Future()
         if not prepared:

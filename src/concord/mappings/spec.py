@@ -89,6 +89,9 @@ class MappingSpec(BaseModel):
     fields: list[FieldMapping] = Field(min_length=1)
     ignore: list[str] = Field(default_factory=list, description="native fields accepted inbound, not mapped")
     create_defaults: dict[str, Any] = Field(default_factory=dict, description="native values sent on create")
+    tenant: str | None = Field(default=None, validate_default=True, description=(
+        "the tenant this spec overrides the hub-wide one for; implied by the file's folder "
+        "(mappings/tenants/<tenant>/), None for a hub-wide spec"))
 
     @field_validator("entity")
     @classmethod
@@ -98,6 +101,22 @@ class MappingSpec(BaseModel):
         if isinstance(info.context, dict):
             info.context["entity"] = entity
         return entity
+
+    @field_validator("tenant")
+    @classmethod
+    def _tenant_of_folder(cls, tenant: str | None, info: ValidationInfo) -> str | None:
+        # A loader says where the file lies: "folder_tenant" None for mappings/*.yaml, the folder's name for
+        # mappings/tenants/<tenant>/*.yaml. Without it (a proposal's body) the caller decides.
+        context = info.context if isinstance(info.context, dict) else {}
+        if "folder_tenant" not in context:
+            return tenant
+        folder = context["folder_tenant"]
+        if folder is None and tenant is not None:
+            raise ValueError("a hub-wide mapping names no tenant; put a tenant's override under "
+                             f"mappings/tenants/{tenant}/")
+        if folder is not None and tenant not in (None, folder):
+            raise ValueError(f"names tenant {tenant!r} but lies under mappings/tenants/{folder}/")
+        return folder if folder is not None else tenant
 
     @model_validator(mode="after")
     def _fields_exist(self) -> MappingSpec:
@@ -114,5 +133,8 @@ class MappingSpec(BaseModel):
 
     @property
     def label(self) -> str:
-        """The mapping version every applied change records."""
+        """The mapping version every applied change records; a tenant's override says whose it is
+        (`salesforce/account[acme]@2`), so change_log tells an override's version from the hub-wide one's."""
+        if self.tenant is not None:
+            return f"{self.system}/{self.entity}[{self.tenant}]@{self.version}"
         return f"{self.system}/{self.entity}@{self.version}"

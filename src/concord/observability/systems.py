@@ -19,12 +19,13 @@ if TYPE_CHECKING:
 
 
 def load_connectors(path: Path | None) -> dict[str, Connector]:
-    """Connectors of a systems YAML (`workflows.connections` format); none without a file."""
+    """Every endpoint of a connections file (`workflows.connections`), regional ones as `system@region`; none
+    without a file."""
     if path is None:
         return {}
-    from concord.workflows.connections import Connections  # the workflow layer owns the file's format
+    from concord.workflows.connections import load_connections  # the workflow layer owns the file's format
 
-    return Connections.load(path).build()
+    return load_connections(path).endpoints()
 
 
 def watch_systems(ops: OpsState, engine: Engine, connectors: Mapping[str, Connector],

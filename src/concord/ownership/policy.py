@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from fnmatch import fnmatchcase
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationInfo, field_validator, model_validator
 
 from concord.canonical.fields import field_catalog
 from concord.canonical.models import ENTITY_TYPES
@@ -37,6 +37,17 @@ class FieldRule(BaseModel):
 EntityRules = dict[str, dict[str, FieldRule]]  # entity -> field pattern -> rule
 
 
+def check_rules(scope: tuple[str, ...], rules: EntityRules) -> None:
+    """Every entity known and every pattern matching one of its fields; raises Located at the culprit."""
+    for entity, patterns in rules.items():
+        if entity not in ENTITY_TYPES:
+            raise Located((*scope, entity), "unknown entity")
+        paths = field_catalog(entity)
+        for pattern in patterns:
+            if not any(fnmatchcase(p, pattern) for p in paths):
+                raise Located((*scope, entity, pattern), f"matches no field of {entity}")
+
+
 def _specificity(pattern: str) -> tuple[int, int]:
     # An exact path beats any wildcard; among wildcards, more literal characters is more specific.
     literal = sum(1 for ch in pattern if ch not in "*?[]")
@@ -54,16 +65,9 @@ class OwnershipPolicy(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> OwnershipPolicy:
-        scopes: list[tuple[tuple[str, ...], EntityRules]] = [(("entities",), self.entities)]
-        scopes += [(("tenants", t), r) for t, r in self.tenants.items()]
-        for scope, rules in scopes:
-            for entity, patterns in rules.items():
-                if entity not in ENTITY_TYPES:
-                    raise Located((*scope, entity), "unknown entity")
-                paths = field_catalog(entity)
-                for pattern in patterns:
-                    if not any(fnmatchcase(p, pattern) for p in paths):
-                        raise Located((*scope, entity, pattern), f"matches no field of {entity}")
+        check_rules(("entities",), self.entities)
+        for tenant, rules in self.tenants.items():
+            check_rules(("tenants", tenant), rules)
         for entity in ENTITY_TYPES:
             own = self.entities.get(entity, {})
             uncovered = [p for p in field_catalog(entity) if not any(fnmatchcase(p, pat) for pat in own)]
@@ -86,6 +90,28 @@ class OwnershipPolicy(BaseModel):
         found = {r.owner for rules in self.entities.values() for r in rules.values()}
         found |= {r.owner for t in self.tenants.values() for rules in t.values() for r in rules.values()}
         return found
+
+
+class TenantOverrides(RootModel[EntityRules]):
+    """One tenant's override section (what sits under `tenants.<T>` in ownership.yaml): entity → field pattern
+    → rule. Empty means the tenant follows the hub-wide rules. Validated like the same section of a policy."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TenantOverrides:
+        check_rules((), self.root)
+        return self
+
+
+def overrides_of(policy: OwnershipPolicy, tenant: str) -> EntityRules:
+    return policy.tenants.get(tenant, {})
+
+
+def with_overrides(policy: OwnershipPolicy, tenant: str, overrides: EntityRules) -> OwnershipPolicy:
+    """`policy` with `tenant`'s override section replaced (removed when empty); every other part unchanged."""
+    tenants = {t: rules for t, rules in policy.tenants.items() if t != tenant}
+    if overrides:
+        tenants[tenant] = overrides
+    return policy.model_copy(update={"tenants": dict(sorted(tenants.items()))})
 
 
 class RuleIndex:

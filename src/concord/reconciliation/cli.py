@@ -122,7 +122,7 @@ def backfill_cmd(
     """Load every record a system holds into the golden records, matching as it goes; resumable."""
     s = settings()
     rt = runtime(s)
-    mapper = rt.mappings.get(system, entity)
+    mapper = rt.mappings.get(system, entity, tenant)
     if mapper is None:
         raise fail(f"no mapping for --system {system!r} and --entity {entity!r}")
     with database(s) as engine, _connector(connectors, system) as connector, _progress() as bar:

@@ -97,7 +97,7 @@ class Reconciler:
             raise ReconcileError(f"unknown tenant {self.tenant!r}")
         if self.system not in tenant.systems:
             raise ReconcileError(f"system {self.system!r} is not one of tenant {self.tenant}'s: {tenant.systems}")
-        mapper = self.runtime.mappings.get(self.system, self.entity)
+        mapper = self.runtime.mappings.get(self.system, self.entity, self.tenant)
         if mapper is None:
             raise ReconcileError(f"no mapping for system {self.system!r} and entity {self.entity!r}")
         self.comparer = FieldComparer(self.tenant, self.system, mapper, self.runtime.rules)

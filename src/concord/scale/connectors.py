@@ -138,6 +138,13 @@ def load_targets(path: Path, store: GovernorStore | None = None,
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ScaleConfigError(f"connectors file {path}: {exc}") from exc
+    return targets_from(raw, path, store, tenant_regions)
+
+
+def targets_from(raw: Any, path: Path, store: GovernorStore | None = None,
+                 tenant_regions: Mapping[str, str] | None = None) -> tuple[dict[str, Connector], Residency]:
+    """`load_targets` over an already parsed document (the workflow runtime converts its deprecated flat format
+    into this one, so both build through the same builders)."""
     systems = raw.get("systems") if isinstance(raw, dict) else None
     if not isinstance(systems, dict):
         raise ScaleConfigError(f"{path}: expected a mapping `systems:`")

@@ -10,12 +10,15 @@ retry harmless.
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
+
 from concord.hubconfig import Runtime
 from concord.ingest.models import ChangeCreate, ChangeError, ChangeQueued
 from concord.ingest.service import prepare_all
 from concord.scale.bus import ChangeBus
 from concord.scale.partitions import change_partition
 from concord.scale.settings import ScaleSettings
+from concord.security.mapping_sync import sync_engine as sync_mappings
 
 PUBLISH_PATIENCE_S = 10.0
 
@@ -25,13 +28,15 @@ class BusUnavailable(RuntimeError):
 
 
 class ScaleFront:
-    def __init__(self, runtime: Runtime, bus: ChangeBus, settings: ScaleSettings) -> None:
+    def __init__(self, runtime: Runtime, bus: ChangeBus, settings: ScaleSettings, engine: Engine | None = None
+                 ) -> None:
         self.runtime = runtime
         self.bus = bus
         self.partitions = settings.partitions
+        self.engine = engine  # where activated mapping versions are looked up (this process never commits)
 
     @classmethod
-    def open(cls, runtime: Runtime, settings: ScaleSettings) -> ScaleFront:
+    def open(cls, runtime: Runtime, settings: ScaleSettings, engine: Engine | None = None) -> ScaleFront:
         """Connect and check the stream (a clear ScaleConfigError when NATS is unreachable)."""
         bus = ChangeBus(settings)
         try:
@@ -39,10 +44,12 @@ class ScaleFront:
         except Exception:
             bus.close()
             raise
-        return cls(runtime, bus, settings)
+        return cls(runtime, bus, settings, engine)
 
     def submit(self, changes: list[ChangeCreate]) -> list[ChangeQueued | ChangeError]:
         """Validate, publish the valid ones and wait for their acknowledgements (blocking: run off the loop)."""
+        if self.engine is not None:  # validate with the mapping versions the workers will map with (#8)
+            sync_mappings(self.engine, self.runtime)
         _, errors = prepare_all(self.runtime, changes)
         valid = [c for i, c in enumerate(changes) if i not in errors]
         try:

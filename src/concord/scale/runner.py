@@ -86,13 +86,13 @@ def start_delivery(engine: Engine, scale: ScaleSettings, worker: Worker, connect
     store = PartitionedDeliveryStore(engine, scale.partitions, worker.owned)
     delivery = DeliveryLoop(CommandDispatcher(store, connectors, residency=residency))
     delivery.start()
-    sampler = start_sampler(engine, connectors, HEADROOM_SAMPLE_S)  # the dashboard's headroom charts
+    endpoints = residency.named_endpoints(connectors)  # regional ones spend their own allowance: sampled too
+    sampler = start_sampler(engine, endpoints, HEADROOM_SAMPLE_S)  # the dashboard's headroom charts
 
     def stop() -> None:
         sampler.stop()
         delivery.stop()
-        extra = [c for c in residency.all_connectors() if all(c is not d for d in connectors.values())]
-        connectors_close({**connectors, **{f"regional-{i}": c for i, c in enumerate(extra)}})
+        connectors_close(endpoints)
 
     return stop
 

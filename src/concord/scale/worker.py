@@ -22,6 +22,7 @@ from concord.ingest.service import process_in_transaction
 from concord.scale.bus import BusMessage, ChangeBus
 from concord.scale.leases import LeaseChanges, LeaseLost, LeaseManager
 from concord.scale.settings import ScaleConfigError, ScaleSettings
+from concord.security.mapping_sync import sync_engine as sync_mappings
 
 log = logging.getLogger(__name__)
 FAILURE_PAUSE_S = 0.5
@@ -154,6 +155,7 @@ class Worker:
         positions: dict[int, int] = {}
         for m in messages:
             positions[m.partition] = max(positions.get(m.partition, 0), m.seq)
+        sync_mappings(self.engine, self.runtime)  # map with the newest activated versions (#8), at most 1 look/s
         prepared = self._prepare(messages)
         try:
             outcomes = process_in_transaction(self.engine, self.runtime, prepared, self.cache, self.bindings,

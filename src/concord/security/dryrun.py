@@ -41,7 +41,7 @@ def canonical_values(mappings: MappingSet, row: dict[str, Any]) -> dict[str, Jso
     if row["system"] in INTERNAL_SYSTEMS:
         raw: dict[str, JsonValue] = payload
     else:
-        source = mappings.get(row["system"], row["entity"])
+        source = mappings.get(row["system"], row["entity"], row["tenant"])  # the row's tenant's override
         if source is None:
             return None
         try:

@@ -5,6 +5,11 @@ The policy in force lives in `ownership_versions` (the highest version wins; the
 version the first time a change is activated). Every process re-reads it when the highest version changes:
 `sync` looks at most once per `interval` seconds, so an activation reaches running workers within about a
 second without a restart. Activation changes how future writes are judged; nothing already decided is redone.
+
+A proposal is hub-wide (`tenant` '*': a whole new policy) or belongs to one tenant (decision 073): then it holds
+only that tenant's override section, its dry-run replays only that tenant's changes, and activating it replaces
+that section in the policy in force at approval time — every other rule stays as it is then. Callers pass
+`visible_to` (the caller's tenant, '*' for a hub operator): another tenant's proposal is "not found".
 """
 
 from __future__ import annotations
@@ -17,11 +22,19 @@ from sqlalchemy import Connection, func, select, update
 
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ids import new_id
-from concord.ownership.policy import OwnershipPolicy, RuleIndex
+from concord.ownership.policy import (
+    EntityRules,
+    OwnershipPolicy,
+    RuleIndex,
+    TenantOverrides,
+    overrides_of,
+    with_overrides,
+)
 from concord.security import audit
 from concord.security import proposal_store as store
 from concord.security.ownership_dryrun import replay
 from concord.security.proposal_store import ProposalError, get_proposal, mark_rejected, recent_changes, require_open
+from concord.security.scopes import ALL_TENANTS
 from concord.security.tables import ownership_proposals, ownership_versions
 
 SYNC_INTERVAL_S = 1.0
@@ -32,32 +45,71 @@ def validate_policy(raw: dict[str, Any], runtime: Runtime) -> OwnershipPolicy:
     return OwnershipPolicy.model_validate(raw, context={"systems": set(runtime.hub.systems) | INTERNAL_SYSTEMS})
 
 
-def dry_run(conn: Connection, runtime: Runtime, policy: OwnershipPolicy, limit: int) -> dict[str, Any]:
-    return replay(runtime.mappings, runtime.rules, RuleIndex(policy), recent_changes(conn, limit))
+def validate_overrides(raw: Any, runtime: Runtime) -> EntityRules:
+    """A proposed tenant override section (entity → pattern → rule), validated like that part of a policy."""
+    return TenantOverrides.model_validate(raw, context={"systems": set(runtime.hub.systems) | INTERNAL_SYSTEMS}).root
+
+
+def _only(tenant: str) -> str | None:
+    return None if tenant == ALL_TENANTS else tenant
+
+
+def dry_run(conn: Connection, runtime: Runtime, policy: OwnershipPolicy, limit: int,
+            tenant: str | None = None) -> dict[str, Any]:
+    """Replay the newest `limit` changes (of `tenant` only, when given) under the rules in force and `policy`."""
+    return replay(runtime.mappings, runtime.rules, RuleIndex(policy), recent_changes(conn, limit, tenant=tenant))
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
     return {"differing": result["differing"], "replayed": result["replayed"]}
 
 
-def propose(conn: Connection, runtime: Runtime, policy: OwnershipPolicy, actor: str, replay_last: int = 500) -> str:
-    sync(conn, runtime, interval=0.0)
-    result = dry_run(conn, runtime, policy, replay_last)
+def _store(conn: Connection, runtime: Runtime, tenant: str, payload: str, policy: OwnershipPolicy, actor: str,
+           replay_last: int) -> str:
+    result = dry_run(conn, runtime, policy, replay_last, _only(tenant))
     proposal_id = new_id()
     conn.execute(ownership_proposals.insert().values(
-        id=proposal_id, base_version=runtime.ownership.version, policy=policy.model_dump_json(), status="proposed",
+        id=proposal_id, tenant=tenant, base_version=runtime.ownership.version, policy=payload, status="proposed",
         proposed_by=actor, proposed_at=time.time(), dry_run=orjson.dumps(result).decode()))
-    audit.append(conn, audit.Entry(tenant="*", actor=actor, action="ownership.proposed", object_type="ownership",
+    audit.append(conn, audit.Entry(tenant=tenant, actor=actor, action="ownership.proposed", object_type="ownership",
                                    object_id=proposal_id, after=_summary(result)))
     return proposal_id
 
 
-def get(conn: Connection, proposal_id: str) -> dict[str, Any]:
-    return get_proposal(conn, ownership_proposals, "policy", proposal_id, "ownership")
+def propose(conn: Connection, runtime: Runtime, policy: OwnershipPolicy, actor: str, replay_last: int = 500) -> str:
+    """A hub-wide proposal: the whole policy (the caller must hold an all-tenant key)."""
+    sync(conn, runtime, interval=0.0)
+    return _store(conn, runtime, ALL_TENANTS, policy.model_dump_json(), policy, actor, replay_last)
 
 
-def list_proposals(conn: Connection, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-    return store.list_proposals(conn, ownership_proposals, "policy", status, limit)
+def propose_overrides(conn: Connection, runtime: Runtime, tenant: str, overrides: EntityRules, actor: str,
+                      replay_last: int = 500) -> str:
+    """A proposal of `tenant`'s override section only ({} drops the tenant's overrides)."""
+    sync(conn, runtime, interval=0.0)
+    merged = with_overrides(runtime.ownership, tenant, overrides)
+    return _store(conn, runtime, tenant, TenantOverrides(overrides).model_dump_json(), merged, actor, replay_last)
+
+
+def _shaped(proposal: dict[str, Any]) -> dict[str, Any]:
+    """A tenant proposal's payload is its override section: `overrides`, with `policy` None (and vice versa)."""
+    hub_wide = proposal["tenant"] == ALL_TENANTS
+    payload = proposal.pop("policy")
+    return {**proposal, "policy": payload if hub_wide else None, "overrides": None if hub_wide else payload}
+
+
+def get(conn: Connection, proposal_id: str, visible_to: str = ALL_TENANTS) -> dict[str, Any]:
+    """One proposal; for a caller of tenant T, any proposal not of T is answered exactly like a missing one."""
+    proposal = get_proposal(conn, ownership_proposals, "policy", proposal_id, "ownership")
+    if visible_to not in (ALL_TENANTS, proposal["tenant"]):
+        raise ProposalError(404, f"no ownership proposal {proposal_id}")
+    return _shaped(proposal)
+
+
+def list_proposals(conn: Connection, status: str | None = None, limit: int = 100,
+                   tenant: str | None = None) -> list[dict[str, Any]]:
+    """Newest first; `tenant` keeps one tenant's proposals ('*': the hub-wide ones only)."""
+    found = store.list_proposals(conn, ownership_proposals, "policy", status, limit, tenant=tenant)
+    return [_shaped(p) for p in found]
 
 
 def _versions(conn: Connection) -> list[dict[str, Any]]:
@@ -82,38 +134,62 @@ def _activate(conn: Connection, runtime: Runtime, policy: OwnershipPolicy, actor
     return activated.version
 
 
-def approve(conn: Connection, runtime: Runtime, proposal_id: str, actor: str, replay_last: int = 500) -> int:
+def _proposed_policy(runtime: Runtime, proposal: dict[str, Any]) -> OwnershipPolicy:
+    """What activating `proposal` puts in force: a hub-wide proposal's policy, or the rules in force now with
+    the tenant's section replaced (so a tenant's change never undoes what was activated since it was made)."""
+    if proposal["tenant"] == ALL_TENANTS:
+        return validate_policy(proposal["policy"], runtime)
+    overrides = validate_overrides(proposal["overrides"], runtime)
+    return with_overrides(runtime.ownership, proposal["tenant"], overrides)
+
+
+def _supersede(conn: Connection, tenant: str) -> None:
+    """A hub-wide activation replaces every rule; a tenant's replaces only that tenant's earlier activation."""
+    p = ownership_proposals.c
+    query = update(ownership_proposals).where(p.status == "active")
+    if tenant != ALL_TENANTS:
+        query = query.where(p.tenant == tenant)
+    conn.execute(query.values(status="superseded"))
+
+
+def approve(conn: Connection, runtime: Runtime, proposal_id: str, actor: str, replay_last: int = 500,
+            visible_to: str = ALL_TENANTS) -> int:
     """Activate a proposal; the approver must not be its proposer. The dry-run is refreshed and stored."""
-    proposal = get(conn, proposal_id)
+    proposal = get(conn, proposal_id, visible_to)
     require_open(proposal)
     if proposal["proposed_by"] == actor:
         raise ProposalError(403, "an ownership change must be approved by someone other than its proposer")
     sync(conn, runtime, interval=0.0)
-    policy = validate_policy(proposal["policy"], runtime)
-    result = dry_run(conn, runtime, policy, replay_last)
+    tenant = proposal["tenant"]
+    policy = _proposed_policy(runtime, proposal)
+    result = dry_run(conn, runtime, policy, replay_last, _only(tenant))
     before = runtime.ownership.version
     version = _activate(conn, runtime, policy, actor, proposal_id)
-    p = ownership_proposals.c
-    conn.execute(update(ownership_proposals).where(p.status == "active").values(status="superseded"))
-    conn.execute(update(ownership_proposals).where(p.id == proposal_id).values(
+    _supersede(conn, tenant)
+    conn.execute(update(ownership_proposals).where(ownership_proposals.c.id == proposal_id).values(
         status="active", approved_by=actor, approved_at=time.time(), activated_version=version,
         dry_run=orjson.dumps(result).decode()))
     audit.append(conn, audit.Entry(
-        tenant="*", actor=actor, action="ownership.activated", object_type="ownership", object_id=proposal_id,
+        tenant=tenant, actor=actor, action="ownership.activated", object_type="ownership", object_id=proposal_id,
         before={"version": before}, after={"version": version, "proposed_by": proposal["proposed_by"],
                                            **_summary(result)}))
     return version
 
 
-def reject(conn: Connection, proposal_id: str, actor: str, reason: str | None) -> None:
-    require_open(get(conn, proposal_id))
+def reject(conn: Connection, proposal_id: str, actor: str, reason: str | None,
+           visible_to: str = ALL_TENANTS) -> None:
+    proposal = get(conn, proposal_id, visible_to)
+    require_open(proposal)
     mark_rejected(conn, ownership_proposals, proposal_id, actor, reason)
-    audit.append(conn, audit.Entry(tenant="*", actor=actor, action="ownership.rejected", object_type="ownership",
-                                   object_id=proposal_id, after={"reason": reason}))
+    audit.append(conn, audit.Entry(tenant=proposal["tenant"], actor=actor, action="ownership.rejected",
+                                   object_type="ownership", object_id=proposal_id, after={"reason": reason}))
 
 
-def rollback(conn: Connection, runtime: Runtime, actor: str) -> int:
-    """Put the policy that was in force before the current one back, under a new version."""
+def rollback(conn: Connection, runtime: Runtime, actor: str, tenant: str | None = None) -> int:
+    """Put the policy that was in force before the current one back, under a new version; with `tenant`, only
+    that tenant's override section goes back to what it was before its latest change."""
+    if tenant is not None and tenant != ALL_TENANTS:
+        return _rollback_tenant(conn, runtime, actor, tenant)
     versions = _versions(conn)
     if len(versions) < 2:
         raise ProposalError(409, "the ownership rules have no earlier version to roll back to")
@@ -123,8 +199,32 @@ def rollback(conn: Connection, runtime: Runtime, actor: str) -> int:
         conn.execute(update(ownership_proposals).where(ownership_proposals.c.id == current["proposal_id"])
                      .values(status="rolled_back"))
     audit.append(conn, audit.Entry(
-        tenant="*", actor=actor, action="ownership.rolled_back", object_type="ownership", object_id="ownership",
-        before={"version": current["version"]}, after={"version": version, "same_as": previous["version"]}))
+        tenant=ALL_TENANTS, actor=actor, action="ownership.rolled_back", object_type="ownership",
+        object_id="ownership", before={"version": current["version"]},
+        after={"version": version, "same_as": previous["version"]}))
+    return version
+
+
+def _rollback_tenant(conn: Connection, runtime: Runtime, actor: str, tenant: str) -> int:
+    sync(conn, runtime, interval=0.0)
+    versions = _versions(conn)
+    sections = [overrides_of(OwnershipPolicy.model_validate_json(v["policy"]), tenant) for v in versions]
+    for changed in range(len(versions) - 1, 0, -1):  # the newest version that changed this tenant's section
+        if sections[changed - 1] != sections[changed]:
+            break
+    else:
+        raise ProposalError(409, f"tenant {tenant!r}'s ownership overrides have no earlier version to roll back to")
+    restored = with_overrides(runtime.ownership, tenant, sections[changed - 1])
+    version = _activate(conn, runtime, restored, actor, None)
+    p = ownership_proposals.c
+    if versions[changed]["proposal_id"] is not None:
+        conn.execute(update(ownership_proposals).where(
+            p.id == versions[changed]["proposal_id"], p.tenant == tenant, p.status == "active")
+            .values(status="rolled_back"))
+    audit.append(conn, audit.Entry(
+        tenant=tenant, actor=actor, action="ownership.rolled_back", object_type="ownership",
+        object_id=f"ownership/{tenant}", before={"version": versions[-1]["version"]},
+        after={"version": version, "overrides_as_of": versions[changed - 1]["version"]}))
     return version
 
 

@@ -36,10 +36,13 @@ def get_proposal(conn: Connection, table: Table, payload: str, proposal_id: str,
 
 
 def list_proposals(conn: Connection, table: Table, payload: str, status: str | None,
-                   limit: int) -> list[dict[str, Any]]:
+                   limit: int, tenant: str | None = None) -> list[dict[str, Any]]:
+    """Newest first; `tenant` (for tables with a tenant column) keeps only that tenant's proposals."""
     query = select(table).order_by(table.c.proposed_at.desc()).limit(limit)
     if status is not None:
         query = query.where(table.c.status == status)
+    if tenant is not None:
+        query = query.where(table.c.tenant == tenant)
     return [_decoded(row, payload) for row in conn.execute(query)]
 
 
@@ -53,10 +56,14 @@ def mark_rejected(conn: Connection, table: Table, proposal_id: str, actor: str, 
         status="rejected", approved_by=actor, approved_at=time.time(), reason=reason))
 
 
-def recent_changes(conn: Connection, limit: int, entity: str | None = None) -> list[dict[str, Any]]:
-    """The newest `limit` change-log rows (of one entity when given), newest first: what a dry-run replays."""
+def recent_changes(conn: Connection, limit: int, entity: str | None = None,
+                   tenant: str | None = None) -> list[dict[str, Any]]:
+    """The newest `limit` change-log rows (of one entity, of one tenant when given), newest first: what a
+    dry-run replays."""
     c = change_log.c
     query = select(c.change_id, c.tenant, c.system, c.entity, c.canonical_id, c.payload)
     if entity is not None:
         query = query.where(c.entity == entity)
+    if tenant is not None:
+        query = query.where(c.tenant == tenant)
     return [dict(r._mapping) for r in conn.execute(query.order_by(c.seq.desc()).limit(limit))]

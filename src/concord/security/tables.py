@@ -70,6 +70,8 @@ mapping_proposals = Table(
     Column("approved_at", Float),
     Column("activated_version", Integer),
     Column("reason", Text),
+    # Whose mapping is changed: a tenant's override, or "*" for the hub-wide spec (migration 0011).
+    Column("tenant", String(64), nullable=False, server_default="*"),
     Index("ix_mapping_proposals_status", "status"),
 )
 
@@ -83,7 +85,8 @@ mapping_versions = Table(
     Column("proposal_id", String(64)),
     Column("activated_by", String(128), nullable=False),
     Column("activated_at", Float, nullable=False),
-    UniqueConstraint("system", "entity", "version", name="uq_mapping_version"),
+    Column("tenant", String(64), nullable=False, server_default="*"),  # "*": the hub-wide spec's history
+    UniqueConstraint("tenant", "system", "entity", "version", name="uq_mapping_version"),
 )
 
 webhook_nonces = Table(
@@ -94,10 +97,12 @@ webhook_nonces = Table(
     Index("ix_webhook_nonces_seen", "seen_at"),
 )
 
-# Ownership rule changes (migration 0010): the same four-eyes flow as mappings, over the whole policy.
+# Ownership rule changes (migration 0010): the same four-eyes flow as mappings, over the whole policy ('*') or
+# one tenant's override section (migration 0012: `tenant`, and `policy` then holds only that section).
 ownership_proposals = Table(
     "ownership_proposals", metadata,
     Column("id", String(64), primary_key=True),
+    Column("tenant", String(64), nullable=False, server_default="*"),
     Column("base_version", Integer, nullable=False),  # the policy version in force when proposed
     Column("policy", Text, nullable=False),  # the proposed OwnershipPolicy as JSON
     Column("status", String(16), nullable=False),  # proposed | active | superseded | rejected | rolled_back
@@ -109,6 +114,7 @@ ownership_proposals = Table(
     Column("activated_version", Integer),
     Column("reason", Text),
     Index("ix_ownership_proposals_status", "status"),
+    Index("ix_ownership_proposals_tenant_status", "tenant", "status"),
 )
 
 ownership_versions = Table(

@@ -22,10 +22,9 @@ TENANT_LESS: dict[str, str] = {
     "event_replays": "replay runs of a subscription, started by a hub operator",
     "webhook_deliveries": "attempts to call a subscription's webhook URL; no payload stored",
     "webhook_nonces": "replay protection for inbound webhooks per source system; no payload",
-    # Mappings are hub configuration shared by every tenant (per-tenant overrides are not built yet).
-    "mapping_proposals": "proposed changes to the hub's shared mapping files",
-    "mapping_versions": "activated versions of the hub's shared mappings",
-    "ownership_proposals": "proposed changes to the hub-wide ownership rules (tenant overrides live in them)",
+    # mapping_proposals and mapping_versions carry a tenant since 0011: "*" for the hub-wide specs, else the
+    # tenant whose override they change (decision 071), so they need no exemption; ownership_proposals too
+    # since 0012 (decision 073). One ownership policy document serves the hub (tenant overrides are sections).
     "ownership_versions": "activated versions of the hub-wide ownership rules",
     "secrets": "connector credentials of the hub's configured systems, envelope-encrypted",
     "ops_watermarks": "positions of the operations projector over the source tables",

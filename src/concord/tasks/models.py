@@ -22,6 +22,7 @@ class TaskKind(StrEnum):
     INELIGIBLE = "ineligible"  # a policy rule refused it
     FAILED = "failed"  # a transient failure outlasted every retry
     APPROVAL = "approval"  # a governed step awaits a second person's approval (resolve approves, cancel rejects)
+    RESIDENCY = "residency"  # the tenant's region has no endpoint of the system: fix the connections, then retry
 
 
 class TaskCreate(BaseModel):

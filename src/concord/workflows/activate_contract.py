@@ -12,6 +12,7 @@ contract_status / order_number fields). One run per order or contract.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from concord.connectors.base import ConnectorError
 from concord.connectors.tryton.sales import total_line
 from concord.ingest.models import ChangeCreate
 from concord.ingest.service import prepare_all, process_in_transaction
+from concord.security.mapping_sync import sync_engine as sync_mappings
 from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.lifecycle_model import (
@@ -32,11 +34,19 @@ from concord.workflows.lifecycle_model import (
     ProcessResult,
     workflow_id,
 )
-from concord.workflows.lifecycle_steps import AuditInput, audit, load_account, mark_crm
+from concord.workflows.lifecycle_steps import (
+    AuditInput,
+    PendingOnboarding,
+    audit,
+    load_account,
+    mark_crm,
+    pending_onboarding,
+)
 from concord.workflows.renewal import CustomerVanished
-from concord.workflows.runs import Cancelled, RunContext, until_accepted
+from concord.workflows.runs import Cancelled, RunContext, until_accepted, until_resident
 from concord.workflows.steps import Rejection, RetryLater, connector_call, durable_step, rejection_of
 
+log = logging.getLogger(__name__)
 # Tryton sale states → the one the contract mapping knows (an order ERP confirmed stays so while it is processed).
 _ORDER_STATE = {"draft": "draft", "quotation": "draft", "confirmed": "confirmed", "processing": "confirmed",
                 "done": "confirmed", "cancelled": "cancelled"}
@@ -45,6 +55,7 @@ _ORDER_STATE = {"draft": "draft", "quotation": "draft", "confirmed": "confirmed"
 class OrderInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     party_id: str | None
     order_id: int
 
@@ -70,7 +81,7 @@ def read_order(data: OrderInput) -> Order:
     if data.party_id is None:
         return Order(rejection=Rejection(system="tryton", message="the customer has no ERP party: onboard it first",
                                          fields=["customer_id"]))
-    erp: Any = services().connector("tryton")
+    erp: Any = services().connector("tryton", data.tenant)
     try:
         with connector_call():
             sales = erp.list_sales(int(data.party_id))
@@ -109,13 +120,14 @@ def place_order(data: PlaceOrderInput) -> Order:
     name = str(deal.value("name") or f"Contract {data.contract_id}")
     value = deal.value("total_value")
     lines = [name, total_line(None if value is None else Decimal(str(value)), _text(deal.value("currency")))]
-    erp: Any = services().connector("tryton")
+    erp: Any = services().connector("tryton", data.tenant)
     try:
         with connector_call():
             sale = erp.place_order(int(data.party_id), f"concord:{data.tenant}:{data.contract_id}", name,
                                    [line for line in lines if line])
     except ConnectorError as error:
         return Order(rejection=rejection_of(error))
+    services().faults.after_effect("place-order", data.customer_id)
     return _order_of(sale)
 
 
@@ -156,6 +168,7 @@ def record_contract(data: ContractInput) -> str:
                           canonical_id=data.contract_id,
                           fields={k: v for k, v in fields.items() if v is not None}, source_ts=datetime.now(UTC),
                           idempotency_key=f"{run.workflow_id}:contract", correlation_id=run.correlation_id)
+    sync_mappings(svc.engine, svc.runtime)  # the workflow worker follows activated mapping versions
     prepared, errors = prepare_all(svc.runtime, [change])
     if errors:
         raise ValueError(f"tryton contract refused: {errors[0].detail}")
@@ -166,6 +179,7 @@ def record_contract(data: ContractInput) -> str:
 class EntitleInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     organization: str | None
     contract_tag: str
     entitlement: dict[str, str] = {}  # organization fields: the contract's status and order number
@@ -177,7 +191,7 @@ def entitle_support(data: EntitleInput) -> list[str]:
     fields carry the contract status and order number (written only when they differ: repeatable)."""
     if data.organization is None:
         return []
-    zendesk = services().connector("zendesk")
+    zendesk = services().connector("zendesk", data.tenant)
     fields = getattr(data, "entitlement", {})  # a run recorded before the field existed: tags only
     with connector_call():
         current = zendesk.read("organizations", data.organization)
@@ -199,12 +213,35 @@ def _order(run: RunContext, request: ActivateContractRequest, account: AccountSy
         placed, _ = until_accepted(run, "place-order", place_order, placing, [])
         return placed
     assert request.order_id is not None
-    order, _ = until_accepted(run, "read-order", read_order,
-                              OrderInput(party_id=account.tryton_party, order_id=request.order_id), ["order_id"])
+    reading = OrderInput(tenant=run.tenant, party_id=account.tryton_party, order_id=request.order_id)
+    order, _ = until_accepted(run, "read-order", read_order, reading, ["order_id"])
     return order
 
 
+@durable_step("await-onboarding")
+def onboarding_to_await(run: RunContext) -> PendingOnboarding | None:
+    """The customer's onboarding still running, if any (recorded: a replay waits for the same one)."""
+    return pending_onboarding(run.tenant, run.customer_id)
+
+
+def _after_onboarding(run: RunContext, contract_id: str) -> AccountSystems | None:
+    """A deal won while the customer is still being onboarded (by the API, onboarding-start, or a won deal of
+    another contract) waits for that onboarding, so the order reaches a customer that exists in ERP and support
+    (decision 076). An onboarding carrying this very deal is not waited for: it runs this activation itself, as its
+    last step. Returns the account as it is after the wait (None: nothing waited for)."""
+    pending = onboarding_to_await(run)
+    if pending is None or pending.contract_id == contract_id:
+        return None
+    try:
+        DBOS.get_result(pending.workflow_id)  # durable: a restart waits on, it does not wait twice
+    except Exception:  # a failed onboarding: placing the order below says what is missing
+        log.warning("onboarding %s failed; placing the order for %s anyway", pending.workflow_id, contract_id)
+    return load_account(run)  # a second read, its own step: the party and organization onboarding made
+
+
 def _activate(run: RunContext, request: ActivateContractRequest, account: AccountSystems) -> ProcessResult:
+    if request.contract_id is not None:
+        account = _after_onboarding(run, request.contract_id) or account
     order = _order(run, request, account)
     assert account.tryton_party is not None
     contract = record_contract(ContractInput(run=run, party_id=account.tryton_party, order=order,
@@ -215,8 +252,9 @@ def _activate(run: RunContext, request: ActivateContractRequest, account: Accoun
     if opportunity is not None:
         mark_crm(run, "opportunity", opportunity, crm, sobject="Opportunity")
     entitlement = {"contract_status": "active", "order_number": order.number or str(order.id)}
-    tags = entitle_support(EntitleInput(organization=account.zendesk_organization,
-                                        contract_tag=f"contract_{order.id}", entitlement=entitlement))
+    tags = until_resident(run, "entitle-support", entitle_support,
+                          EntitleInput(tenant=run.tenant, organization=account.zendesk_organization,
+                                       contract_tag=f"contract_{order.id}", entitlement=entitlement))
     audit(AuditInput(run=run, actor=request.activated_by, action="contract.activated",
                      after={"order": order.id, "contract": contract}))
     return ProcessResult(status="completed", customer_id=run.customer_id,

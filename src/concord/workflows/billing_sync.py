@@ -21,7 +21,7 @@ from concord.workflows.lifecycle_model import (
 )
 from concord.workflows.lifecycle_steps import load_account, mark_crm
 from concord.workflows.renewal import CustomerVanished
-from concord.workflows.runs import Cancelled, RunContext
+from concord.workflows.runs import Cancelled, RunContext, until_resident
 from concord.workflows.steps import RetryLater, connector_call, durable_step
 
 
@@ -43,10 +43,10 @@ def crm_fields(figures: BillingFigures) -> dict[str, Any]:
             "Open_Invoices__c": figures.open_invoices, "Billing_Status__c": status}
 
 
-def _erp(account: AccountSystems) -> BillingFigures:
+def _erp(tenant: str, account: AccountSystems) -> BillingFigures:
     if account.tryton_party is None:
         return BillingFigures()
-    erp: Any = services().connector("tryton")
+    erp: Any = services().connector("tryton", tenant)
     owed = erp.get_receivables(int(account.tryton_party))
     invoices = [{"system": "tryton", "number": i.number, "amount_to_pay": str(i.amount_to_pay)}
                 for i in owed.open_invoices]
@@ -54,10 +54,10 @@ def _erp(account: AccountSystems) -> BillingFigures:
                           invoices=invoices)
 
 
-def _billing(account: AccountSystems) -> BillingFigures:
+def _billing(tenant: str, account: AccountSystems) -> BillingFigures:
     if account.stripe_customer is None:
         return BillingFigures()
-    billing: Any = services().connector("stripe")
+    billing: Any = services().connector("stripe", tenant)
     owed = billing.receivables(account.stripe_customer)
     cents = Decimal(100)
     return BillingFigures(open_amount=Decimal(owed.open_amount) / cents,
@@ -77,7 +77,7 @@ def collect_billing(data: CollectInput) -> BillingFigures:
     """Both systems' figures, summed (each customer is billed in one currency: the one policy gave it)."""
     try:
         with connector_call():
-            erp, billing = _erp(data.account), _billing(data.account)
+            erp, billing = _erp(data.run.tenant, data.account), _billing(data.run.tenant, data.account)
     except ConnectorError as error:  # a refused *read* says nothing about the customer's data: try again
         raise RetryLater(str(error)) from None
     return BillingFigures(open_amount=erp.open_amount + billing.open_amount,
@@ -95,7 +95,7 @@ def sync_billing_status(request: BillingSyncRequest) -> ProcessResult:
         account = load_account(run)
         if not account.found:
             raise CustomerVanished(f"customer {run.customer_id} does not exist in tenant {run.tenant}")
-        figures = collect_billing(CollectInput(run=run, account=account))
+        figures = until_resident(run, "collect-billing", collect_billing, CollectInput(run=run, account=account))
         fields = crm_fields(figures)
         mark_crm(run, "billing", account.salesforce_id, fields)
     except Cancelled as cancelled:

@@ -74,7 +74,7 @@ def _act(system: str, customer_id: str, action: Callable[[], dict[str, str]]) ->
 @durable_step("deprovision-identity")
 def deprovision_identity(data: Downstream) -> SystemResult:
     """The customer's SCIM users lose access (active false: an update, repeatable; the group stays for audit)."""
-    scim = services().connector("scim")
+    scim = services().connector("scim", data.run.tenant)
     user = data.account.scim_user
 
     def act() -> dict[str, str]:
@@ -89,7 +89,7 @@ def deprovision_identity(data: Downstream) -> SystemResult:
 @durable_step("end-entitlement")
 def end_entitlement(data: Downstream) -> SystemResult:
     """The support organization loses its entitlement tier: tagged with the new status (a set, repeatable)."""
-    zendesk = services().connector("zendesk")
+    zendesk = services().connector("zendesk", data.run.tenant)
     org = data.account.zendesk_organization
 
     def act() -> dict[str, str]:
@@ -104,7 +104,7 @@ def end_entitlement(data: Downstream) -> SystemResult:
 @durable_step("cancel-subscription")
 def cancel_subscription(data: Downstream) -> SystemResult:
     """Cancel the billing subscription now (a repeat finds it canceled)."""
-    billing: Any = services().connector("stripe")
+    billing: Any = services().connector("stripe", data.run.tenant)
     sub = data.account.stripe_subscription
 
     def act() -> dict[str, str]:
@@ -118,7 +118,7 @@ def cancel_subscription(data: Downstream) -> SystemResult:
 @durable_step("archive-erp-party")
 def archive_erp_party(data: Downstream) -> SystemResult:
     """The ERP party is archived (active false): Tryton keeps it and its accounting, new documents refuse it."""
-    erp = services().connector("tryton")
+    erp = services().connector("tryton", data.run.tenant)
     party = data.account.tryton_party
 
     def act() -> dict[str, str]:

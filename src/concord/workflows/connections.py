@@ -1,30 +1,104 @@
-"""Which systems a workflow worker talks to, and how: one validated config per system, from a YAML file.
+"""Which systems a workflow runtime talks to, and how: the one connections format, shared with `concord worker
+--connectors` (deploy/connectors.yaml.example, `concord.scale.connectors`), regional endpoints included:
 
-    salesforce: {login_url: ..., client_id: ..., client_secret: ...}
-    tryton: {url: ..., database: ..., password_ref: "env:TRYTON_PASSWORD", company_id: 1}
-    stripe: {base_url: ..., api_key: ...}
-    zendesk: {base_url: ..., email: ..., api_token: ...}
-    scim: {base_url: ..., bearer_token: ...}
+    systems:
+      tryton:
+        connector: tryton
+        region: eu                      # the region of this (default) endpoint; optional
+        config: {url: ..., database: ..., password_ref: "env:TRYTON_PASSWORD", company_id: 1}
+        endpoints:                      # further endpoints, one per region
+          - {region: us, config: {url: ..., database: ..., company_id: 1}}
 
-Every section is optional: a worker without a system cannot run the steps that need it (they fail loudly).
+A tenant pinned to a region (concord.yaml `region:`) is only ever sent to that region's endpoint, by the outbox
+and by workflow steps alike (docs/decisions/057 and 072).
+
+Deprecated: the flat format (`salesforce: {...}`, `tryton: {...}` at the top level, one endpoint per system, no
+regions). It still loads, converted here — the one place — into the `systems:` form, and a warning says so.
+Every system is optional: a runtime without a system cannot run the steps that need it (they fail loudly).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from concord.connectors.base import Connector
+from concord.connectors.runtime.governor_store import GovernorStore
 from concord.connectors.salesforce import SalesforceConfig, SalesforceConnector
 from concord.connectors.scim import ScimConfig, ScimConnector
 from concord.connectors.stripe import StripeConfig, StripeConnector
 from concord.connectors.tryton import TrytonConfig, TrytonConnector
 from concord.connectors.zendesk import ZendeskConfig, ZendeskConnector
-from concord.yamlconf import load_yaml_file
+from concord.delivery.residency import Residency
+from concord.yamlconf import ConfigError, Located, load_yaml_file, parse_yaml, validate_yaml
+
+log = logging.getLogger("concord.workflows.connections")
+
+Kind = Literal["salesforce", "hubspot", "tryton", "stripe", "zendesk", "scim"]
+
+
+def _config_model(kind: str) -> type[BaseModel]:
+    if kind == "hubspot":  # imported on demand: the workflow runtime rarely talks to HubSpot
+        from concord.connectors.hubspot import HubSpotConfig
+
+        return HubSpotConfig
+    models: dict[str, type[BaseModel]] = {"salesforce": SalesforceConfig, "tryton": TrytonConfig,
+                                          "stripe": StripeConfig, "zendesk": ZendeskConfig, "scim": ScimConfig}
+    return models[kind]
+
+
+def _check_config(kind: str, config: dict[str, Any], loc: tuple[str | int, ...]) -> None:
+    """The endpoint's config against its connector's model; the first problem named by its field (and line)."""
+    try:
+        _config_model(kind).model_validate(config)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Located((*loc, *first["loc"]), first["msg"].removeprefix("Value error, ")) from None
+
+
+class Endpoint(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    region: str = Field(min_length=1, max_length=32)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class SystemEntry(BaseModel):
+    """One system: its connector, its default endpoint's config (and region), and endpoints in other regions."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    connector: Kind
+    region: str | None = Field(default=None, min_length=1, max_length=32)
+    config: dict[str, Any] = Field(default_factory=dict)
+    endpoints: list[Endpoint] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _configs_valid(self) -> SystemEntry:
+        _check_config(self.connector, self.config, ("config",))
+        seen = {self.region} if self.region else set()
+        for i, endpoint in enumerate(self.endpoints):
+            if endpoint.region in seen:
+                raise Located(("endpoints", i, "region"), f"a second endpoint in region {endpoint.region!r}")
+            seen.add(endpoint.region)
+            _check_config(self.connector, endpoint.config, ("endpoints", i, "config"))
+        return self
+
+
+class SystemsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    systems: dict[str, SystemEntry]
 
 
 class Connections(BaseModel):
+    """The deprecated flat format: one section per system, named after its connector, no regions."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     salesforce: SalesforceConfig | None = None
@@ -39,7 +113,8 @@ class Connections(BaseModel):
 
     def build(self) -> dict[str, Connector]:
         """One connector per configured system (nothing connects until the first call, except SCIM's
-        feature discovery, which asks the provider what it supports)."""
+        feature discovery, which asks the provider what it supports). Kept for callers of the flat format that
+        hold it as a model; files go through `load_connections`."""
         built: dict[str, Connector] = {}
         if self.salesforce is not None:
             built["salesforce"] = SalesforceConnector(self.salesforce)
@@ -52,3 +127,56 @@ class Connections(BaseModel):
         if self.scim is not None:
             built["scim"] = ScimConnector(self.scim).discover()
         return built
+
+
+def flat_as_systems(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The deprecated flat document in the `systems:` form (each section's connector is its name)."""
+    return {"systems": {name: {"connector": name, "config": dict(config or {})} for name, config in flat.items()}}
+
+
+def read_connections(path: Path, warn: bool = True) -> dict[str, Any]:
+    """The file validated — each problem as `file:line: field: message` — and in the `systems:` form. Builds
+    nothing (so it calls no system). Raises ConfigError. `warn`: log that a flat file is deprecated (once per
+    start: the start-up check passes False, the load that follows says it)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    data, _ = parse_yaml(text, str(path))
+    if isinstance(data, dict) and "systems" in data:
+        validate_yaml(SystemsFile, text, str(path))
+        return data
+    validate_yaml(Connections, text, str(path))
+    if warn:
+        log.warning("%s uses the deprecated flat connections format; move its sections under `systems:` "
+                    "(`<name>: {connector: <name>, config: {...}}`, docs/decisions/072)", path)
+    return flat_as_systems(data if isinstance(data, dict) else {})
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a runtime may call: the default endpoint per system and the residency rules over regional ones."""
+
+    default: dict[str, Connector]
+    residency: Residency
+
+    def endpoints(self) -> dict[str, Connector]:
+        """Every endpoint once: the default as its system, the others as `system@region`."""
+        return self.residency.named_endpoints(self.default)
+
+    def close(self) -> None:
+        for connector in self.endpoints().values():
+            close = getattr(connector, "close", None)
+            if callable(close):
+                close()
+
+
+def load_connections(path: Path, tenant_regions: Mapping[str, str] | None = None,
+                     store: GovernorStore | None = None) -> Targets:
+    """Build the connectors of a connections file (either format) through the scale worker's builders, so both
+    runtimes govern and configure them alike. Raises ConfigError (a bad file) or ScaleConfigError (a system
+    that refused its set-up, e.g. SCIM discovery)."""
+    from concord.scale.connectors import targets_from
+
+    default, residency = targets_from(read_connections(path), path, store, tenant_regions)
+    return Targets(default, residency)

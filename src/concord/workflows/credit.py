@@ -21,7 +21,7 @@ from concord.storage import queries
 from concord.workflows.engine import engine_settings, services
 from concord.workflows.lifecycle_model import CREDIT_TOPIC, AccountSystems, CreditStanding
 from concord.workflows.lifecycle_steps import SF_CREDIT, RecordInput, mark_crm, record_fields
-from concord.workflows.runs import RunContext
+from concord.workflows.runs import RunContext, until_resident
 from concord.workflows.steps import RetryLater, connector_call, durable_step
 
 
@@ -65,10 +65,10 @@ class CreditInput(BaseModel):
     account: AccountSystems
 
 
-def _erp_facts(account: AccountSystems) -> dict[str, Any]:
+def _erp_facts(tenant: str, account: AccountSystems) -> dict[str, Any]:
     if account.tryton_party is None:
         return {}
-    erp: Any = services().connector("tryton")
+    erp: Any = services().connector("tryton", tenant)
     party = int(account.tryton_party)
     owed = erp.get_receivables(party)
     invoices = [{"system": "tryton", "number": i.number, "state": i.state, "total": str(i.total),
@@ -79,10 +79,10 @@ def _erp_facts(account: AccountSystems) -> dict[str, Any]:
             "open_invoices": invoices}
 
 
-def _billing_overdue(account: AccountSystems) -> int:
-    if account.stripe_customer is None or "stripe" not in services().connectors:
+def _billing_overdue(tenant: str, account: AccountSystems) -> int:
+    if account.stripe_customer is None or not services().configured("stripe"):
         return 0
-    billing: Any = services().connector("stripe")
+    billing: Any = services().connector("stripe", tenant)
     return int(billing.receivables(account.stripe_customer).overdue_amount)
 
 
@@ -99,7 +99,8 @@ def credit_check(data: CreditInput) -> CreditStanding:
     """ERP receivables, overdue lines and credit limit, billing's overdue invoices, and the lifecycle state."""
     try:
         with connector_call():
-            facts = ErpCredit(**_erp_facts(data.account), billing_overdue_cents=_billing_overdue(data.account),
+            facts = ErpCredit(**_erp_facts(data.run.tenant, data.account),
+                              billing_overdue_cents=_billing_overdue(data.run.tenant, data.account),
                               lifecycle_state=_lifecycle_now(data.run))
     except NotFound as error:
         raise RetryLater(f"ERP party of {data.run.customer_id} not found: {error.message}") from None
@@ -118,13 +119,13 @@ def _record_credit(run: RunContext, account: AccountSystems, standing: CreditSta
 
 def credit_gate(run: RunContext, account: AccountSystems) -> tuple[CreditStanding, bool]:
     """Return once the customer's credit allows the change: the final standing, and whether the run waited."""
-    standing = credit_check(CreditInput(run=run, account=account))
+    standing = until_resident(run, "credit-check", credit_check, CreditInput(run=run, account=account))
     if not standing.hold:
         return standing, False
     _record_credit(run, account, standing, "credit-hold")
     poll_s = engine_settings().task_poll_s
     while standing.hold:
         DBOS.recv(topic=CREDIT_TOPIC, timeout_seconds=poll_s)
-        standing = credit_check(CreditInput(run=run, account=account))
+        standing = until_resident(run, "credit-check", credit_check, CreditInput(run=run, account=account))
     _record_credit(run, account, standing, "credit-cleared")
     return standing, True

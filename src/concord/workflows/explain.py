@@ -19,7 +19,8 @@ from concord.tasks.models import TaskKind, TaskPublic, TaskStatus
 from concord.tasks.store import list_tasks
 
 Category = Literal["none", "finance_validation", "missing_master_data", "downstream_provisioning_failure",
-                   "credit_hold", "awaiting_approval", "possible_duplicate", "policy", "account_status"]
+                   "credit_hold", "awaiting_approval", "possible_duplicate", "policy", "account_status",
+                   "data_residency"]
 
 _DOWNSTREAM = {"scim", "zendesk", "stripe", "salesforce", "hubspot"}
 
@@ -28,6 +29,15 @@ class RunFact(BaseModel):
     workflow_id: str
     process: str
     status: str  # DBOS status: PENDING, SUCCESS, ERROR, ...
+    parent: str | None = None  # the run that started this one as its child
+
+
+class Waiting(BaseModel):
+    """A run of the won-deal path waiting on another run (decision 076): who waits, for whom, and why."""
+
+    workflow_id: str
+    step: str
+    reason: str
 
 
 class Explanation(BaseModel):
@@ -52,6 +62,8 @@ def task_category(task: TaskPublic) -> Category:
         return "possible_duplicate"
     if task.kind == TaskKind.INELIGIBLE:
         return "policy"
+    if task.kind == TaskKind.RESIDENCY:  # a configuration gap (no endpoint in the tenant's region), not the data
+        return "data_residency"
     if task.system == "tryton" or task.step.startswith("erp"):
         return "finance_validation"
     if task.system in _DOWNSTREAM or task.step.startswith(("provision", "change-", "cancel", "deprovision", "end-")):
@@ -68,6 +80,29 @@ def _links(customer_id: str, task: TaskPublic | None, correlation_id: str | None
     return links
 
 
+def won_deal_waits(pending: list[RunFact]) -> list[Waiting]:
+    """What the won-deal path's pending runs wait for: onboarding on the lead's conversion or on the deal's order
+    (its children), an activation on an onboarding that does not carry its deal (it places the order after)."""
+    onboarding = next((r for r in pending if r.process == "onboard-customer"), None)
+    if onboarding is None:
+        return []
+    waits = []
+    for run in pending:
+        if run.process == "convert-lead":
+            waits.append(Waiting(workflow_id=onboarding.workflow_id, step="convert-lead",
+                                 reason=f"onboard-customer waits for {run.workflow_id} to qualify the lead "
+                                        "(a deal won on a lead)"))
+        elif run.process == "activate-contract" and run.parent == onboarding.workflow_id:
+            waits.append(Waiting(workflow_id=onboarding.workflow_id, step="activate-contract",
+                                 reason=f"onboard-customer waits for {run.workflow_id} to place the won deal's "
+                                        "order in ERP"))
+        elif run.process == "activate-contract":
+            waits.append(Waiting(workflow_id=run.workflow_id, step="await-onboarding",
+                                 reason=f"activate-contract waits for {onboarding.workflow_id} to finish before "
+                                        "placing the won deal's order"))
+    return waits
+
+
 def explain(customer_id: str, values: dict[str, Any], tasks: list[TaskPublic], runs: list[RunFact]) -> Explanation:
     """The one answer: an open task explains most (it names step and system), then a credit hold with the run it
     pauses, then a blocking lifecycle state; otherwise the customer is not blocked."""
@@ -78,7 +113,8 @@ def explain(customer_id: str, values: dict[str, Any], tasks: list[TaskPublic], r
                           open_tasks=[t.model_dump(mode="json") for t in tasks])
     reasons = [r.message for r in why_blocked(facts)]
     pending = [r for r in runs if r.status in ("PENDING", "ENQUEUED")]
-    base = {"customer_id": customer_id, "lifecycle_state": state, "reasons": reasons}
+    waits = won_deal_waits(pending)
+    base = {"customer_id": customer_id, "lifecycle_state": state, "reasons": reasons + [w.reason for w in waits]}
     if tasks:
         task = tasks[0]
         return Explanation(**base, blocked=True, category=task_category(task), waiting_step=task.step,
@@ -95,21 +131,37 @@ def explain(customer_id: str, values: dict[str, Any], tasks: list[TaskPublic], r
     if state in ("suspended", "closed"):
         return Explanation(**base, blocked=True, category="account_status", reason=f"the customer is {state}",
                            links=_links(customer_id, None, None))
+    if waits:  # in progress, not blocked: no person needs to act
+        return Explanation(**base, blocked=False, category="none", reason=waits[0].reason,
+                           waiting_step=waits[0].step, workflow_id=waits[0].workflow_id,
+                           links=_links(customer_id, None, waits[0].workflow_id))
     return Explanation(**base, blocked=False, category="none", reason="nothing blocks this customer",
                        links=_links(customer_id, None, None))
 
 
 def run_prefixes(tenant: str, customer_id: str) -> list[str]:
     """Every process's workflow ids for this customer start with one of these (see lifecycle_model)."""
-    from concord.workflows.lifecycle_model import AMEND, APPLY_HOLD, CLOSE, RELEASE_HOLD, RENEW, SUSPEND, SYNC_BILLING
+    from concord.workflows.lifecycle_model import (
+        ACTIVATE_CONTRACT,
+        AMEND,
+        APPLY_HOLD,
+        CLOSE,
+        CONVERT_LEAD,
+        RELEASE_HOLD,
+        RENEW,
+        SUSPEND,
+        SYNC_BILLING,
+    )
 
-    processes = ("onboard", AMEND, RENEW, APPLY_HOLD, RELEASE_HOLD, SYNC_BILLING, SUSPEND, CLOSE)
+    processes = ("onboard", CONVERT_LEAD, ACTIVATE_CONTRACT, AMEND, RENEW, APPLY_HOLD, RELEASE_HOLD, SYNC_BILLING,
+                 SUSPEND, CLOSE)
     return [f"{p}:{tenant}:{customer_id}" for p in processes]
 
 
 def runs_of(statuses: list[Any]) -> list[RunFact]:
     """DBOS `WorkflowStatus` rows (from DBOS.list_workflows or a DBOSClient) as facts."""
-    return [RunFact(workflow_id=s.workflow_id, process=str(s.name), status=str(s.status)) for s in statuses]
+    return [RunFact(workflow_id=s.workflow_id, process=str(s.name), status=str(s.status),
+                    parent=getattr(s, "parent_workflow_id", None)) for s in statuses]
 
 
 def gather(conn: Connection, tenant: str, customer_id: str, runs: list[RunFact]) -> Explanation | None:

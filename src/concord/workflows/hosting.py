@@ -2,7 +2,9 @@
 launches DBOS (recovering unfinished runs) and runs the event-signal starter and the credit waker beside it.
 
 Both `concord workflows worker` and `concord serve --connections FILE` (CONCORD_CONNECTIONS) host workflows through
-`hosted_workflows()`, so a plain API server answers `/api/v1/process/...` for real (see docs/decisions/070).
+`hosted_workflows()`, so a plain API server answers `/api/v1/process/...` for real (see docs/decisions/070). The
+file is in the scale worker's `systems:` format, regional endpoints included, and steps of a tenant pinned to a
+region call only that region's endpoints (docs/decisions/072); the deprecated flat format still loads.
 """
 
 from __future__ import annotations
@@ -27,11 +29,11 @@ def connections_file(settings: Settings, override: Path | None = None) -> Path:
         raise NoConnections("--connections / CONCORD_CONNECTIONS: a connections file (YAML) is needed to run workflows")
     if not path.is_file():
         raise NoConnections(f"--connections / CONCORD_CONNECTIONS: no file {path}")
-    from concord.workflows.connections import Connections
+    from concord.workflows.connections import read_connections
     from concord.yamlconf import ConfigError
 
-    try:  # a bad file is refused before anything starts, naming file, line and field
-        Connections.load(path)
+    try:  # a bad file is refused before anything starts (or calls any system), naming file, line and field
+        read_connections(path, warn=False)
     except ConfigError as exc:
         raise NoConnections("\n".join(exc.problems)) from exc
     return path
@@ -41,18 +43,19 @@ def connections_file(settings: Settings, override: Path | None = None) -> Path:
 def hosted_workflows(settings: Settings, runtime: Runtime, connections: Path,
                      poll_interval_s: float = 1.0) -> Iterator[WorkflowEngine]:
     """A launched engine with its connectors, signal starter and credit waker; all stopped on exit."""
-    from concord.workflows.connections import Connections
+    from concord.delivery.residency import tenant_regions
+    from concord.workflows.connections import load_connections
     from concord.workflows.credit_signals import CreditSignalWaker
     from concord.workflows.lifecycle_processes import lifecycle_specs
     from concord.workflows.processes import process_specs
     from concord.workflows.services import standard_services
     from concord.workflows.signals import SignalStarter
 
-    built = Connections.load(connections).build()
+    targets = load_connections(connections, tenant_regions(runtime.hub.tenants))
     db = make_engine(settings.database_url, settings.sqlite_synchronous)
     try:
         upgrade(db)
-        services = standard_services(db, runtime, built, settings.config_dir)
+        services = standard_services(db, runtime, targets.default, settings.config_dir, targets.residency)
         wf_settings = WorkflowSettings(database_url=settings.database_url,
                                        sqlite_synchronous=settings.sqlite_synchronous)
         specs = {**process_specs(), **lifecycle_specs()}  # imports every workflow before launch: DBOS recovers them
@@ -67,6 +70,5 @@ def hosted_workflows(settings: Settings, runtime: Runtime, connections: Path,
                 waker.stop()
                 starter.stop()
     finally:
-        for connector in built.values():
-            connector.close()
+        targets.close()
         db.dispose()

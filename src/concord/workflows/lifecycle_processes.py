@@ -30,6 +30,7 @@ from concord.workflows.lifecycle_model import (
     GovernedRequest,
     workflow_id,
 )
+from concord.workflows.lifecycle_steps import pending_onboarding
 from concord.workflows.processes import ProcessSpec, UnknownCustomer
 
 S = LifecycleState
@@ -81,6 +82,19 @@ def _may_enter(*targets: LifecycleState) -> Callable[[Engine, Any], None]:
     return check
 
 
+def _activation_may_start(engine: Engine, request: Any) -> None:
+    """An active customer's contract goes live. A won deal (`contract_id`) may also start while the customer's
+    onboarding runs — the activation waits for it — unless that onboarding carries this very deal: it places the
+    order itself (decision 076), so this start is refused and the routed rule's `otherwise` finds that run."""
+    current = _current_state(engine, request)
+    pending = None if request.contract_id is None else pending_onboarding(request.tenant, request.customer_id)
+    if pending is not None and pending.contract_id == request.contract_id:
+        raise NotAllowedInState(current, f"a separate activation (onboarding {pending.workflow_id} places this "
+                                         "deal's order)")
+    if pending is None and current not in {S.ACTIVE, S.CREDIT_HOLD}:
+        raise NotAllowedInState(current, "a contract activation")
+
+
 def _spec(name: str, request: type[Any], workflow: Callable[[Any], Any], preflight: Callable[[Engine, Any], None],
           target: LifecycleState | None = None) -> ProcessSpec:
     return ProcessSpec(name=name, request=request, workflow=workflow,
@@ -91,7 +105,7 @@ def lifecycle_specs() -> dict[str, ProcessSpec]:
     customers = {S.ACTIVE, S.CREDIT_HOLD}
     specs = [
         _spec(ACTIVATE_CONTRACT, ActivateContractRequest, activate_contract.activate_contract,
-              _require(customers, "a contract activation")),
+              _activation_may_start),
         _spec(CONVERT_LEAD, ConvertLeadRequest, convert_lead.convert_lead, _may_enter(S.QUALIFIED), S.QUALIFIED),
         _spec(RENEW, AmendRequest, renewal.renew_subscription, _require(customers, "a renewal")),
         _spec(AMEND, AmendRequest, renewal.amend_subscription, _require(customers, "an amendment")),

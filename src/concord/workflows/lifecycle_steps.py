@@ -14,10 +14,12 @@ from concord.connectors.base import ConnectorError
 from concord.ingest.models import ChangeCreate
 from concord.ingest.service import prepare_all, process_in_transaction
 from concord.security.audit import Entry, append_many
+from concord.security.mapping_sync import sync_engine as sync_mappings
 from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.lifecycle_model import AccountSystems
 from concord.workflows.onboarding_model import workflow_id_for
+from concord.workflows.provisioning import CHILDREN
 from concord.workflows.runs import RunContext, until_accepted
 from concord.workflows.steps import Rejection, connector_call, durable_step, rejection_of
 
@@ -41,6 +43,7 @@ class RecordInput(BaseModel):
 class CrmMark(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     salesforce_id: str | None
     fields: dict[str, Any]
     sobject: str = "Account"  # or the Opportunity of a won deal (activate-contract)
@@ -66,10 +69,41 @@ class AuditInput(BaseModel):
 
 
 def _onboarded_ids(tenant: str, customer_id: str) -> dict[str, dict[str, str]]:
-    status = DBOS.get_workflow_status(workflow_id_for(tenant, customer_id))
+    onboarding = workflow_id_for(tenant, customer_id)
+    status = DBOS.get_workflow_status(onboarding)
     output = None if status is None else status.output
     systems = getattr(output, "systems", None)
-    return systems if isinstance(systems, dict) else {}
+    if isinstance(systems, dict):
+        return systems
+    # Onboarding still running: a won deal's order is placed as its last step (decision 076), after its
+    # provisioning children finished — their results name the support organization, billing customer, group.
+    made: dict[str, dict[str, str]] = {}
+    for child in CHILDREN:
+        child_status = DBOS.get_workflow_status(f"{onboarding}/{child}")
+        result = None if child_status is None else child_status.output
+        ids, system = getattr(result, "ids", None), getattr(result, "system", None)
+        if isinstance(ids, dict) and ids and isinstance(system, str):
+            made[system] = dict(ids)
+    return made
+
+
+class PendingOnboarding(BaseModel):
+    """The customer's onboarding run while it has not finished, and the won deal it carries (if any)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    contract_id: str | None = None
+
+
+def pending_onboarding(tenant: str, customer_id: str) -> PendingOnboarding | None:
+    """Read from the workflow engine (call it in a step or a preflight, never straight from a workflow body)."""
+    status = DBOS.get_workflow_status(workflow_id_for(tenant, customer_id))
+    if status is None or status.status not in ("PENDING", "ENQUEUED"):
+        return None
+    args = status.input["args"] if status.input else ()
+    return PendingOnboarding(workflow_id=status.workflow_id,
+                             contract_id=getattr(args[0], "contract_id", None) if args else None)
 
 
 @durable_step("load-account")
@@ -100,6 +134,7 @@ def ingest_fields(data: RecordInput) -> None:
                           external_id=data.external_id,
                           canonical_id=run.customer_id, fields=data.fields, source_ts=datetime.now(UTC),
                           idempotency_key=f"{run.workflow_id}:{data.label}", correlation_id=run.correlation_id)
+    sync_mappings(svc.engine, svc.runtime)  # the workflow worker follows activated mapping versions
     prepared, errors = prepare_all(svc.runtime, [change])
     if errors:
         raise ValueError(f"{data.system} change refused: {errors[0].detail}")
@@ -119,7 +154,7 @@ def crm_mark(data: CrmMark) -> CrmMarked:
     """Fields onto the CRM account (read first: a repeat after a crash writes nothing)."""
     if data.salesforce_id is None:
         return CrmMarked()
-    crm = services().connector("salesforce")
+    crm = services().connector("salesforce", data.tenant)
     try:
         with connector_call():
             sobject = getattr(data, "sobject", "Account")  # a run recorded before the field existed: an account
@@ -136,7 +171,7 @@ def mark_crm(run: RunContext, label: str, salesforce_id: str | None, fields: dic
     """Mark the CRM account (or another record: `sobject`); a refusal becomes an exception task (retry or cancel),
     never a silent skip. `label` tells this mark's tasks from another mark's in the same run."""
     until_accepted(run, f"crm-{label}", crm_mark,
-                   CrmMark(salesforce_id=salesforce_id, fields=fields, sobject=sobject), [])
+                   CrmMark(tenant=run.tenant, salesforce_id=salesforce_id, fields=fields, sobject=sobject), [])
 
 
 @durable_step("audit")

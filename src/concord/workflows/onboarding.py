@@ -4,6 +4,10 @@ validate mandatory fields → duplicate check → enrich tax, region and credit 
 customer and its credit profile in ERP → write the ERP customer number, credit status and payment terms back to
 CRM → publish CustomerOnboarded → provision identity, support and billing side by side.
 
+Started with a won deal (`contract_id`, decision 076), the run first sees a lead converted and, after
+provisioning, places the deal's order (won_deal.py: convert-lead and activate-contract as child runs under their
+own business keys).
+
 Every refusal on the way (missing data, a likely duplicate, a policy refusal, a system rejecting the data) opens
 an exception task and pauses the run until a person corrects the data, retries or cancels.
 """
@@ -40,6 +44,7 @@ from concord.workflows.onboarding_steps import (
 )
 from concord.workflows.provisioning import CHILDREN, ProvisionInput, ProvisionResult
 from concord.workflows.runs import Cancelled, Problem, RunContext, ask, correct, until_accepted
+from concord.workflows.won_deal import convert_first, place_won_order
 
 
 class CustomerVanished(LookupError):
@@ -94,6 +99,7 @@ def _provision(run: RunContext, request: OnboardRequest, name: str, currency: st
 
 
 def _run(run: RunContext, request: OnboardRequest) -> OnboardResult:
+    convert_first(run, request)  # a won deal on a lead: the lead is qualified first (decision 076)
     loaded = load_customer(request)
     if not loaded.found:
         raise CustomerVanished(f"customer {request.customer_id} does not exist in tenant {request.tenant}")
@@ -103,17 +109,21 @@ def _run(run: RunContext, request: OnboardRequest) -> OnboardResult:
     until_accepted(run, "set-lifecycle", set_lifecycle,
                    LifecycleInput(run=run, state=LifecycleState.ONBOARDING.value), [])
     erp, accepted = until_accepted(run, "erp-create", erp_create,
-                                   ErpInput(customer_id=run.customer_id, facts=facts, enrichment=enrichment),
+                                   ErpInput(customer_id=run.customer_id, facts=facts, enrichment=enrichment,
+                                            tenant=run.tenant),
                                    CORRECTABLE)
     assert erp.party_id is not None and erp.customer_number is not None
     erp_record(ErpRecordInput(run=run, erp=erp, enrichment=enrichment))
     crm, _ = until_accepted(run, "crm-write-back", crm_write_back,
-                            CrmInput(salesforce_id=facts.salesforce_id, customer_number=erp.customer_number,
-                                     enrichment=enrichment), [])
+                            CrmInput(tenant=run.tenant, salesforce_id=facts.salesforce_id,
+                                     customer_number=erp.customer_number, enrichment=enrichment), [])
     until_accepted(run, "publish-onboarded", publish_onboarded,
                    LifecycleInput(run=run, state=LifecycleState.ACTIVE.value), [])
     provisioned = _provision(run, request, accepted.facts.name or "", enrichment.currency)
-    return _result(run, erp, crm.salesforce_id, enrichment, provisioned)
+    # Last, so the order reaches a customer that exists everywhere (ERP party, CRM, support organization).
+    contract = place_won_order(run, request.contract_id)
+    result = _result(run, erp, crm.salesforce_id, enrichment, provisioned)
+    return result.model_copy(update={"contract": contract})
 
 
 def _result(run: RunContext, erp: ErpResult, salesforce_id: str | None, enrichment: Enrichment,

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from concord.canonical.golden import GoldenRecord
 from concord.policy.rules import Decision
 from concord.workflows.duplicates import DuplicateCandidate
+from concord.workflows.lifecycle_model import KEY
 from concord.workflows.steps import Rejection
 
 PROCESS = "onboard-customer"
@@ -51,6 +52,10 @@ class OnboardRequest(BaseModel):
     seats: int = Field(default=1, ge=1, le=100_000)
     support_tier: str = Field(default="standard", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     legal_entity: LegalEntity | None = None
+    contract_id: str | None = Field(default=None, pattern=KEY,
+                                    description="a won deal (Concord id of its contract): the run converts a lead "
+                                                "first and, once the customer exists in ERP, places the deal's "
+                                                "order (activate-contract) — decision 076")
     correlation_id: str | None = Field(default=None, max_length=128)
 
 
@@ -139,6 +144,10 @@ class ErpInput(BaseModel):
     customer_id: str
     facts: CustomerFacts
     enrichment: Enrichment
+    # Whose region's ERP the party goes to (data residency, decision 072) and whose mapping the ERP match reads
+    # candidates with (a tenant's override, decision 071). Required: DBOS records a step's output, not its input,
+    # so a run started before the field existed rebuilds this input with the tenant when it resumes.
+    tenant: str
 
     def corrected(self, corrections: dict[str, Any]) -> ErpInput:
         return self.model_copy(update={"facts": self.facts.corrected(corrections)})
@@ -156,6 +165,7 @@ class ErpResult(BaseModel):
 class CrmInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     salesforce_id: str | None
     customer_number: str
     enrichment: Enrichment
@@ -190,3 +200,5 @@ class OnboardResult(BaseModel):
     cancelled_at: str | None = None
     not_provisioned: list[str] = Field(default_factory=list, description="systems whose provisioning task was "
                                                                          "cancelled")
+    contract: dict[str, Any] | None = Field(default=None, description="a won deal's activation: its run id, "
+                                                                      "status and order (decision 076)")

@@ -16,6 +16,7 @@ from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.processor import Outcome
 from concord.ingest.service import prepare_all, process_in_transaction
 from concord.matching.onboarding import link_or_create
+from concord.security.mapping_sync import sync_engine as sync_mappings
 from concord.storage import queries
 from concord.workflows.engine import services
 from concord.workflows.onboarding_model import (
@@ -137,7 +138,9 @@ def _existing_party(erp: Connector, data: ErpInput) -> ExternalRecord | None:
     own = erp.search("party", {"code": data.customer_id}, 1)
     if own:
         return own[0]
-    mapper = services().runtime.mappings.get("tryton", "account")
+    svc = services()
+    sync_mappings(svc.engine, svc.runtime)
+    mapper = svc.runtime.mappings.get("tryton", "account", data.tenant)
     if mapper is None:
         return None
     decision = link_or_create(erp, mapper, _canonical_account(data.facts))
@@ -149,7 +152,7 @@ def erp_create(data: ErpInput) -> ErpResult:
     """The legal customer and its credit profile: an existing party is linked (its code becomes the customer
     number), else a party whose code is the Concord id is created (a repeat finds it)."""
     svc = services()
-    erp = svc.connector("tryton")
+    erp = svc.connector("tryton", data.tenant)
     try:
         with connector_call():
             record = _existing_party(erp, data)
@@ -169,6 +172,7 @@ def erp_create(data: ErpInput) -> ErpResult:
 
 def _ingest(change: ChangeCreate) -> Outcome:
     svc = services()
+    sync_mappings(svc.engine, svc.runtime)  # the workflow worker follows activated mapping versions
     prepared, errors = prepare_all(svc.runtime, [change])
     if errors:
         error: ChangeError = errors[0]
@@ -224,7 +228,7 @@ def crm_write_back(data: CrmInput) -> CrmResult:
     svc = services()
     fields = {"ERP_Customer_Number__c": data.customer_number, "Payment_Terms__c": data.enrichment.payment_terms,
               "Credit_Status__c": _SF_CREDIT.get(data.enrichment.credit_status, "Review")}
-    crm = svc.connector("salesforce")
+    crm = svc.connector("salesforce", data.tenant)
     try:
         with connector_call():
             current = crm.read("Account", data.salesforce_id)

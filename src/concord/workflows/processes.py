@@ -66,11 +66,23 @@ def _customer_may_enter(state: LifecycleState) -> Callable[[Engine, Any], None]:
     return check
 
 
+def _onboarding_may_start(engine: Engine, request: Any) -> None:
+    """A customer may enter onboarding; with a won deal (`contract_id`) a lead may too: the run converts it first
+    (prospect → qualified through convert-lead, decision 076)."""
+    if getattr(request, "contract_id", None) is not None:
+        with engine.connect() as conn:
+            record = queries.golden_record(conn, request.customer_id)
+        if record is not None and record.value("lifecycle_state") == LifecycleState.PROSPECT.value:
+            _customer_may_enter(LifecycleState.QUALIFIED)(engine, request)  # tenant and entity checked there
+            return
+    _customer_may_enter(LifecycleState.ONBOARDING)(engine, request)
+
+
 def process_specs() -> dict[str, ProcessSpec]:
     return {ONBOARD: ProcessSpec(
         name=ONBOARD, request=OnboardRequest, workflow=onboarding.onboard_customer,
         workflow_id=lambda r: workflow_id_for(r.tenant, r.customer_id),
-        preflight=_customer_may_enter(LifecycleState.ONBOARDING), target_state=LifecycleState.ONBOARDING)}
+        preflight=_onboarding_may_start, target_state=LifecycleState.ONBOARDING)}
 
 
 def start_process(engine: WorkflowEngine, spec: ProcessSpec, request: BaseModel) -> RunView:

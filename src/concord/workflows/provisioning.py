@@ -56,7 +56,7 @@ def _guarded(system: str, subject: str, action: Callable[[], dict[str, str]]) ->
 @durable_step("provision-scim")
 def identity_step(data: ProvisionInput) -> ProvisionResult:
     """The customer's group and its administrator; both keyed by externalId, so a repeat finds them."""
-    scim = services().connector("scim")
+    scim = services().connector("scim", data.run.tenant)
     key = data.run.customer_id
 
     def act() -> dict[str, str]:
@@ -77,7 +77,7 @@ def identity_step(data: ProvisionInput) -> ProvisionResult:
 @durable_step("provision-zendesk")
 def support_step(data: ProvisionInput) -> ProvisionResult:
     """The support organization with its entitlement tier (an upsert by external id: repeatable)."""
-    zendesk = services().connector("zendesk")
+    zendesk = services().connector("zendesk", data.run.tenant)
 
     def act() -> dict[str, str]:
         org = zendesk.upsert("organizations", "external_id", data.run.customer_id,
@@ -91,7 +91,7 @@ def support_step(data: ProvisionInput) -> ProvisionResult:
 def billing_step(data: ProvisionInput) -> ProvisionResult:
     """The billing customer and, when a plan was chosen, its subscription; Stripe idempotency keys derived
     from the run make a repeat return the first objects."""
-    billing = services().connector("stripe")
+    billing = services().connector("stripe", data.run.tenant)
     writer = ExactlyOnceWriter(billing)
     key = data.run.workflow_id
 

@@ -32,6 +32,7 @@ class CustomerVanished(LookupError):
 class ChangeInput(BaseModel):
     model_config = ConfigDict(frozen=True)
 
+    tenant: str
     subscription: str
     seats: int
     plan_price: str | None = None
@@ -52,7 +53,7 @@ class ChangeResult(BaseModel):
 @durable_step("change-subscription")
 def change_subscription(data: ChangeInput) -> ChangeResult:
     """Seats and plan onto the billing subscription (sets values: a repeat changes nothing more)."""
-    billing: Any = services().connector("stripe")
+    billing: Any = services().connector("stripe", data.tenant)
     try:
         with connector_call():
             if data.plan_price:
@@ -86,7 +87,7 @@ def _run(run: RunContext, request: AmendRequest) -> ProcessResult:
     standing, waited = credit_gate(run, account)
     subscription = _subscription(run, account)
     change, accepted = until_accepted(run, "change-subscription", change_subscription,
-                                      ChangeInput(subscription=subscription, seats=request.seats,
+                                      ChangeInput(tenant=run.tenant, subscription=subscription, seats=request.seats,
                                                   plan_price=request.plan_price), CORRECTABLE)
     detail = {"subscription": change.subscription, "seats": accepted.seats, "plan_price": accepted.plan_price,
               "credit": standing.model_dump(mode="json"), "waited_for_credit": waited}

@@ -9,6 +9,7 @@ from dbos._error import DBOSMaxStepRetriesExceeded
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from concord.tasks.models import TaskAction, TaskCreate, TaskDecision, TaskKind
+from concord.workflows.services import RegionRefused
 from concord.workflows.steps import Rejection
 from concord.workflows.waiting import await_decision
 
@@ -41,6 +42,8 @@ class Refusable(Protocol):
 
 In = TypeVar("In", bound="Correctable")
 Out = TypeVar("Out", bound=Refusable)
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Correctable(Protocol):
@@ -90,10 +93,28 @@ def correct(run: RunContext, step: str, attempt: int, problem: Problem, correcta
                               message=f"the correction was refused: {exc.errors()[0]['msg']}")
 
 
+def residency_problem(refused: RegionRefused) -> Problem:
+    """A pinned tenant's step found no endpoint in its region: nothing was sent; the connections need fixing."""
+    return Problem(kind=TaskKind.RESIDENCY, system=refused.system, message=str(refused), fields=[])
+
+
+def until_resident(run: RunContext, step: str, call: Callable[[T], R], data: T) -> R:
+    """`call(data)` for a step that has no refusal of its own to correct: a residency refusal opens a task and
+    the step runs again once it is retried (after the connections were fixed) — resolve also retries."""
+    attempt = 1
+    while True:
+        try:
+            return call(data)
+        except RegionRefused as refused:
+            ask(run, step, attempt, residency_problem(refused), [], {"tenant": run.tenant, "system": refused.system})
+            attempt += 1
+
+
 def until_accepted(run: RunContext, step: str, call: Callable[[In], Out], data: In,
                    correctable: list[str]) -> tuple[Out, In]:
     """Run `call(data)` until the system accepts it: each refusal or exhausted retry becomes a task, and the
-    decision's corrections feed the next attempt. Returns the result and the data that was finally accepted."""
+    decision's corrections feed the next attempt. Returns the result and the data that was finally accepted.
+    A residency refusal (no endpoint in a pinned tenant's region) is a task too, sent nowhere meanwhile."""
     attempt = 1
     while True:
         try:
@@ -101,10 +122,13 @@ def until_accepted(run: RunContext, step: str, call: Callable[[In], Out], data: 
         except DBOSMaxStepRetriesExceeded as exc:
             problem = Problem(kind=TaskKind.FAILED, system=step, message=str(exc.errors[-1] if exc.errors else exc),
                               fields=[])
+        except RegionRefused as refused:
+            problem = residency_problem(refused)
         else:
             if result.rejection is None:
                 return result, data
             rejected = result.rejection
             problem = Problem(kind=TaskKind.REJECTED, system=rejected.system, message=rejected.message,
                               fields=rejected.fields)
-        data, attempt = correct(run, step, attempt, problem, correctable, data)
+        offered = [] if problem.kind == TaskKind.RESIDENCY else correctable  # nothing in the data fixes it
+        data, attempt = correct(run, step, attempt, problem, offered, data)

@@ -9,9 +9,10 @@ start (idempotent: the business key makes a second signal for the same customer 
                    otherwise: [onboard-customer], request: {contract_id: data.canonical_id},
                    request_values: {activated_by: salesforce}}
 
-A start that cannot be made (bad request, unknown customer, a lifecycle state that allows none of the processes)
-never blocks the queue: the signal is consumed and the refusal recorded as a dead letter of its subscription,
-with the reason (`concord dlq list`; `concord dlq retry` signals again once the data is fixed).
+A start that cannot be made (bad request, unknown customer, a lifecycle state that allows none of the processes,
+an `otherwise` alternative whose run for the customer ended long ago) never blocks the queue: the signal is
+consumed and the refusal recorded as a dead letter of its subscription, with the reason (`concord dlq list`;
+`concord dlq retry` signals again once the data is fixed).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ START = "start"
 # (ValidationError), an unknown customer (LookupError), a state that forbids it (IllegalTransition and the
 # lifecycle processes' NotAllowedInState are ValueErrors).
 REFUSALS: tuple[type[Exception], ...] = (ValidationError, LookupError, ValueError)
+ENDED = ("completed", "cancelled", "failed")
 
 
 @dataclass(frozen=True)
@@ -85,9 +87,16 @@ class SignalStarter:
             # fields its own request knows.
             own = fields if name == workflow else {k: v for k, v in fields.items() if k in spec.request.model_fields}
             try:
-                return start_process(self.engine, spec, spec.request.model_validate(own))
+                view = start_process(self.engine, spec, spec.request.model_validate(own))
             except REFUSALS as exc:
                 reasons.append(f"{name}: {_reason(exc)}")
+                continue
+            if name != workflow and not view.created and view.status in ENDED:
+                # An alternative is there to start something: its run having ended long ago (a suspended
+                # customer's onboarding) means nothing takes this signal — a refusal, not a silent success.
+                reasons.append(f"{name}: its run {view.workflow_id} has already ended ({view.status})")
+                continue
+            return view
         reason = "; ".join(reasons)
         level = logging.INFO if route.get("on_refusal") == "ignore" else logging.WARNING
         log.log(level, "signal %s on %s/%s started nothing: %s", envelope.get("type"), tenant, customer, reason)
