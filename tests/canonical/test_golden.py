@@ -97,3 +97,13 @@ def test_forget_echo_consumes_one_mark() -> None:
     record.forget_echo("salesforce", "name", "a")  # already gone: no error
     record.forget_echo("hubspot", "name", "a")
     assert not record.is_echo("salesforce", "name", "a")
+
+
+def test_memoised_digests_match_the_plain_digest() -> None:
+    """value_digest memoises short strings and integers (decision 074): never at the cost of a wrong digest."""
+    from concord.canonical.golden import _digest, value_digest
+
+    values: list[object] = [True, 1, False, 0, "1", "true", 0.0, -0.0, 1.0, None, "x" * 500, {"a": 1}, [1, "1"]]
+    for value in values * 2:  # the second pass answers from the memo
+        assert value_digest(value) == _digest(value)  # type: ignore[arg-type]
+    assert len({value_digest(v) for v in (True, 1, "1", 1.0)}) == 4  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -29,9 +30,29 @@ def us_to_ts(us: int) -> datetime:
     return EPOCH + timedelta(microseconds=us)  # integer arithmetic: a float loses microseconds after ~2255
 
 
-def value_digest(value: JsonValue) -> str:
-    """A stable short digest of a JSON-mode value (sorted keys), used for echo marks and tie-breaks."""
+def _digest(value: JsonValue) -> str:
     return hashlib.blake2b(orjson.dumps(value, option=orjson.OPT_SORT_KEYS), digest_size=6).hexdigest()
+
+
+_MEMO_CHARS = 128  # longer texts (notes, descriptions) are rare and would make the memo's memory unbounded
+
+
+@lru_cache(maxsize=65_536)
+def _scalar_digest(kind: type, value: str | int) -> str:
+    return _digest(value)
+
+
+def value_digest(value: JsonValue) -> str:
+    """A stable short digest of a JSON-mode value (sorted keys), used for echo marks and tie-breaks.
+
+    Ingest digests every reported value several times per change (repeat detection, echo marks, tie-breaks),
+    mostly the same few strings and integers, so those are memoised. The type is part of the key because
+    True == 1 would otherwise share an entry; floats are not memoised (0.0 == -0.0 digest differently), nor
+    long strings."""
+    kind = type(value)
+    if kind is int or kind is bool or (kind is str and len(value) <= _MEMO_CHARS):
+        return _scalar_digest(kind, value)  # type: ignore[arg-type]
+    return _digest(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +148,26 @@ class GoldenRecord:
         if marks is not None and digest in marks:
             self._set_marks(system, path, [m for m in marks if m != digest])
 
+    def with_fields(self, fields: dict[str, FieldValue]) -> GoldenRecord:
+        """A copy holding `fields`, sharing the (copy-on-write) bookkeeping dicts; dataclasses.replace did the
+        same at several times the cost, once per ingested change."""
+        return GoldenRecord(tenant=self.tenant, entity=self.entity, id=self.id, version=self.version, fields=fields,
+                            echo_marks=self.echo_marks, creating=self.creating, synced=self.synced,
+                            reported=self.reported)
+
     def to_json(self) -> dict[str, Any]:
         # Most fields of a record share a provenance (one change writes many fields), so provenances are
-        # stored once in a list and fields point at them: the row shrinks about threefold.
+        # stored once in a list and fields point at them: the row shrinks about threefold. Deduplicated by
+        # equality, but looked up by identity first: fields of one change share one Provenance object, and
+        # hashing a frozen dataclass rebuilds a tuple of its fields every time.
+        by_id: dict[int, int] = {}
         provs: dict[Provenance, int] = {}
         fields = {}
         for path, fv in self.fields.items():
-            index = provs.setdefault(fv.provenance, len(provs))
+            prov = fv.provenance
+            index = by_id.get(id(prov))
+            if index is None:
+                index = by_id[id(prov)] = provs.setdefault(prov, len(provs))
             fields[path] = [fv.value, index, fv.authoritative]
         return {"f": fields, "p": [p.to_json() for p in provs], "echo": self.echo_marks, "creating": self.creating,
                 "synced": self.synced, "rep": self.reported}

@@ -82,8 +82,8 @@ def derive_events(entity: str, canonical_id: str, created: bool, applied: dict[s
     noun = _ENTITY_NOUN[entity]
     events = [DerivedEvent(f"{noun}{'Created' if created else 'Updated'}", {**base, "changes": changes})]
     for (ent, path, before, after), event_type in zip(_FIELD_EVENTS, _FIELD_EVENT_TYPES, strict=True):
-        hit = path in applied and _matches(before, previous.get(path)) and _matches(after, applied[path])
-        if ent == entity and hit:
+        if ent == entity and path in applied and _matches(before, previous.get(path)) \
+                and _matches(after, applied[path]):
             events.append(DerivedEvent(event_type, {**base, "field": path, "before": previous.get(path),
                                                     "after": applied[path]}))
     return events + _journey_events(entity, applied, previous, base, sorted(bound or []))

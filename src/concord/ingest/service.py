@@ -25,7 +25,7 @@ from concord.ingest.prepare import PreparedChange, Rejected, prepare
 from concord.ingest.processor import BatchProcessor, Outcome
 from concord.matching.store import DuplicateChecker
 from concord.observability.logs import log_context
-from concord.observability.tracing import current_link, span
+from concord.observability.tracing import handoff_link, span
 from concord.security.mapping_sync import sync as sync_mappings
 from concord.security.mapping_sync import sync_engine as sync_mappings_now
 from concord.security.ownership_changes import sync as sync_ownership
@@ -152,8 +152,8 @@ class IngestService:
         if not prepared:
             future.set_result(merge(len(changes), [], errors))
             return future
-        with span("ingest.submit", {"concord.changes": len(changes), "concord.refused": len(errors)}):
-            self._queue.put(_Job(prepared, future, errors, len(changes), current_link()))
+        link = handoff_link("ingest.submit", {"concord.changes": len(changes), "concord.refused": len(errors)})
+        self._queue.put(_Job(prepared, future, errors, len(changes), link))
         return future
 
     def submit_prepared(self, prepared: list[PreparedChange]) -> Future[list[Outcome]]:

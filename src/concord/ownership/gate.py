@@ -8,7 +8,7 @@ and idempotent, so any arrival order of the same changes yields the same record,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from concord.canonical.fields import JsonValue
 from concord.canonical.golden import FieldValue, GoldenRecord, Provenance, value_digest
@@ -78,14 +78,14 @@ def outranks(candidate: FieldValue, current: FieldValue) -> bool:
     return _wins(candidate, current)
 
 
-def _candidate(change: IncomingChange, path: str, authoritative: bool) -> FieldValue:
-    prov = Provenance(system=change.system, source_ts_us=change.source_ts_us, change_id=change.change_id,
+def provenance(change: IncomingChange) -> Provenance:
+    """One per change: every field the change writes shares it (and the stored record lists it once)."""
+    return Provenance(system=change.system, source_ts_us=change.source_ts_us, change_id=change.change_id,
                       mapping_version=change.mapping_version, approved_by=change.approved_by)
-    return FieldValue(value=change.values[path], provenance=prov, authoritative=authoritative)
 
 
 def _judge(record: GoldenRecord, change: IncomingChange, path: str, rule: FieldRule,
-           decision: GateDecision) -> FieldValue | None:
+           decision: GateDecision, prov: Provenance) -> FieldValue | None:
     """Classify one field; return the FieldValue to store, or None when the record keeps what it has."""
     value = change.values[path]
     current = record.fields.get(path)
@@ -103,7 +103,7 @@ def _judge(record: GoldenRecord, change: IncomingChange, path: str, rule: FieldR
             decision.pending.append(PendingApproval(path, value, None if current is None else current.value,
                                                     rule.owner, change.system, change.source_ts_us))
         return None
-    candidate = _candidate(change, path, authoritative=is_owner)
+    candidate = FieldValue(value=value, provenance=prov, authoritative=is_owner)
     if current is not None and not _wins(candidate, current):
         (decision.unchanged if current.value == value else decision.stale).append(path)
         return None
@@ -123,9 +123,10 @@ def evaluate(record: GoldenRecord, change: IncomingChange, rules: RuleIndex) -> 
     """
     decision = GateDecision()
     updated: dict[str, FieldValue] = {}
+    prov = provenance(change)
     for path in change.values:
         rule = rules.rule_for(change.tenant, change.entity, path)
-        stored = _judge(record, change, path, rule, decision)
+        stored = _judge(record, change, path, rule, decision, prov)
         if stored is not None:
             updated[path] = stored
     if "lifecycle_state" in decision.applied:
@@ -133,7 +134,7 @@ def evaluate(record: GoldenRecord, change: IncomingChange, rules: RuleIndex) -> 
         check_transition(None if before is None else LifecycleState(before),
                          None if after is None else LifecycleState(after))
     # The bookkeeping dicts are shared with `record`: GoldenRecord's methods replace them, never mutate.
-    new_record = replace(record, fields={**record.fields, **updated})
+    new_record = record.with_fields({**record.fields, **updated})
     for path in decision.echoes:
         new_record.forget_echo(change.system, path, change.values[path])
     return new_record, decision

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from concord.canonical.golden import GoldenRecord
 from concord.storage import tables as t
@@ -59,12 +60,37 @@ class BatchWrites:
 class IngestRepository:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.postgres = conn.dialect.name == "postgresql"
+
+    def _cursor(self) -> Any:
+        """The DBAPI cursor of this same connection, hence of its transaction. The group commit's statements
+        go through it directly: SQLAlchemy's per-statement work (execution context, events, result wrapping)
+        cost more than SQLite's own on these batches (bench/ingest profiles, docs/decisions/074)."""
+        return self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
     # The hot reads below are plain driver SQL: building and caching SQLAlchemy expressions for an IN list of a
     # different length every batch cost more than the queries themselves (profiles of bench/ingest).
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
-        mark = "%s" if self.conn.dialect.name == "postgresql" else "?"
-        return list(self.conn.exec_driver_sql(sql.replace("?", mark), tuple(params)))
+        sql = sql.replace("?", "%s") if self.postgres else sql
+        cursor = self._cursor()
+        try:
+            cursor.execute(sql, tuple(params))
+            return list(cursor.fetchall())
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(self.conn, sql, params, exc) from exc
+        finally:
+            cursor.close()
+
+    def _execute_many(self, sql: str, params: list[Any]) -> int:
+        """Run `sql` once per parameter set; the number of rows changed (summed over all of them)."""
+        cursor = self._cursor()
+        try:
+            cursor.executemany(sql, params)
+            return int(cursor.rowcount)
+        except self.conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(self.conn, sql, params, exc) from exc
+        finally:
+            cursor.close()
 
     def replays(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         # Grouped by tenant so each lookup is `tenant = ? AND key IN (...)`: SQLite turns a row-value IN
@@ -119,37 +145,54 @@ class IngestRepository:
         if batch.bindings:
             self._insert_many(t.bindings, batch.bindings)
         if batch.match_keys:
-            self.conn.execute(_insert_ignore(self.conn, t.match_keys), batch.match_keys)
+            if self.postgres:
+                self.conn.execute(_insert_ignore(self.conn, t.match_keys), batch.match_keys)
+            else:  # first writer of a match key wins, as _insert_ignore says
+                self._execute_many(_insert_sql("sqlite", t.match_keys) + " ON CONFLICT DO NOTHING", batch.match_keys)
         for table, rows in ((t.change_log, batch.changes), (t.outbox, batch.outbox), (t.approvals, batch.approvals)):
             if rows:
                 self._insert_many(table, rows)
 
     def _insert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
-        if self.conn.dialect.name != "postgresql":
-            self.conn.exec_driver_sql(_insert_sql("sqlite", table), rows)
+        if not self.postgres:
+            self._execute_many(_insert_sql("sqlite", table), rows)
             return
         # PostgreSQL executes an executemany row by row (~40 µs each, measured); COPY streams the batch
         # in one statement inside the same transaction.
         columns = _insert_columns(table)
-        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([row[c] for c in columns])
+        sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+        cursor = self._cursor()
+        try:
+            with cursor.copy(sql) as copy:
+                for row in rows:
+                    copy.write_row([row[c] for c in columns])
+        except self.conn.dialect.loaded_dbapi.Error as exc:  # e.g. a binding race: retried as IntegrityError
+            raise _wrapped(self.conn, sql, rows, exc) from exc
+        finally:
+            cursor.close()
 
     def _write_golden(self, batch: BatchWrites, now: float) -> None:
         if batch.new_records:
-            self.conn.execute(insert(t.golden_records), [
-                {"id": r.id, "tenant": r.tenant, "entity": r.entity, "version": r.version,
-                 "lifecycle_state": r.value("lifecycle_state"), "data": dumps(r.to_json()),
-                 "created_at": now, "updated_at": now} for r in batch.new_records])
+            new = [{"id": r.id, "tenant": r.tenant, "entity": r.entity, "version": r.version,
+                    "lifecycle_state": r.value("lifecycle_state"), "data": dumps(r.to_json()),
+                    "created_at": now, "updated_at": now} for r in batch.new_records]
+            if self.postgres:
+                self.conn.execute(insert(t.golden_records), new)
+            else:  # a duplicate id still fails the primary key here (IntegrityError: the batch is retried)
+                self._execute_many(_insert_sql("sqlite", t.golden_records), new)
         if not batch.changed_records:
             return
         params = [(r.version, dumps(r.to_json()), r.value("lifecycle_state"), now, r.id, old)
                   for r, old in batch.changed_records]
-        mark = "%s" if self.conn.dialect.name == "postgresql" else "?"
         sql = ("UPDATE golden_records SET version = ?, data = ?, lifecycle_state = ?, updated_at = ?"
-               " WHERE id = ? AND version = ?").replace("?", mark)
+               " WHERE id = ? AND version = ?")
         # The version check is the optimistic lock: fewer rows changed than sent means someone else wrote.
+        # sqlite3 sums executemany's rowcount over the parameter sets.
+        if not self.postgres:
+            if self._execute_many(sql, params) != len(params):
+                raise ConcurrencyConflict("a golden record changed under this batch")
+            return
+        sql = sql.replace("?", "%s")
         if self.conn.dialect.supports_sane_multi_rowcount:
             if self.conn.exec_driver_sql(sql, params).rowcount != len(params):
                 raise ConcurrencyConflict("a golden record changed under this batch")
@@ -157,6 +200,12 @@ class IngestRepository:
         for row in params:
             if self.conn.exec_driver_sql(sql, row).rowcount != 1:
                 raise ConcurrencyConflict(f"golden record {row[4]} changed under this batch")
+
+
+def _wrapped(conn: Connection, sql: str, params: Any, exc: Exception) -> Exception:
+    """The driver's error as SQLAlchemy would have raised it (IntegrityError, OperationalError, ...): callers
+    tell a write race (a batch to retry) from a failure by those classes."""
+    return DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect)
 
 
 @cache
