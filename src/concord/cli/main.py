@@ -23,9 +23,9 @@ from concord.cli import (
 from concord.cli.common import fail, runtime, settings
 from concord.cli.worker_cmds import checked_scale_settings
 from concord.matching.cli import dedupe
+from concord.reconciliation import cli as reconciliation_cli
 from concord.scale.settings import ScaleConfigError
 from concord.yamlconf import ConfigError
-from concord.reconciliation import cli as reconciliation_cli
 
 
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
