@@ -28,7 +28,7 @@ from concord.delivery.store import DeliveryStore
 from concord.hubconfig import Runtime
 from concord.ingest.service import IngestService
 from concord.workflows.connections import Targets
-from concord.yamlconf import ConfigError
+from concord.yamlconf import ConfigError, Loc, parse_yaml
 
 
 @dataclass
@@ -52,16 +52,20 @@ def _problem(spec: Mapping[str, Any], system: str, connector: Connector, runtime
     return None
 
 
-def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime,
-                  connectors: Mapping[str, Connector]) -> list[CaptureSpec]:
-    """The `capture:` entries of an already validated `systems:` document; ConfigError naming file and field."""
+def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime, connectors: Mapping[str, Connector],
+                  lines: Mapping[Loc, int] | None = None) -> list[CaptureSpec]:
+    """The `capture:` entries of an already validated `systems:` document; ConfigError naming file (and line,
+    given the parse's `lines`) and field, in the connections file's own `capture[0].entity` notation."""
     problems: list[str] = []
     captures: list[CaptureSpec] = []
     for system, entry in (raw.get("systems") or {}).items():
         for i, spec in enumerate(entry.get("capture") or []):
             found = _problem(spec, str(system), connectors[str(system)], runtime)
             if found is not None:
-                problems.append(f"{path}: systems.{system}.capture.{i}.{found[0]}: {found[1]}")
+                loc: Loc = ("systems", system, "capture", i, found[0])
+                line = (lines or {}).get(loc) or (lines or {}).get(loc[:-1])
+                where = f"{path}:{line}" if line else str(path)
+                problems.append(f"{where}: systems.{system}.capture[{i}].{found[0]}: {found[1]}")
                 continue
             captures.append(CaptureSpec(str(system), str(spec["object"]), str(spec["entity"]),
                                         str(spec.get("tenant", "default")), float(spec.get("every_s", 30.0))))
@@ -77,9 +81,10 @@ def plan_sync(path: Path, runtime: Runtime) -> SyncPlan:
     from concord.workflows.connections import load_connections, read_connections
 
     raw = read_connections(path, warn=False)
+    _, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))  # only for the line of a refused capture
     targets = load_connections(path, tenant_regions(runtime.hub.tenants))
     try:
-        return SyncPlan(targets, plan_captures(raw, path, runtime, targets.default))
+        return SyncPlan(targets, plan_captures(raw, path, runtime, targets.default, lines))
     except ConfigError:
         targets.close()
         raise
