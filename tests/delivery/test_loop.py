@@ -3,12 +3,16 @@ configured captures feed golden records on their schedule, and a restart resumes
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from concord.api.serving import create_serving_app
+from concord.connectors.base import ChangePage, RetryableError
+from concord.delivery.loop import CaptureSpec, SyncLoop
 from concord.delivery.store import DeliveryStore
 from concord.delivery.sync_plan import hosted_sync, plan_sync
 from concord.hubconfig import Runtime
@@ -17,6 +21,7 @@ from concord.settings import Settings
 from concord.storage import queries
 from concord.storage import tables as t
 from concord.workflows.connections import Targets, load_connections
+from tests.delivery.memory_connector import MemorySystem
 from tests.delivery.twins import connections, eventually, twins
 from tests.security.support import bearer, key_for
 
@@ -97,3 +102,33 @@ def test_a_restart_resumes_from_the_saved_cursor(runtime: Runtime, engine: Engin
     assert _golden_name(engine, before) is None  # starting from now: no backfill as a side effect
     assert _changes_from(engine, first) == 1  # resumed from the cursor: nothing re-ingested but replays
 
+
+
+class Flaky(MemorySystem):
+    """Its change feed fails `failing` times first, with a message echoing a record's data."""
+
+    def __init__(self, failing: int) -> None:
+        super().__init__("salesforce", ("Account",))
+        self.failing = failing
+
+    def changes_since(self, obj: str, cursor: str | None) -> ChangePage:
+        if self.failing:
+            self.failing -= 1
+            raise RetryableError("salesforce", "503 while reading Name=Secret Payload Ltd")
+        return super().changes_since(obj, cursor)
+
+
+def test_a_failing_capture_is_logged_without_payload_retried_and_recovers(
+        engine: Engine, ingest: IngestService, caplog: pytest.LogCaptureFixture) -> None:
+    crm = Flaky(failing=2)
+    spec = CaptureSpec("salesforce", "Account", "account", "default", every_s=0.02)
+    caplog.set_level(logging.INFO, logger="concord.delivery.loop")
+    with SyncLoop(DeliveryStore(engine), ingest, {"salesforce": crm}, [spec], idle_s=0.05) as loop:
+        eventually(lambda: _capture_started(engine))
+        record = crm.create("Account", {"Name": "After The Outage"}, "k1")
+        assert eventually(lambda: _golden_name(engine, record.id)) == "After The Outage"
+        assert loop.delivery._thread.is_alive() and loop.pollers[0]._thread.is_alive()
+    failed = [r for r in caplog.records if r.getMessage() == "capture round failed"]
+    assert len(failed) == 2 and all(getattr(r, "tenant", None) == "default" for r in failed)
+    assert all("Secret Payload" not in r.getMessage() + str(r.__dict__) for r in failed)
+    assert [getattr(r, "retry_in_s", None) for r in failed] == [0.04, 0.08]  # backed off, not hammered
