@@ -78,3 +78,10 @@ def _delivered(engine: Engine) -> bool:
     o = t.outbox.c
     with engine.connect() as conn:
         return conn.execute(select(o.seq).where(o.kind == "command", o.published_at.is_not(None))).first() is not None
+
+
+def test_serve_and_sync_name_their_options_in_help() -> None:
+    serve = CliRunner().invoke(build(), ["serve", "--help"], env={"COLUMNS": "200"})
+    sync = CliRunner().invoke(build(), ["sync", "--help"], env={"COLUMNS": "200"})
+    assert serve.exit_code == 0 and "--no-sync" in serve.output and "CONCORD_SYNC" in serve.output
+    assert sync.exit_code == 0 and "--connections" in sync.output and "SIGTERM" in sync.output
