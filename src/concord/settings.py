@@ -34,6 +34,11 @@ class Settings(BaseSettings):
                                      "deploy/connectors.yaml.example): when set, `concord serve` also hosts the "
                                      "workflow runtime and its connectors, probes them in /readyz and charts their "
                                      "rate-limit headroom")
+    sync: bool = Field(default=True, description="with `connections`, `concord serve` also runs the sync loop "
+                       "(outbox delivery, `capture:` polling; decision 078); off when scale workers deliver, "
+                       "and never run in scale mode")
+    sync_idle_s: float = Field(default=0.2, gt=0, le=60, description="seconds the sync loop's delivery waits "
+                               "when nothing was due")
     scale: bool = Field(default=False, description="scale mode: POST /changes publishes to the partitioned bus "
                                                    "(CONCORD_SCALE_* settings) and `concord worker`s apply it")
     otlp_endpoint: str | None = Field(default=None, description="OTLP/HTTP collector URL; traces exported when set")

@@ -14,6 +14,7 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from concord.api.app import create_app
+from concord.delivery.sync_plan import hosted_sync, plan_sync
 from concord.hubconfig import Runtime, load_runtime
 from concord.scale.settings import ScaleSettings
 from concord.settings import Settings
@@ -27,6 +28,9 @@ def create_serving_app(settings: Settings, runtime: Runtime | None = None,
     if settings.connections is None:
         return app  # process routes answer 503 until a connections file is configured
     connections = connections_file(settings)  # a missing file fails at startup, naming the setting
+    # Scale workers own delivery and capture there; elsewhere the same process runs the sync loop (decision 078),
+    # planned here so a bad `capture:` entry stops the start before anything listens.
+    plan = plan_sync(connections, runtime) if settings.sync and not settings.scale else None
     inner = app.router.lifespan_context
 
     @asynccontextmanager
@@ -37,9 +41,18 @@ def create_serving_app(settings: Settings, runtime: Runtime | None = None,
             served.state.workflows = await asyncio.to_thread(stack.enter_context, hosting)
             try:
                 async with inner(served):
-                    yield
+                    with ExitStack() as syncing:  # stopped before the app's ingest service and engine are
+                        if plan is not None:
+                            context = served.state.concord
+                            served.state.sync = syncing.enter_context(
+                                hosted_sync(plan, context.engine, context.ingest, settings.sync_idle_s))
+                        try:
+                            yield
+                        finally:
+                            await asyncio.to_thread(syncing.close)  # joins the loop's threads
             finally:
                 served.state.workflows = None
+                served.state.sync = None
                 await asyncio.to_thread(stack.close)
 
     app.router.lifespan_context = lifespan

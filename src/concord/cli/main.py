@@ -16,6 +16,7 @@ from concord.cli import (
     ownership_cmds,
     sandbox_cmds,
     security_cmds,
+    sync_cmd,
     worker_cmds,
     workflow_cmds,
 )
@@ -23,6 +24,8 @@ from concord.cli.common import fail, runtime, settings
 from concord.cli.worker_cmds import checked_scale_settings
 from concord.matching.cli import dedupe
 from concord.reconciliation import cli as reconciliation_cli
+from concord.scale.settings import ScaleConfigError
+from concord.yamlconf import ConfigError
 
 
 def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
@@ -32,9 +35,13 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
           connections: Annotated[Path | None, typer.Option(
               dir_okay=False, help="systems YAML: host the workflow runtime (process API, event starts), probe "
                                    "the systems in /readyz, chart rate-limit headroom; default $CONCORD_CONNECTIONS",
-          )] = None) -> None:
+          )] = None,
+          sync: Annotated[bool | None, typer.Option(
+              "--sync/--no-sync", help="with a connections file, also deliver outbound commands and run its "
+                                       "`capture:` polling in this process; default $CONCORD_SYNC (on); never in "
+                                       "scale mode")] = None) -> None:
     """Run the API and the operations console (/console) with uvicorn; logs are JSON lines, PII masked. With a
-    connections file the same process runs the lifecycle workflows and their connectors."""
+    connections file the same process runs the lifecycle workflows, their connectors and the sync loop."""
     import uvicorn
 
     from concord.api.serving import create_serving_app
@@ -44,12 +51,17 @@ def serve(host: Annotated[str | None, typer.Option(help="bind address")] = None,
     from concord.workflows.hosting import NoConnections, connections_file
 
     s = serving_checks(settings(), tls_cert, tls_key)
+    if sync is not None:
+        s = s.model_copy(update={"sync": sync})
     if connections is not None or s.connections is not None:
         try:
             s = s.model_copy(update={"connections": connections_file(s, connections)})
         except NoConnections as exc:
             raise fail(str(exc)) from exc
-    app = create_serving_app(s, runtime(s), scale=checked_scale_settings() if s.scale else None)
+    try:  # a bad `capture:` entry stops the start with its file and field, before anything listens
+        app = create_serving_app(s, runtime(s), scale=checked_scale_settings() if s.scale else None)
+    except (ConfigError, ScaleConfigError) as exc:
+        raise fail(str(exc)) from exc
     tune_gc_for_throughput()
     configure_logging(s.log_level)
     uvicorn.run(app, host=host or s.host, port=port or s.port, log_level=s.log_level, log_config=None,
@@ -63,6 +75,7 @@ def build() -> typer.Typer:
     app.command()(serve)
     app.command()(data_cmds.ingest)
     app.command()(demo_cmd.demo)
+    app.command()(sync_cmd.sync)
     app.command()(dedupe)
     app.add_typer(data_cmds.show_app, name="show")
     app.add_typer(data_cmds.approvals_app, name="approvals")

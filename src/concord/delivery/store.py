@@ -89,6 +89,13 @@ class DeliveryStore:
             query = select(c.cursor).where(c.tenant == tenant, c.system == system, c.object == obj)
             return conn.execute(query).scalar()
 
+    def has_cursor(self, tenant: str, system: str, obj: str) -> bool:
+        """Whether capture of this object ever started (its cursor may still be NULL: an empty system)."""
+        c = t.sync_cursors.c
+        with self.engine.connect() as conn:
+            query = select(c.object).where(c.tenant == tenant, c.system == system, c.object == obj)
+            return conn.execute(query).first() is not None
+
     def save_cursor(self, tenant: str, system: str, obj: str, cursor: str | None) -> None:
         c = t.sync_cursors.c
         with self.engine.begin() as conn:

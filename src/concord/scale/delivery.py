@@ -9,18 +9,16 @@ exactly-once writes rely on (at-least-once call, once effect).
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
 
 import orjson
 from sqlalchemy import Engine, text
 
-from concord.delivery.dispatcher import CommandDispatcher
+from concord.delivery.loop import DeliveryLoop
 from concord.delivery.store import DeliveryStore, PendingCommand
 from concord.scale.partitions import command_partition_sql
 
-log = logging.getLogger(__name__)
+__all__ = ["DeliveryLoop", "PartitionedDeliveryStore"]  # the loop lives in delivery/ since decision 078
 
 
 class PartitionedDeliveryStore(DeliveryStore):
@@ -43,33 +41,3 @@ class PartitionedDeliveryStore(DeliveryStore):
             rows = conn.execute(sql, {"owned": owned, "limit": limit}).all()
         return [PendingCommand(r.seq, r.tenant, r.target, r.entity, r.canonical_id, r.attempts, r.next_attempt_at,
                                orjson.loads(r.payload), r.message_id, r.correlation_id) for r in rows]
-
-
-class DeliveryLoop:
-    """Runs the dispatcher over the held partitions on its own thread until stopped."""
-
-    def __init__(self, dispatcher: CommandDispatcher, idle_s: float = 0.2) -> None:
-        self.dispatcher = dispatcher
-        self.idle_s = idle_s
-        self.delivered = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="concord-delivery", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                report = self.dispatcher.run_once()
-            except Exception:  # a database hiccup: try again shortly
-                log.warning("delivery round failed", exc_info=True)
-                self._stop.wait(1.0)
-                continue
-            self.delivered += report.delivered
-            if report.delivered == 0:
-                self._stop.wait(self.idle_s)

@@ -68,6 +68,27 @@ class Endpoint(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class CaptureEntry(BaseModel):
+    """One object the sync loop polls for changes (decision 078): the system's `object`, ingested as `entity`
+    for `tenant` every `every_s` seconds. Whether the mapping set and the connector allow it is checked when the
+    loop is planned (`concord.delivery.loop.plan_captures`), where the runtime and the connectors are known."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    object: str = Field(min_length=1, max_length=64)
+    entity: str = Field(min_length=1, max_length=64)
+    tenant: str = Field(default="default", min_length=1, max_length=64)
+    every_s: float = Field(default=30.0, gt=0, le=86400)
+
+    @model_validator(mode="after")
+    def _known_entity(self) -> CaptureEntry:
+        from concord.canonical.models import ENTITY_TYPES
+
+        if self.entity not in ENTITY_TYPES:
+            raise Located(("entity",), f"unknown entity {self.entity!r}; one of {sorted(ENTITY_TYPES)}")
+        return self
+
+
 class SystemEntry(BaseModel):
     """One system: its connector, its default endpoint's config (and region), and endpoints in other regions."""
 
@@ -77,6 +98,7 @@ class SystemEntry(BaseModel):
     region: str | None = Field(default=None, min_length=1, max_length=32)
     config: dict[str, Any] = Field(default_factory=dict)
     endpoints: list[Endpoint] = Field(default_factory=list)
+    capture: list[CaptureEntry] = Field(default_factory=list)  # absent: nothing captured from this system
 
     @model_validator(mode="after")
     def _configs_valid(self) -> SystemEntry:

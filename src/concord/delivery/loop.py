@@ -1,0 +1,152 @@
+"""The sync loop of the embedded default (decision 078): outbound delivery and inbound change capture running
+beside the API (`concord serve --connections`) or alone (`concord sync`), without NATS or scale workers.
+
+Delivery drives the same `CommandDispatcher` the scale workers drive, over the plain (unpartitioned) store: one
+process owns the outbox. Capture runs one poller per configured (system, object): the first time it moves the
+cursor to "now" (loading what already exists is the explicit backfill), afterwards it resumes from the saved
+cursor, so a restart re-reads at most the page it had not acknowledged (idempotent replays).
+A failing round is logged (tenant and system named, never the payload) and retried; it never ends the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from concord.connectors.base import Connector
+from concord.delivery.capture import ChangeCapture
+from concord.delivery.dispatcher import CommandDispatcher
+from concord.delivery.residency import Residency
+from concord.delivery.store import DeliveryStore
+from concord.ingest.service import IngestService
+from concord.observability.logs import log_context
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 60.0
+
+
+class DeliveryLoop:
+    """Runs the dispatcher on its own thread until stopped (scale workers run it over their partitions)."""
+
+    def __init__(self, dispatcher: CommandDispatcher, idle_s: float = 0.2) -> None:
+        self.dispatcher = dispatcher
+        self.idle_s = idle_s
+        self.delivered = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="concord-delivery", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                report = self.dispatcher.run_once()
+            except Exception:  # a database hiccup: try again shortly
+                self.failures += 1
+                log.warning("delivery round failed", exc_info=True)
+                self._stop.wait(1.0)
+                continue
+            self.delivered += report.delivered
+            if report.delivered == 0:
+                self._stop.wait(self.idle_s)
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """One configured capture: poll `system`'s `object` every `every_s` seconds, ingest as `tenant`'s `entity`."""
+
+    system: str
+    object: str
+    entity: str
+    tenant: str = "default"
+    every_s: float = 30.0
+
+
+class CapturePoller:
+    """One (system, object) on its schedule, on its own thread."""
+
+    def __init__(self, spec: CaptureSpec, connector: Connector, store: DeliveryStore, ingest: IngestService,
+                 stop: threading.Event) -> None:
+        self.spec = spec
+        self.connector = connector
+        self.capture = ChangeCapture(store, ingest, tenant=spec.tenant)
+        self.store = store
+        self.applied = 0
+        self.failures = 0
+        self._stop = stop
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name=f"concord-capture-{spec.system}-{spec.object}")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join(timeout=60)
+
+    def round(self) -> None:
+        """One poll; the first ever for this (tenant, system, object) only moves the cursor to now."""
+        spec = self.spec
+        if not self.store.has_cursor(spec.tenant, spec.system, spec.object):
+            skipped = self.capture.start_from_now(spec.system, self.connector, spec.object)
+            log.info("capture started from now", extra={"tenant": spec.tenant, "system": spec.system,
+                                                        "object": spec.object, "skipped": skipped})
+            return
+        report = self.capture.poll(spec.system, self.connector, spec.object, spec.entity)
+        self.applied += report.applied
+
+    def _run(self) -> None:
+        delay = 0.0  # the first round at once: a fresh start sets its cursor before changes come in
+        while not self._stop.wait(delay):
+            delay = self.spec.every_s
+            try:
+                with log_context(tenant=self.spec.tenant, step=f"capture.{self.spec.system}"):
+                    self.round()
+            except Exception as exc:  # a vendor or database hiccup: logged, retried with backoff, never fatal
+                self.failures += 1
+                delay = min(self.spec.every_s * 2 ** min(self.failures, 10), max(MAX_BACKOFF_S, self.spec.every_s))
+                # the exception's type only: a vendor message can echo the record's fields (PII)
+                log.warning("capture round failed", extra={
+                    "tenant": self.spec.tenant, "system": self.spec.system, "object": self.spec.object,
+                    "error": type(exc).__name__, "retry_in_s": delay})
+            else:
+                self.failures = 0
+
+
+class SyncLoop:
+    """Delivery plus one capture poller per spec; `start` once, `stop` once (also as a context manager)."""
+
+    def __init__(self, store: DeliveryStore, ingest: IngestService, connectors: Mapping[str, Connector],
+                 captures: list[CaptureSpec], residency: Residency | None = None, idle_s: float = 0.2) -> None:
+        dispatcher = CommandDispatcher(store, connectors, residency=residency or Residency())
+        self.delivery = DeliveryLoop(dispatcher, idle_s)
+        self._stop = threading.Event()
+        self.pollers = [CapturePoller(spec, connectors[spec.system], store, ingest, self._stop)
+                        for spec in captures]
+
+    def start(self) -> None:
+        self.delivery.start()
+        for poller in self.pollers:
+            poller.start()
+        log.info("sync loop started", extra={"captures": len(self.pollers)})
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.delivery.stop()
+        for poller in self.pollers:
+            poller.join()
+
+    def __enter__(self) -> SyncLoop:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,102 @@
+"""Planning the sync loop from a connections file (decision 078): the connectors it delivers to, and the
+`capture:` entries checked against what the hub and each connector can do, before anything starts.
+
+    systems:
+      salesforce:
+        connector: salesforce
+        config: {...}
+        capture:                          # optional; absent: nothing is captured from this system
+          - {object: Account, entity: account, tenant: default, every_s: 30}
+
+A capture needs a mapping for (system, entity) in the mapping set, an object the connector serves, and a
+connector whose `Capabilities` declare an incremental cursor; the core reads capabilities, never vendor names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from concord.connectors.base import Connector
+from concord.delivery.loop import CaptureSpec, SyncLoop
+from concord.delivery.store import DeliveryStore
+from concord.hubconfig import Runtime
+from concord.ingest.service import IngestService
+from concord.workflows.connections import Targets
+from concord.yamlconf import ConfigError, Loc, parse_yaml
+
+
+@dataclass
+class SyncPlan:
+    """Built connectors (closed by `hosted_sync`) and the validated captures."""
+
+    targets: Targets
+    captures: list[CaptureSpec]
+
+
+def _problem(spec: Mapping[str, Any], system: str, connector: Connector, runtime: Runtime) -> tuple[str, str] | None:
+    """(field, message) of the first thing that stops this capture, or None."""
+    caps = connector.capabilities
+    if caps.cursor_field is None:
+        return "object", "this connector has no incremental cursor (Capabilities.cursor_field) to capture with"
+    if spec["object"] not in caps.objects:
+        return "object", f"{spec['object']!r} is not one of the connector's objects {list(caps.objects)}"
+    tenant = str(spec.get("tenant", "default"))
+    if runtime.mappings.get(system, str(spec["entity"]), tenant) is None:
+        return "entity", f"the mapping set has no mapping for system {system!r} entity {spec['entity']!r}"
+    return None
+
+
+def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime, connectors: Mapping[str, Connector],
+                  lines: Mapping[Loc, int] | None = None) -> list[CaptureSpec]:
+    """The `capture:` entries of an already validated `systems:` document; ConfigError naming file (and line,
+    given the parse's `lines`) and field, in the connections file's own `capture[0].entity` notation."""
+    problems: list[str] = []
+    captures: list[CaptureSpec] = []
+    for system, entry in (raw.get("systems") or {}).items():
+        for i, spec in enumerate(entry.get("capture") or []):
+            found = _problem(spec, str(system), connectors[str(system)], runtime)
+            if found is not None:
+                loc: Loc = ("systems", system, "capture", i, found[0])
+                line = (lines or {}).get(loc) or (lines or {}).get(loc[:-1])
+                where = f"{path}:{line}" if line else str(path)
+                problems.append(f"{where}: systems.{system}.capture[{i}].{found[0]}: {found[1]}")
+                continue
+            captures.append(CaptureSpec(str(system), str(spec["object"]), str(spec["entity"]),
+                                        str(spec.get("tenant", "default")), float(spec.get("every_s", 30.0))))
+    if problems:
+        raise ConfigError(problems)
+    return captures
+
+
+def plan_sync(path: Path, runtime: Runtime) -> SyncPlan:
+    """Build the file's connectors and check its captures. Raises ConfigError (a bad file or capture) or
+    ScaleConfigError (a system that refused its set-up, e.g. SCIM discovery)."""
+    from concord.delivery.residency import tenant_regions
+    from concord.workflows.connections import load_connections, read_connections
+
+    raw = read_connections(path, warn=False)
+    _, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))  # only for the line of a refused capture
+    targets = load_connections(path, tenant_regions(runtime.hub.tenants))
+    try:
+        return SyncPlan(targets, plan_captures(raw, path, runtime, targets.default, lines))
+    except ConfigError:
+        targets.close()
+        raise
+
+
+@contextmanager
+def hosted_sync(plan: SyncPlan, engine: Engine, ingest: IngestService, idle_s: float = 0.2) -> Iterator[SyncLoop]:
+    """The running loop over `engine`; stopped, and the plan's connectors closed, on exit."""
+    loop = SyncLoop(DeliveryStore(engine), ingest, plan.targets.default, plan.captures,
+                    plan.targets.residency, idle_s)
+    try:
+        with loop:
+            yield loop
+    finally:
+        plan.targets.close()
