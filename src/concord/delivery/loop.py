@@ -20,6 +20,7 @@ from concord.delivery.capture import ChangeCapture
 from concord.delivery.dispatcher import CommandDispatcher
 from concord.delivery.residency import Residency
 from concord.delivery.store import DeliveryStore
+from concord.delivery.sync_lock import SyncLock, sync_lock
 from concord.ingest.service import IngestService
 from concord.observability.logs import log_context
 
@@ -122,27 +123,56 @@ class CapturePoller:
 
 
 class SyncLoop:
-    """Delivery plus one capture poller per spec; `start` once, `stop` once (also as a context manager)."""
+    """Delivery plus one capture poller per spec; `start` once, `stop` once (also as a context manager).
+
+    Only the holder of the database's sync lock runs them (`delivery/sync_lock.py`); a loop that finds the lock
+    held waits as a standby, trying again every `standby_s`, and takes over when the holder goes away."""
 
     def __init__(self, store: DeliveryStore, ingest: IngestService, connectors: Mapping[str, Connector],
-                 captures: list[CaptureSpec], residency: Residency | None = None, idle_s: float = 0.2) -> None:
+                 captures: list[CaptureSpec], residency: Residency | None = None, idle_s: float = 0.2,
+                 lock: SyncLock | None = None, standby_s: float = 5.0) -> None:
         dispatcher = CommandDispatcher(store, connectors, residency=residency or Residency())
         self.delivery = DeliveryLoop(dispatcher, idle_s)
         self._stop = threading.Event()
         self.pollers = [CapturePoller(spec, connectors[spec.system], store, ingest, self._stop)
                         for spec in captures]
+        self.lock = lock if lock is not None else sync_lock(store.engine)
+        self.standby_s = standby_s
+        self.active = threading.Event()  # set once this loop holds the lock and runs
+        self._standby: threading.Thread | None = None
 
     def start(self) -> None:
+        if self.lock.acquire():
+            self._run_all()
+            return
+        log.warning("sync loop on standby: another process syncs this database",
+                    extra={"holder": self.lock.holder(), "retry_s": self.standby_s})
+        self._standby = threading.Thread(target=self._wait_for_lock, name="concord-sync-standby", daemon=True)
+        self._standby.start()
+
+    def _run_all(self) -> None:
         self.delivery.start()
         for poller in self.pollers:
             poller.start()
+        self.active.set()
         log.info("sync loop started", extra={"captures": len(self.pollers)})
+
+    def _wait_for_lock(self) -> None:
+        while not self._stop.wait(self.standby_s):
+            if self.lock.acquire():
+                log.info("sync loop taking over: the previous holder is gone")
+                self._run_all()
+                return
 
     def stop(self) -> None:
         self._stop.set()
-        self.delivery.stop()
-        for poller in self.pollers:
-            poller.join()
+        if self._standby is not None:
+            self._standby.join(timeout=60)
+        if self.active.is_set():
+            self.delivery.stop()
+            for poller in self.pollers:
+                poller.join()
+            self.lock.release()
 
     def __enter__(self) -> SyncLoop:
         self.start()
