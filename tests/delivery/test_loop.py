@@ -56,6 +56,8 @@ def test_served_app_delivers_commands_and_captures_changes(runtime: Runtime, tmp
         try:
             with TestClient(app) as client:
                 engine = app.state.concord.engine
+                # one set of connectors (one rate governor per allowance) for the workflow steps and the loop
+                assert app.state.sync.delivery.dispatcher.connectors is app.state.workflows.services.connectors
                 client.headers.update(bearer(key_for(engine)))
                 answer = client.post("/api/v1/changes", json={
                     "tenant": "default", "system": "salesforce", "entity": "account", "external_id": "001API",

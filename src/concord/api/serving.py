@@ -36,7 +36,12 @@ def create_serving_app(settings: Settings, runtime: Runtime | None = None,
     @asynccontextmanager
     async def lifespan(served: FastAPI) -> AsyncIterator[None]:
         with ExitStack() as stack:
-            hosting = hosted_workflows(settings, runtime, connections)
+            # One set of connectors for the workflow steps and the sync loop: one rate governor per vendor
+            # allowance, one SCIM discovery; closed last, after both have stopped.
+            shared = None if plan is None else plan.targets
+            if shared is not None:
+                stack.callback(shared.close)
+            hosting = hosted_workflows(settings, runtime, connections, targets=shared)
             # DBOS launches synchronously (and recovers runs): off the event loop.
             served.state.workflows = await asyncio.to_thread(stack.enter_context, hosting)
             try:
@@ -45,7 +50,8 @@ def create_serving_app(settings: Settings, runtime: Runtime | None = None,
                         if plan is not None:
                             context = served.state.concord
                             served.state.sync = syncing.enter_context(
-                                hosted_sync(plan, context.engine, context.ingest, settings.sync_idle_s))
+                                hosted_sync(plan, context.engine, context.ingest, settings.sync_idle_s,
+                                            own_targets=False))
                         try:
                             yield
                         finally:

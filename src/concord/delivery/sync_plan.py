@@ -91,12 +91,15 @@ def plan_sync(path: Path, runtime: Runtime) -> SyncPlan:
 
 
 @contextmanager
-def hosted_sync(plan: SyncPlan, engine: Engine, ingest: IngestService, idle_s: float = 0.2) -> Iterator[SyncLoop]:
-    """The running loop over `engine`; stopped, and the plan's connectors closed, on exit."""
+def hosted_sync(plan: SyncPlan, engine: Engine, ingest: IngestService, idle_s: float = 0.2,
+                own_targets: bool = True) -> Iterator[SyncLoop]:
+    """The running loop over `engine`; stopped, and the plan's connectors closed on exit unless another user
+    of the same connectors (the served workflow runtime) closes them later (`own_targets=False`)."""
     loop = SyncLoop(DeliveryStore(engine), ingest, plan.targets.default, plan.captures,
                     plan.targets.residency, idle_s)
     try:
         with loop:
             yield loop
     finally:
-        plan.targets.close()
+        if own_targets:
+            plan.targets.close()

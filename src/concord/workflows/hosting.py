@@ -12,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from concord.hubconfig import Runtime
 from concord.settings import Settings
 from concord.storage.engine import make_engine, upgrade
 from concord.workflows.engine import WorkflowEngine, WorkflowSettings
+
+if TYPE_CHECKING:
+    from concord.workflows.connections import Targets
 
 
 class NoConnections(ValueError):
@@ -40,9 +44,11 @@ def connections_file(settings: Settings, override: Path | None = None) -> Path:
 
 
 @contextmanager
-def hosted_workflows(settings: Settings, runtime: Runtime, connections: Path,
-                     poll_interval_s: float = 1.0) -> Iterator[WorkflowEngine]:
-    """A launched engine with its connectors, signal starter and credit waker; all stopped on exit."""
+def hosted_workflows(settings: Settings, runtime: Runtime, connections: Path, poll_interval_s: float = 1.0,
+                     targets: Targets | None = None) -> Iterator[WorkflowEngine]:
+    """A launched engine with its connectors, signal starter and credit waker; all stopped on exit. Given
+    `targets`, the steps use those connectors and the caller closes them (the served sync loop shares them, so
+    one rate governor per vendor allowance spends it, not one per user)."""
     from concord.delivery.residency import tenant_regions
     from concord.workflows.connections import load_connections
     from concord.workflows.credit_signals import CreditSignalWaker
@@ -51,7 +57,9 @@ def hosted_workflows(settings: Settings, runtime: Runtime, connections: Path,
     from concord.workflows.services import standard_services
     from concord.workflows.signals import SignalStarter
 
-    targets = load_connections(connections, tenant_regions(runtime.hub.tenants))
+    owned = targets is None
+    if targets is None:
+        targets = load_connections(connections, tenant_regions(runtime.hub.tenants))
     db = make_engine(settings.database_url, settings.sqlite_synchronous)
     try:
         upgrade(db)
@@ -70,5 +78,6 @@ def hosted_workflows(settings: Settings, runtime: Runtime, connections: Path,
                 waker.stop()
                 starter.stop()
     finally:
-        targets.close()
+        if owned:
+            targets.close()
         db.dispose()
