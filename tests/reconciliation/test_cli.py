@@ -91,3 +91,26 @@ def test_backfill_reconcile_heal_and_merge_from_the_command_line(sandbox: tuple[
     assert refused.exit_code == 2 and "already unmerged" in refused.output
     bad = CliRunner().invoke(build(), ["reconcile", "--system", "nosuch"], env=env)
     assert bad.exit_code == 2 and "nosuch" in bad.output
+
+
+def test_reconcile_compares_with_the_activated_mapping_not_the_file(sandbox: tuple[Any, dict[str, str]]) -> None:
+    from concord.hubconfig import load_runtime
+    from concord.mappings.registry import bundled_specs_dir
+    from concord.security import proposals
+
+    store, env = sandbox
+    a = store.inject("Account", {"Name": "Initech", "Phone": "+1 555 0101"})
+    _invoke(env, "backfill", "--system", "salesforce")
+    store.tamper("Account", a, {"Phone": "+1 555 0199"})
+    assert "field 1" in _invoke(env, "reconcile", "--system", "salesforce").output  # the file maps Phone
+
+    spec = yaml.safe_load((bundled_specs_dir() / "salesforce_account.yaml").read_text())
+    spec["fields"] = [f for f in spec["fields"] if f.get("native") != "Phone"]  # a change: Phone unmapped
+    engine, approver = make_engine(env["CONCORD_DATABASE_URL"]), load_runtime(None)
+    with engine.begin() as conn:
+        pid = proposals.propose(conn, approver, proposals.validate_spec(spec), "alice")
+        proposals.approve(conn, approver, pid, "bob")
+    engine.dispose()
+
+    report = json.loads(_invoke(env, "reconcile", "--system", "salesforce", "--json").output)
+    assert report["counts"]["field"] == 0  # compared through the activated spec, which no longer maps Phone

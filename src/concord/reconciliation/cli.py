@@ -22,6 +22,7 @@ from concord.reconciliation.backfill import BackfillReport, backfill
 from concord.reconciliation.connectors import connector_for
 from concord.reconciliation.engine import DriftReport, ReconcileError, Reconciler
 from concord.reconciliation.heal import heal as run_heal
+from concord.security import mapping_sync
 from concord.yamlconf import ConfigError
 
 System = Annotated[str, typer.Option("--system", help="the system to compare or load, e.g. tryton")]
@@ -75,11 +76,15 @@ def reconcile(
     s = settings()
     rt = runtime(s)
     with database(s) as engine, _connector(connectors, system) as connector:
-        try:
-            reconciler = Reconciler(engine, rt, tenant, system, entity, connector)
-        except ReconcileError as exc:
-            raise fail(str(exc)) from exc
+        reconciler = None
         while True:
+            # Compare with the mapping in force now (activated versions, decision 071), not the file's; a
+            # scheduled run follows activations made elsewhere between rounds.
+            if mapping_sync.sync_engine(engine, rt, interval=0.0) or reconciler is None:
+                try:
+                    reconciler = Reconciler(engine, rt, tenant, system, entity, connector)
+                except ReconcileError as exc:
+                    raise fail(str(exc)) from exc
             report = _reconcile_once(reconciler, incremental)
             if as_json:
                 typer.echo(json.dumps(report.to_json(), default=str))
