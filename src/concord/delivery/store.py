@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from concord.ids import new_id
@@ -96,7 +97,10 @@ class DeliveryStore:
             query = select(c.object).where(c.tenant == tenant, c.system == system, c.object == obj)
             return conn.execute(query).first() is not None
 
-    def save_cursor(self, tenant: str, system: str, obj: str, cursor: str | None) -> None:
+    def save_cursor(self, tenant: str, system: str, obj: str, cursor: str | None,
+                    marks: Mapping[str, int] | None = None) -> None:
+        """The cursor, and with it (same transaction) the page's capture marks: a crash before this commit
+        re-reads the page against the marks it was first read with, so it yields the very same changes."""
         c = t.sync_cursors.c
         with self.engine.begin() as conn:
             done = conn.execute(update(t.sync_cursors).where(
@@ -104,7 +108,33 @@ class DeliveryStore:
             if done.rowcount == 0:
                 conn.execute(insert(t.sync_cursors).values(tenant=tenant, system=system, object=obj, cursor=cursor,
                                                            updated_at=time.time()))
+            if marks:
+                _save_marks(conn, tenant, system, obj, marks)
 
+    def capture_marks(self, tenant: str, system: str, obj: str, ids: Iterable[str]) -> dict[str, int]:
+        """The newest source time (µs) capture assigned to each of `ids` that has one."""
+        m = t.capture_marks.c
+        wanted = sorted(set(ids))
+        found: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                query = select(m.external_id, m.source_ts_us).where(
+                    m.tenant == tenant, m.system == system, m.object == obj,
+                    m.external_id.in_(wanted[start:start + 500]))
+                found.update({str(row[0]): int(row[1]) for row in conn.execute(query)})
+        return found
+
+
+
+def _save_marks(conn: Connection, tenant: str, system: str, obj: str, marks: Mapping[str, int]) -> None:
+    m = t.capture_marks.c
+    for external_id, source_ts_us in marks.items():
+        key = (m.tenant == tenant, m.system == system, m.object == obj, m.external_id == external_id)
+        done = conn.execute(update(t.capture_marks).where(*key, m.source_ts_us < source_ts_us)
+                            .values(source_ts_us=source_ts_us))
+        if done.rowcount == 0 and conn.execute(select(m.source_ts_us).where(*key)).first() is None:
+            conn.execute(insert(t.capture_marks).values(tenant=tenant, system=system, object=obj,
+                                                        external_id=external_id, source_ts_us=source_ts_us))
 
 
 def sync_failed_row(cmd: PendingCommand, error: str) -> dict[str, Any]:

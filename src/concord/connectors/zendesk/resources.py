@@ -136,6 +136,7 @@ class ZendeskConnector:
             webhooks=False,
             cursor_field="updated_at",
             rate_limit=config.rate_limit,
+            change_time_resolution_s=1.0,  # updated_at is to the second
         )
 
     # -- Connector protocol -----------------------------------------------------------------------------
