@@ -21,7 +21,6 @@ from concord.storage import tables as t
 from tests.connectors.zendesk.support import START, FakeClock, Twin, running_twin, token_config
 from tests.connectors.zendesk.test_resources import LinkedClock
 
-
 # the organization fields the account mapping knows (the twin's default adds one it does not)
 MAPPED = ("primary_domain", "segment", "lifecycle_state", "credit_status", "concord_id")
 
@@ -33,7 +32,8 @@ def twin_clock() -> FakeClock:
 
 @pytest.fixture
 def twin(twin_clock: FakeClock) -> Iterator[Twin]:
-    with running_twin(ZendeskTwinSettings(clock=twin_clock, incremental_min_age_s=0, organization_fields=MAPPED)) as running:
+    settings = ZendeskTwinSettings(clock=twin_clock, incremental_min_age_s=0, organization_fields=MAPPED)
+    with running_twin(settings) as running:
         yield running
 
 
