@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from concord.ids import new_id
@@ -127,14 +127,20 @@ class DeliveryStore:
 
 
 def _save_marks(conn: Connection, tenant: str, system: str, obj: str, marks: Mapping[str, int]) -> None:
+    """One statement per kind (select, update, insert) per page, not per record: marks are written on every
+    captured page."""
     m = t.capture_marks.c
-    for external_id, source_ts_us in marks.items():
-        key = (m.tenant == tenant, m.system == system, m.object == obj, m.external_id == external_id)
-        done = conn.execute(update(t.capture_marks).where(*key, m.source_ts_us < source_ts_us)
-                            .values(source_ts_us=source_ts_us))
-        if done.rowcount == 0 and conn.execute(select(m.source_ts_us).where(*key)).first() is None:
-            conn.execute(insert(t.capture_marks).values(tenant=tenant, system=system, object=obj,
-                                                        external_id=external_id, source_ts_us=source_ts_us))
+    page = (m.tenant == tenant, m.system == system, m.object == obj)
+    known = {str(r[0]) for r in conn.execute(select(m.external_id).where(*page, m.external_id.in_(list(marks))))}
+    # Marks only move forward (capture never places below a mark), so a plain update keeps the newest.
+    updates = [{"xid": xid, "ts": ts} for xid, ts in marks.items() if xid in known]
+    if updates:
+        conn.execute(update(t.capture_marks).where(*page, m.external_id == bindparam("xid"))
+                     .values(source_ts_us=bindparam("ts")), updates)
+    inserts = [{"tenant": tenant, "system": system, "object": obj, "external_id": xid, "source_ts_us": ts}
+               for xid, ts in marks.items() if xid not in known]
+    if inserts:
+        conn.execute(insert(t.capture_marks), inserts)
 
 
 def sync_failed_row(cmd: PendingCommand, error: str) -> dict[str, Any]:
