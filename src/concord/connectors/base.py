@@ -34,6 +34,9 @@ class Capabilities(BaseModel):
     webhooks: bool = False
     cursor_field: str | None = None
     rate_limit: RateLimit | None = None
+    # How finely the system stamps a change (`ExternalRecord.modified_at`), in seconds: two changes of one
+    # record within one such window carry the same stamp, so capture orders them itself (decision 079).
+    change_time_resolution_s: float = Field(default=0.000001, gt=0)
 
 
 class ExternalRecord(BaseModel):
@@ -44,6 +47,9 @@ class ExternalRecord(BaseModel):
     fields: dict[str, Any]
     modified_at: datetime | None = None
     deleted: bool = False
+    # What tells this change apart from any other change of the record (e.g. the event id that reported it);
+    # None when the system gives nothing finer than `modified_at`.
+    version: str | None = None
 
 
 class ChangePage(BaseModel):

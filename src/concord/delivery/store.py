@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from concord.ids import new_id
@@ -96,7 +97,10 @@ class DeliveryStore:
             query = select(c.object).where(c.tenant == tenant, c.system == system, c.object == obj)
             return conn.execute(query).first() is not None
 
-    def save_cursor(self, tenant: str, system: str, obj: str, cursor: str | None) -> None:
+    def save_cursor(self, tenant: str, system: str, obj: str, cursor: str | None,
+                    marks: Mapping[str, int] | None = None) -> None:
+        """The cursor, and with it (same transaction) the page's capture marks: a crash before this commit
+        re-reads the page against the marks it was first read with, so it yields the very same changes."""
         c = t.sync_cursors.c
         with self.engine.begin() as conn:
             done = conn.execute(update(t.sync_cursors).where(
@@ -104,7 +108,39 @@ class DeliveryStore:
             if done.rowcount == 0:
                 conn.execute(insert(t.sync_cursors).values(tenant=tenant, system=system, object=obj, cursor=cursor,
                                                            updated_at=time.time()))
+            if marks:
+                _save_marks(conn, tenant, system, obj, marks)
 
+    def capture_marks(self, tenant: str, system: str, obj: str, ids: Iterable[str]) -> dict[str, int]:
+        """The newest source time (µs) capture assigned to each of `ids` that has one."""
+        m = t.capture_marks.c
+        wanted = sorted(set(ids))
+        found: dict[str, int] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(wanted), 500):
+                query = select(m.external_id, m.source_ts_us).where(
+                    m.tenant == tenant, m.system == system, m.object == obj,
+                    m.external_id.in_(wanted[start:start + 500]))
+                found.update({str(row[0]): int(row[1]) for row in conn.execute(query)})
+        return found
+
+
+
+def _save_marks(conn: Connection, tenant: str, system: str, obj: str, marks: Mapping[str, int]) -> None:
+    """One statement per kind (select, update, insert) per page, not per record: marks are written on every
+    captured page."""
+    m = t.capture_marks.c
+    page = (m.tenant == tenant, m.system == system, m.object == obj)
+    known = {str(r[0]) for r in conn.execute(select(m.external_id).where(*page, m.external_id.in_(list(marks))))}
+    # Marks only move forward (capture never places below a mark), so a plain update keeps the newest.
+    updates = [{"xid": xid, "ts": ts} for xid, ts in marks.items() if xid in known]
+    if updates:
+        conn.execute(update(t.capture_marks).where(*page, m.external_id == bindparam("xid"))
+                     .values(source_ts_us=bindparam("ts")), updates)
+    inserts = [{"tenant": tenant, "system": system, "object": obj, "external_id": xid, "source_ts_us": ts}
+               for xid, ts in marks.items() if xid not in known]
+    if inserts:
+        conn.execute(insert(t.capture_marks), inserts)
 
 
 def sync_failed_row(cmd: PendingCommand, error: str) -> dict[str, Any]:

@@ -133,3 +133,14 @@ sync_cursors = Table(
     Column("cursor", Text),
     Column("updated_at", Float, nullable=False),
 )
+
+# The newest source time capture assigned to each record (decision 079): a later change stamped in the same
+# vendor second is placed just after it, so it wins the ownership gate.
+capture_marks = Table(
+    "capture_marks", metadata,
+    Column("tenant", String(64), primary_key=True),
+    Column("system", String(32), primary_key=True),
+    Column("object", String(64), primary_key=True),
+    Column("external_id", String(255), primary_key=True),
+    Column("source_ts_us", BigInteger, nullable=False),
+)

@@ -25,6 +25,7 @@ TENANT_LESS: dict[str, str] = {
     # mapping_proposals and mapping_versions carry a tenant since 0011: "*" for the hub-wide specs, else the
     # tenant whose override they change (decision 071), so they need no exemption; ownership_proposals too
     # since 0012 (decision 073). One ownership policy document serves the hub (tenant overrides are sections).
+    # capture_marks (0013, decision 079) carries the tenant: marks are per (tenant, system, object, record).
     "ownership_versions": "activated versions of the hub-wide ownership rules",
     "secrets": "connector credentials of the hub's configured systems, envelope-encrypted",
     "ops_watermarks": "positions of the operations projector over the source tables",

@@ -42,7 +42,7 @@ def test_capabilities_are_declared_as_data(connector: SalesforceConnector) -> No
     assert connector.capabilities == Capabilities(
         objects=("Account", "Contact", "Opportunity"), bulk_batch_size=200, upsert_by_external_id=True,
         idempotency_header=None, webhooks=False, cursor_field="SystemModstamp",
-        rate_limit=RateLimit(requests=15000, per_seconds=86400.0, daily_quota=15000),
+        rate_limit=RateLimit(requests=15000, per_seconds=86400.0, daily_quota=15000), change_time_resolution_s=0.001,
     )
 
 

@@ -163,6 +163,7 @@ class HubSpotConnector:
         self.capabilities = Capabilities(
             objects=tuple(OBJECTS), bulk_batch_size=config.batch_size, upsert_by_external_id=True,
             idempotency_header=None, webhooks=False, cursor_field="hs_lastmodifieddate",
+            change_time_resolution_s=0.001,  # hs_lastmodifieddate / updatedAt are epoch milliseconds
             rate_limit=RateLimit(
                 requests=config.burst_limit, per_seconds=config.burst_window_s, daily_quota=config.daily_quota
             ),

@@ -140,6 +140,7 @@ def capabilities_for(config: SalesforceConfig) -> Capabilities:
         webhooks=False,
         cursor_field=CURSOR_FIELD,
         rate_limit=rate_limit(config),
+        change_time_resolution_s=0.001,  # SystemModstamp carries milliseconds
     )
 
 

@@ -65,7 +65,10 @@ def last_modified(resource: Mapping[str, Any]) -> str | None:
 def record_of(obj: str, resource: JsonDict) -> ExternalRecord:
     stamp = last_modified(resource)
     modified = datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
-    return ExternalRecord(object=obj, id=str(resource.get("id")), fields=dict(resource), modified_at=modified)
+    meta = resource.get("meta")
+    version = meta.get("version") if isinstance(meta, dict) else None
+    return ExternalRecord(object=obj, id=str(resource.get("id")), fields=dict(resource), modified_at=modified,
+                          version=version if isinstance(version, str) and version else None)
 
 
 def writable(fields: Mapping[str, Any]) -> JsonDict:

@@ -127,6 +127,9 @@ class ScimConnector:
         self.capabilities = Capabilities(
             objects=OBJECTS, bulk_batch_size=max(bulk, 1), upsert_by_external_id=True, idempotency_header=None,
             webhooks=False, cursor_field=LAST_MODIFIED if modified else None, rate_limit=self.config.rate_limit,
+            # xsd:dateTime fixes no precision and providers commonly stamp to the second; meta.version (the
+            # ETag) still tells two changes apart where the provider gives one.
+            change_time_resolution_s=1.0,
         )
 
     # -- Connector protocol -----------------------------------------------------------------------------

@@ -50,7 +50,8 @@ class StripeInvoiceFeed(ReadOnlyFeed):
         self.connector = connector
         self._now = now or (lambda: datetime.now(UTC))
         self.capabilities = Capabilities(objects=(OBJECT,), cursor_field="created",
-                                         rate_limit=connector.capabilities.rate_limit)
+                                         rate_limit=connector.capabilities.rate_limit,
+                                         change_time_resolution_s=connector.capabilities.change_time_resolution_s)
 
     def search(self, obj: str, criteria: dict[str, Any], limit: int = 100) -> list[ExternalRecord]:
         self._check(obj)

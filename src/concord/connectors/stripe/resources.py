@@ -132,13 +132,14 @@ def _stamp(seconds: object) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC) if isinstance(seconds, int | float) else None
 
 
-def to_record(obj_name: str, obj: Mapping[str, Any], modified: object = None, deleted: bool = False) -> ExternalRecord:
+def to_record(obj_name: str, obj: Mapping[str, Any], modified: object = None, deleted: bool = False,
+              version: str | None = None) -> ExternalRecord:
     fields = SPECS[obj_name].project(obj)
     deleted = deleted or bool(obj.get("deleted"))
     if deleted:
         fields["deleted"] = True
     return ExternalRecord(object=obj_name, id=str(obj["id"]), fields=fields, modified_at=_stamp(modified),
-                          deleted=deleted)
+                          deleted=deleted, version=version)
 
 
 def record_from_event(event: Mapping[str, Any]) -> ExternalRecord | None:
@@ -148,7 +149,10 @@ def record_from_event(event: Mapping[str, Any]) -> ExternalRecord | None:
     if obj_name is None or not isinstance(snapshot, dict) or "id" not in snapshot:
         return None
     deleted = event.get("type") in SPECS[obj_name].deleted_types
-    return to_record(obj_name, snapshot, modified=event.get("created"), deleted=deleted)
+    # `created` is to the second; the event id is what tells two same-second changes apart (decision 079).
+    event_id = event.get("id")
+    return to_record(obj_name, snapshot, modified=event.get("created"), deleted=deleted,
+                     version=None if event_id is None else str(event_id))
 
 
 class Receivables(BaseModel):
@@ -172,7 +176,8 @@ class StripeConnector:
         # Stripe has no bulk create: one object per call, made exactly-once by Idempotency-Key.
         self.capabilities = Capabilities(objects=OBJECTS, bulk_batch_size=1, upsert_by_external_id=False,
                                          idempotency_header="Idempotency-Key", webhooks=True,
-                                         cursor_field="created", rate_limit=limit)
+                                         cursor_field="created", rate_limit=limit,
+                                         change_time_resolution_s=1.0)
 
     # -- reads ---------------------------------------------------------------------------------------------
     def read(self, obj: str, record_id: str) -> ExternalRecord | None:

@@ -84,7 +84,8 @@ class TrytonInvoiceFeed(ReadOnlyFeed):
         self.company_id = company_id
         self.page_size = page_size
         self._today = today
-        self.capabilities = Capabilities(objects=(OBJECT,), cursor_field="write_date")
+        self.capabilities = Capabilities(objects=(OBJECT,), cursor_field="write_date",
+                                         change_time_resolution_s=0.000001)
 
     def search(self, obj: str, criteria: dict[str, Any], limit: int = 100) -> list[ExternalRecord]:
         self._check(obj)

@@ -171,6 +171,7 @@ class TrytonConnector:
         self.capabilities = Capabilities(
             objects=(OBJECT,), bulk_batch_size=config.batch_size, upsert_by_external_id=True,
             idempotency_header=None, webhooks=False, cursor_field="write_date", rate_limit=None,
+            change_time_resolution_s=0.000001,  # write_date is a timestamp with microseconds
         )
 
     # -- Connector protocol -----------------------------------------------------------------------------

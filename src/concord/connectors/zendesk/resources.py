@@ -14,6 +14,7 @@ cursor-based for users. Exports refuse a `start_time` inside the last minute; th
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
+import orjson
 from pydantic import BaseModel
 
 from concord.connectors.base import (
@@ -64,10 +66,21 @@ def _epoch(stamp: object) -> int | None:
     return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
 
 
+def row_version(row: JsonDict) -> str:
+    """A digest of the row: `updated_at` is to the second, so two changes within one second differ only in
+    content (decision 079)."""
+    return hashlib.sha256(orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()[:12]
+
+
 def record_of(obj: str, row: JsonDict) -> ExternalRecord:
     epoch = _epoch(row.get("updated_at"))
     modified = None if epoch is None else datetime.fromtimestamp(epoch, UTC)
-    return ExternalRecord(object=obj, id=str(row.get("id")), fields=dict(row), modified_at=modified)
+    return ExternalRecord(object=obj, id=str(row.get("id")), fields=dict(row), modified_at=modified,
+                          version=row_version(row))
+
+
+def _delivered(row: JsonDict) -> str:
+    return f"{row.get('id')}@{row_version(row)}"
 
 
 def field_from_details(details: str) -> str | None:
@@ -94,7 +107,8 @@ def _same(value: object, wanted: object) -> bool:
 
 
 def _time_cursor(cursor: str | None) -> tuple[int, frozenset[str]]:
-    """`<end_time>` or `<end_time>:<id>,<id>` (records of that second already delivered)."""
+    """`<end_time>` or `<end_time>:<id>@<version>,...` (changes of that second already delivered; a bare
+    `<id>`, as cursors before decision 079 wrote, stands for any version of the record)."""
     if not cursor:
         return 0, frozenset()
     stamp, _, ids = cursor.partition(":")
@@ -136,6 +150,7 @@ class ZendeskConnector:
             webhooks=False,
             cursor_field="updated_at",
             rate_limit=config.rate_limit,
+            change_time_resolution_s=1.0,  # updated_at is to the second
         )
 
     # -- Connector protocol -----------------------------------------------------------------------------
@@ -328,14 +343,17 @@ class ZendeskConnector:
         except TooRecentStartTime:
             return ChangePage(records=[], cursor=cursor, has_more=False)
         rows: list[JsonDict] = list(body.get("organizations") or [])
-        fresh = [r for r in rows if not (_epoch(r.get("updated_at")) == start and str(r.get("id")) in seen)]
+        # A record of the boundary second was delivered only if this very version was: another change of it
+        # within the same second is new.
+        fresh = [r for r in rows if not (_epoch(r.get("updated_at")) == start
+                                         and ({str(r.get("id")), _delivered(r)} & seen))]
         end_time = int(body.get("end_time") or start)
         done = bool(body.get("end_of_stream", True))
         if not done and end_time == start and not fresh:
             # More records share one second than a page holds: the time-based export cannot page past them.
             message = f"over {len(rows)} organizations changed at {start}; raise incremental_per_page"
             raise ConnectorError(SYSTEM, message)
-        delivered = {str(r.get("id")) for r in rows if _epoch(r.get("updated_at")) == end_time}
+        delivered = {_delivered(r) for r in rows if _epoch(r.get("updated_at")) == end_time}
         if end_time == start:
             delivered |= seen
         next_cursor = _encode_time_cursor(end_time, delivered)
