@@ -21,8 +21,10 @@ from sqlalchemy import Connection, delete, insert, select, update
 from concord.canonical.golden import GoldenRecord
 from concord.events.produce import new_event, outbox_row
 from concord.events.registry import SchemaRegistry
+from concord.hubconfig import Runtime
 from concord.ids import new_id
 from concord.matching.relink import change_row, relink, restore, snapshot
+from concord.matching.relink_outbound import RelinkRouting, bindings_of
 from concord.matching.survivorship import survive
 from concord.matching.tables import merges
 from concord.security import audit
@@ -68,9 +70,22 @@ def _record_changes(conn: Connection, changes: list[dict[str, Any]], related: li
     audit.append(conn, entry)
 
 
+def _no_self_parent(merged: GoldenRecord, records: tuple[GoldenRecord, GoldenRecord], ids: set[str]) -> None:
+    """A survivor whose parent was the absorbed record (or whose absorbed record's parent was the survivor) must
+    not become its own parent: it takes the place of the pair in the hierarchy, so it keeps the first parent
+    either record had outside the pair (the one survivorship did not pick first), or none."""
+    path = "parent_account_id"
+    if merged.value(path) not in ids:
+        return
+    outside = [fv for r in records if (fv := r.fields.get(path)) is not None and fv.value not in ids]
+    fields = {p: fv for p, fv in merged.fields.items() if p != path}
+    merged.fields = {**fields, path: outside[0]} if outside else fields
+
+
 def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, actor: str,
-          reason: str = "") -> MergeResult:
-    """Fold `absorbed_id` into `survivor_id`: survivorship by ownership, bindings and keys moved, an event."""
+          reason: str = "", runtime: Runtime | None = None) -> MergeResult:
+    """Fold `absorbed_id` into `survivor_id`: survivorship by ownership, bindings and keys moved, an event;
+    with `runtime`, the systems holding a relinked record are sent its new reference (`relink_outbound`)."""
     if survivor_id == absorbed_id:
         raise MergeRefused("a record cannot be merged into itself")
     keep, gone = _row(conn, tenant, survivor_id), _row(conn, tenant, absorbed_id)
@@ -81,6 +96,9 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     keys = [r.key for r in conn.execute(select(k.key).where(k.tenant == tenant, k.canonical_id == absorbed_id))]
     before = _record(keep)
     merged = survive(before, _record(gone))
+    _no_self_parent(merged, (before, _record(gone)), {survivor_id, absorbed_id})
+    own, theirs = bindings_of(conn, survivor_id), bindings_of(conn, absorbed_id)
+    routing = None if runtime is None else RelinkRouting(runtime, survivor_id, {**theirs, **own}, theirs)
     version = keep["version"] + 1
     now = time.time()
     merge_id = new_id()
@@ -94,7 +112,7 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     conn.execute(update(t.match_keys).where(k.tenant == tenant, k.canonical_id == absorbed_id)
                  .values(canonical_id=survivor_id))
     try:
-        related, relinked = relink(conn, tenant, keep["entity"], absorbed_id, survivor_id, merge_id, now)
+        related, relinked = relink(conn, tenant, keep["entity"], absorbed_id, survivor_id, merge_id, now, routing)
     except RuntimeError as exc:
         raise MergeRefused(str(exc)) from exc
     snap = {"survivor": keep, "absorbed": gone, "bindings": [m["id"] for m in moved], "match_keys": keys,
@@ -126,8 +144,10 @@ def _log_merge(conn: Connection, tenant: str, entity: str, result: MergeResult, 
                "reason": reason}))
 
 
-def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) -> MergeResult:
-    """Restore both records as they were before `merge_id`, and the absorbed record's bindings and keys.
+def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False,
+            runtime: Runtime | None = None) -> MergeResult:
+    """Restore both records as they were before `merge_id`, and the absorbed record's bindings and keys; with
+    `runtime`, the systems holding a relinked record are sent the reverse update.
 
     Refused when the survivor changed since the merge (its later writes would be lost), unless `force`."""
     m = merges.c
@@ -153,7 +173,10 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) ->
         conn.execute(update(t.match_keys).where(k.tenant == row.tenant, k.key.in_(snap["match_keys"]))
                      .values(canonical_id=row.absorbed_id))
     now = time.time()
-    back, relinked = restore(conn, snap.get("related", []), row.absorbed_id, row.survivor_id, merge_id, now)
+    routing = None if runtime is None else RelinkRouting(
+        runtime, row.absorbed_id, bindings_of(conn, row.absorbed_id), bindings_of(conn, row.survivor_id))
+    back, relinked = restore(conn, snap.get("related", []), row.absorbed_id, row.survivor_id, merge_id, now,
+                             routing)
     conn.execute(update(merges).where(m.id == merge_id).values(status="unmerged", undone_at=now, undone_by=actor))
     _event(conn, "CustomersUnmerged", row.tenant, {
         "entity": row.entity, "canonical_id": row.survivor_id, "source_system": "concord",
