@@ -6,18 +6,19 @@ from __future__ import annotations
 import orjson
 from sqlalchemy import Connection, Engine, select
 
+from concord.canonical.golden import GoldenRecord
 from concord.hubconfig import Runtime
 from concord.matching.merging import merge, unmerge
 from concord.storage import tables as t
 from tests.matching.test_relink import fields_of, fv, put, seed
 
 
-def sent(conn: Connection) -> dict[str, tuple[str, str | None, dict[str, object]]]:
-    """canonical id → (target, external id, native fields) of every queued command."""
+def sent(conn: Connection) -> list[tuple[str, str, str | None, dict[str, object]]]:
+    """(canonical id, target, external id, native fields) of every queued command, in order."""
     o = t.outbox.c
-    rows = conn.execute(select(o.canonical_id, o.payload).where(o.kind == "command")).all()
-    return {r.canonical_id: (p["system"], p["external_id"], p["fields"])
-            for r in rows if (p := orjson.loads(r.payload))}
+    rows = conn.execute(select(o.canonical_id, o.payload).where(o.kind == "command").order_by(o.seq)).all()
+    return [(r.canonical_id, p["system"], p["external_id"], p["fields"]) for r in rows
+            if (p := orjson.loads(r.payload))]
 
 
 def relink_change(conn: Connection, rid: str, key: str) -> tuple[dict[str, object], dict[str, object]]:
@@ -32,14 +33,15 @@ def test_relinks_queue_updates_in_the_survivors_salesforce_id_and_unmerge_record
         seed(conn)  # A bound in Salesforce as 001A; B only in Tryton and Zendesk; every related record in Salesforce
         result = merge(conn, "default", "acc-a", "acc-b", "steward", runtime=runtime)
         # only what Salesforce maps: the contact, the child account and the contract (not billing, subscription...)
-        assert sent(conn) == {"con-1": ("salesforce", "x-con-1", {"AccountId": "001A"}),
-                              "acc-child": ("salesforce", "x-acc-child", {"ParentId": "001A"}),
-                              "ctr-1": ("salesforce", "x-ctr-1", {"AccountId": "001A"})}
+        relinks = [c for c in sent(conn) if c[0] != "acc-a"]
+        assert relinks == [("acc-child", "salesforce", "x-acc-child", {"ParentId": "001A"}),
+                           ("con-1", "salesforce", "x-con-1", {"AccountId": "001A"}),
+                           ("ctr-1", "salesforce", "x-ctr-1", {"AccountId": "001A"})]
         payload, decision = relink_change(conn, "con-1", f"merge:{result.merge_id}:con-1")
         assert payload == {"account_id": "acc-a"} and decision["outbound_commands"] == 1
         unmerge(conn, result.merge_id, "steward", runtime=runtime)
         # B has no Salesforce id to point back at: nothing invented, the change-log row says why
-        assert len(sent(conn)) == 3
+        assert [c for c in sent(conn) if c[0] not in ("acc-a", "acc-b")] == relinks
         payload, decision = relink_change(conn, "con-1", f"unmerge:{result.merge_id}:con-1")
         assert decision["outbound_commands"] == 0
         assert payload["unrouted"] == [{"system": "salesforce", "reason": "acc-b has no binding in salesforce"}]
@@ -53,7 +55,7 @@ def test_a_system_whose_reference_already_resolves_to_the_survivor_gets_nothing(
         put(conn, "con-1", "contact", {"account_id": fv("acc-b")}, {"salesforce": "003C"})
         merge(conn, "default", "acc-a", "acc-b", "steward", runtime=runtime)
         # 001B is now A's Salesforce id: the contact already names it
-        assert sent(conn) == {}
+        assert [c for c in sent(conn) if c[0] == "con-1"] == []
         assert fields_of(conn, "con-1")["account_id"].value == "acc-a"
 
 
@@ -61,7 +63,7 @@ def test_without_a_runtime_nothing_is_routed(engine: Engine) -> None:
     with engine.begin() as conn:
         seed(conn)
         merge(conn, "default", "acc-a", "acc-b", "steward")
-        assert sent(conn) == {}
+        assert sent(conn) == []
 
 
 def test_a_survivor_that_was_the_absorbed_records_child_takes_its_parent(engine: Engine) -> None:
@@ -85,3 +87,22 @@ def test_a_merged_pair_with_no_parent_outside_it_has_no_parent(engine: Engine) -
         assert "parent_account_id" not in fields_of(conn, "acc-a")
         merge(conn, "default", "acc-c", "acc-d", "steward")  # the survivor was the absorbed record's parent
         assert "parent_account_id" not in fields_of(conn, "acc-c")
+
+
+def test_the_absorbed_records_systems_hear_the_survivors_fields_and_unmerge_takes_them_back(
+        engine: Engine, runtime: Runtime) -> None:
+    with engine.begin() as conn:
+        seed(conn)  # B is organisation z9 in Zendesk, named "ACME Inc"; the survivor is "Acme"
+        result = merge(conn, "default", "acc-a", "acc-b", "steward", runtime=runtime)
+        # z9 now stands for A: it is told A's name (Salesforce's 001A is not told B's legal name: not mapped)
+        assert [c for c in sent(conn) if c[0] == "acc-a"] == [("acc-a", "zendesk", "z9", {"name": "Acme"})]
+        assert merged_echo(conn, "acc-a", "zendesk", "Acme")
+        unmerge(conn, result.merge_id, "steward", runtime=runtime)
+        assert [c for c in sent(conn) if c[0] == "acc-b"] == [("acc-b", "zendesk", "z9", {"name": "ACME Inc"})]
+        assert merged_echo(conn, "acc-b", "zendesk", "ACME Inc")
+
+
+def merged_echo(conn: Connection, rid: str, system: str, name: str) -> bool:
+    row = conn.execute(select(t.golden_records).where(t.golden_records.c.id == rid)).one()
+    record = GoldenRecord.from_json(row.tenant, row.entity, rid, row.version, orjson.loads(row.data))
+    return record.is_echo(system, "name", name)

@@ -24,7 +24,7 @@ from concord.events.registry import SchemaRegistry
 from concord.hubconfig import Runtime
 from concord.ids import new_id
 from concord.matching.relink import change_row, relink, restore, snapshot
-from concord.matching.relink_outbound import RelinkRouting, bindings_of
+from concord.matching.relink_outbound import RelinkRouting, bindings_of, record_commands
 from concord.matching.survivorship import survive
 from concord.matching.tables import merges
 from concord.security import audit
@@ -102,12 +102,18 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     version = keep["version"] + 1
     now = time.time()
     merge_id = new_id()
+    # Before the write, so the echo marks of what the systems are told are stored with the survivor.
+    told = [] if runtime is None else record_commands(runtime, conn, merged, [
+        (own, before), ({s: e for s, e in theirs.items() if s not in own}, _record(gone))],
+        {"change_id": merge_id, "correlation_id": merge_id})
     done = conn.execute(update(t.golden_records).where(g.id == survivor_id, g.version == keep["version"]).values(
         version=version, data=dumps(merged.to_json()), lifecycle_state=merged.value("lifecycle_state"),
         updated_at=now)).rowcount
     if done != 1:
         raise MergeRefused(f"{survivor_id} changed during the merge; try again")
     conn.execute(delete(t.golden_records).where(g.id == absorbed_id))
+    if told:
+        conn.execute(insert(t.outbox), told)
     conn.execute(update(t.bindings).where(b.canonical_id == absorbed_id).values(canonical_id=survivor_id))
     conn.execute(update(t.match_keys).where(k.tenant == tenant, k.canonical_id == absorbed_id)
                  .values(canonical_id=survivor_id))
@@ -175,6 +181,8 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False,
     now = time.time()
     routing = None if runtime is None else RelinkRouting(
         runtime, row.absorbed_id, bindings_of(conn, row.absorbed_id), bindings_of(conn, row.survivor_id))
+    if runtime is not None:
+        _tell_unmerge(conn, runtime, row.survivor_id, row.absorbed_id, merge_id, _record(current))
     back, relinked = restore(conn, snap.get("related", []), row.absorbed_id, row.survivor_id, merge_id, now,
                              routing)
     conn.execute(update(merges).where(m.id == merge_id).values(status="unmerged", undone_at=now, undone_by=actor))
@@ -193,6 +201,21 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False,
                                                                       "bindings": len(snap["bindings"]),
                                                                       "relinked": back}))
     return MergeResult(merge_id, row.survivor_id, row.absorbed_id, len(snap["bindings"]), len(back))
+
+
+def _tell_unmerge(conn: Connection, runtime: Runtime, survivor_id: str, absorbed_id: str, merge_id: str,
+                  merged: GoldenRecord) -> None:
+    """The systems of each restored record last heard the merged one: each is told what differs (the router's
+    rules hold), and the restored rows get the echo marks (only then: otherwise they stay byte for byte)."""
+    g = t.golden_records.c
+    for rid, key in ((survivor_id, f"unmerge:{merge_id}"), (absorbed_id, f"unmerge:{merge_id}:absorbed")):
+        row = conn.execute(select(t.golden_records).where(g.id == rid)).one()
+        record = _record({str(k): v for k, v in row._asdict().items()})
+        told = record_commands(runtime, conn, record, [(bindings_of(conn, rid), merged)],
+                               {"change_id": key, "correlation_id": merge_id})
+        if told:
+            conn.execute(insert(t.outbox), told)
+            conn.execute(update(t.golden_records).where(g.id == rid).values(data=dumps(record.to_json())))
 
 
 def merges_of(conn: Connection, tenant: str) -> list[dict[str, Any]]:

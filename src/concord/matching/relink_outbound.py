@@ -21,11 +21,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, select
 
+from concord.canonical.fields import JsonValue
 from concord.canonical.golden import GoldenRecord
 from concord.hubconfig import Runtime
 from concord.ids import new_id
 from concord.ingest.outcome import OUTBOX_DELIVERY_STATE
-from concord.ingest.router import OutboundCommand
+from concord.ingest.router import OutboundCommand, route
 from concord.mappings.mapper import RefResolver
 from concord.storage import tables as t
 from concord.storage.repository import dumps
@@ -89,6 +90,35 @@ class RelinkRouting:
             return target if canonical_id == self.to_id else None
 
         return resolve
+
+
+def _diff(held: GoldenRecord, record: GoldenRecord) -> dict[str, JsonValue]:
+    """What a system that last heard `held` must be told to hold `record` (a dropped field as None)."""
+    return {p: record.value(p) for p in sorted(set(held.fields) | set(record.fields))
+            if held.value(p) != record.value(p)}
+
+
+def record_commands(runtime: Runtime, conn: Connection, record: GoldenRecord,
+                    sides: list[tuple[dict[str, str], GoldenRecord]], change: dict[str, Any]) -> list[dict[str, Any]]:
+    """Updates for the merged (or unmerged) record itself, through the normal router: each side is the bindings
+    of the systems that last heard one version of it, and that version. Only updates, only to those systems:
+    creating the record elsewhere is the ingest path's business, not a steward's merge's. The router's rules
+    hold, so a system is not sent the fields it owns."""
+    rows: list[dict[str, Any]] = []
+
+    def resolver(system: str) -> RefResolver:
+        return lambda _entity, canonical_id: bindings_of(conn, canonical_id).get(system)
+
+    for bound, held in sides:
+        changed = _diff(held, record)
+        for system, external_id in sorted(bound.items()):
+            for cmd in route(runtime, record, changed, "concord", {system: external_id}, resolver):
+                if cmd.system != system or cmd.op != "update":
+                    continue
+                rows.append(_command_row(record, cmd, change))
+                for path in cmd.canonical_fields:
+                    record.remember_push(system, path, record.value(path))
+    return rows
 
 
 def _command_row(record: GoldenRecord, cmd: OutboundCommand, change: dict[str, Any]) -> dict[str, Any]:
