@@ -96,13 +96,28 @@ def test_the_absorbed_records_systems_hear_the_survivors_fields_and_unmerge_take
         result = merge(conn, "default", "acc-a", "acc-b", "steward", runtime=runtime)
         # z9 now stands for A: it is told A's name (Salesforce's 001A is not told B's legal name: not mapped)
         assert [c for c in sent(conn) if c[0] == "acc-a"] == [("acc-a", "zendesk", "z9", {"name": "Acme"})]
-        assert merged_echo(conn, "acc-a", "zendesk", "Acme")
+        assert echoed(conn, "acc-a", "zendesk", "name", "Acme")
         unmerge(conn, result.merge_id, "steward", runtime=runtime)
         assert [c for c in sent(conn) if c[0] == "acc-b"] == [("acc-b", "zendesk", "z9", {"name": "ACME Inc"})]
-        assert merged_echo(conn, "acc-b", "zendesk", "ACME Inc")
+        assert echoed(conn, "acc-b", "zendesk", "name", "ACME Inc")
 
 
-def merged_echo(conn: Connection, rid: str, system: str, name: str) -> bool:
+def echoed(conn: Connection, rid: str, system: str, path: str, value: str) -> bool:
+    """Whether `rid` remembers `value` as pushed to `system` (its reflection is an echo, not a conflict)."""
     row = conn.execute(select(t.golden_records).where(t.golden_records.c.id == rid)).one()
     record = GoldenRecord.from_json(row.tenant, row.entity, rid, row.version, orjson.loads(row.data))
-    return record.is_echo(system, "name", name)
+    return record.is_echo(system, path, value)
+
+
+def test_the_survivors_owner_is_told_its_new_parent_when_it_was_the_absorbed_records_child(
+        engine: Engine, runtime: Runtime) -> None:
+    with engine.begin() as conn:
+        put(conn, "acc-p", "account", {"name": fv("Holding")}, {"salesforce": "001P"})
+        put(conn, "acc-a", "account", {"name": fv("Acme"), "parent_account_id": fv("acc-b", ts=90)},
+            {"salesforce": "001A"})
+        put(conn, "acc-b", "account", {"name": fv("Acme"), "parent_account_id": fv("acc-p", ts=5)},
+            {"salesforce": "001B"})
+        merge(conn, "default", "acc-a", "acc-b", "steward", runtime=runtime)
+        # Salesforce owns parent_account_id, yet its 001A still hangs under 001B (now A itself): it must hear
+        assert sent(conn) == [("acc-a", "salesforce", "001A", {"ParentId": "001P"})]
+        assert echoed(conn, "acc-a", "salesforce", "parent_account_id", "acc-p")

@@ -70,16 +70,42 @@ def _record_changes(conn: Connection, changes: list[dict[str, Any]], related: li
     audit.append(conn, entry)
 
 
-def _no_self_parent(merged: GoldenRecord, records: tuple[GoldenRecord, GoldenRecord], ids: set[str]) -> None:
+def _no_self_parent(merged: GoldenRecord, records: tuple[GoldenRecord, GoldenRecord], ids: set[str]) -> bool:
     """A survivor whose parent was the absorbed record (or whose absorbed record's parent was the survivor) must
     not become its own parent: it takes the place of the pair in the hierarchy, so it keeps the first parent
     either record had outside the pair (the one survivorship did not pick first), or none."""
     path = "parent_account_id"
     if merged.value(path) not in ids:
-        return
+        return False
     outside = [fv for r in records if (fv := r.fields.get(path)) is not None and fv.value not in ids]
     fields = {p: fv for p, fv in merged.fields.items() if p != path}
     merged.fields = {**fields, path: outside[0]} if outside else fields
+    return True
+
+
+def _parent_commands(conn: Connection, runtime: Runtime, merged: GoldenRecord, before: GoldenRecord,
+                     merge_id: str) -> list[dict[str, Any]]:
+    """The survivor's systems are told its new parent like a relink (its owner too: the parent it holds is
+    the absorbed record, or the survivor itself, from now on). A parent cleared is not sent: a reference is
+    only ever sent as an id (decision 028)."""
+    parent, old = merged.value("parent_account_id"), before.value("parent_account_id")
+    if not isinstance(parent, str):
+        return []
+    routing = RelinkRouting(runtime, parent, bindings_of(conn, parent),
+                            bindings_of(conn, old) if isinstance(old, str) else {})
+    rows, _ = routing.commands(conn, merged, ["parent_account_id"],
+                               {"change_id": f"{merge_id}:parent", "correlation_id": merge_id})
+    return rows
+
+
+def _tell_merge(conn: Connection, runtime: Runtime, merged: GoldenRecord, pair: tuple[GoldenRecord, GoldenRecord],
+                bound: tuple[dict[str, str], dict[str, str]], merge_id: str, reparented: bool) -> list[dict[str, Any]]:
+    """Updates for the systems of each side (what differs from the version they hold), and the new parent."""
+    (before, gone), (own, theirs) = pair, bound
+    told = record_commands(runtime, conn, merged, [
+        (own, before), ({s: e for s, e in theirs.items() if s not in own}, gone)],
+        {"change_id": merge_id, "correlation_id": merge_id})
+    return told + (_parent_commands(conn, runtime, merged, before, merge_id) if reparented else [])
 
 
 def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, actor: str,
@@ -96,16 +122,15 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     keys = [r.key for r in conn.execute(select(k.key).where(k.tenant == tenant, k.canonical_id == absorbed_id))]
     before = _record(keep)
     merged = survive(before, _record(gone))
-    _no_self_parent(merged, (before, _record(gone)), {survivor_id, absorbed_id})
+    reparented = _no_self_parent(merged, (before, _record(gone)), {survivor_id, absorbed_id})
     own, theirs = bindings_of(conn, survivor_id), bindings_of(conn, absorbed_id)
     routing = None if runtime is None else RelinkRouting(runtime, survivor_id, {**theirs, **own}, theirs)
     version = keep["version"] + 1
     now = time.time()
     merge_id = new_id()
     # Before the write, so the echo marks of what the systems are told are stored with the survivor.
-    told = [] if runtime is None else record_commands(runtime, conn, merged, [
-        (own, before), ({s: e for s, e in theirs.items() if s not in own}, _record(gone))],
-        {"change_id": merge_id, "correlation_id": merge_id})
+    told = [] if runtime is None else _tell_merge(conn, runtime, merged, (before, _record(gone)), (own, theirs),
+                                                  merge_id, reparented)
     done = conn.execute(update(t.golden_records).where(g.id == survivor_id, g.version == keep["version"]).values(
         version=version, data=dumps(merged.to_json()), lifecycle_state=merged.value("lifecycle_state"),
         updated_at=now)).rowcount

@@ -56,6 +56,13 @@ class RelinkRouting:
               ) -> list[dict[str, Any]]:
         """Outbox command rows for `record`'s re-pointed `paths`; notes the echo marks on `record` and what was
         left unrouted (and why) in the `change` row."""
+        rows, unrouted = self.commands(conn, record, paths, change)
+        _note(change, len(rows), unrouted)
+        return rows
+
+    def commands(self, conn: Connection, record: GoldenRecord, paths: list[str], change: dict[str, Any]
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+        """(command rows, [{system, reason}] left unrouted) for every system holding `record`."""
         rows: list[dict[str, Any]] = []
         unrouted: list[dict[str, str]] = []
         tenant = self.runtime.hub.tenants.get(record.tenant)
@@ -81,8 +88,7 @@ class RelinkRouting:
             rows.append(_command_row(record, cmd, change))
             for path in mapped:
                 record.remember_push(system, path, self.to_id)
-        _note(change, len(rows), unrouted)
-        return rows
+        return rows, unrouted
 
     def _resolver(self, target: str) -> RefResolver:
         # Only the re-pointed reference is translated: every other field of the record stays as it is.
