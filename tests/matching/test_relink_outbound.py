@@ -117,7 +117,10 @@ def test_the_survivors_owner_is_told_its_new_parent_when_it_was_the_absorbed_rec
             {"salesforce": "001A"})
         put(conn, "acc-b", "account", {"name": fv("Acme"), "parent_account_id": fv("acc-p", ts=5)},
             {"salesforce": "001B"})
-        merge(conn, "default", "acc-a", "acc-b", "steward", runtime=runtime)
+        result = merge(conn, "default", "acc-a", "acc-b", "steward", runtime=runtime)
         # Salesforce owns parent_account_id, yet its 001A still hangs under 001B (now A itself): it must hear
         assert sent(conn) == [("acc-a", "salesforce", "001A", {"ParentId": "001P"})]
         assert echoed(conn, "acc-a", "salesforce", "parent_account_id", "acc-p")
+        unmerge(conn, result.merge_id, "steward", runtime=runtime)
+        assert sent(conn)[1:] == [("acc-a", "salesforce", "001A", {"ParentId": "001B"})]
+        assert echoed(conn, "acc-a", "salesforce", "parent_account_id", "acc-b")

@@ -238,6 +238,9 @@ def _tell_unmerge(conn: Connection, runtime: Runtime, survivor_id: str, absorbed
         record = _record({str(k): v for k, v in row._asdict().items()})
         told = record_commands(runtime, conn, record, [(bindings_of(conn, rid), merged)],
                                {"change_id": key, "correlation_id": merge_id})
+        parent = record.value("parent_account_id")
+        if rid == survivor_id and parent == absorbed_id and merged.value("parent_account_id") != parent:
+            told += _parent_commands(conn, runtime, record, merged, key)  # the self-parent rule, undone
         if told:
             conn.execute(insert(t.outbox), told)
             conn.execute(update(t.golden_records).where(g.id == rid).values(data=dumps(record.to_json())))
