@@ -68,7 +68,7 @@ def test_merge_repoints_the_contact_in_salesforce_and_unmerge_points_it_back(
     assert commands(engine) == []
 
     with engine.begin() as conn:
-        unmerge(conn, result.merge_id, "steward", force=True, runtime=ingest.runtime)
+        unmerge(conn, result.merge_id, "steward", runtime=ingest.runtime)
     [back] = [c for c in commands(engine) if c["target"] == "salesforce"]
     assert back["fields"] == {"AccountId": ids["sf_b"]}
     assert dispatcher.drain().failed == 0
