@@ -21,8 +21,10 @@ from sqlalchemy import Connection, delete, insert, select, update
 from concord.canonical.golden import GoldenRecord
 from concord.events.produce import new_event, outbox_row
 from concord.events.registry import SchemaRegistry
+from concord.hubconfig import Runtime
 from concord.ids import new_id
 from concord.matching.relink import change_row, relink, restore, snapshot
+from concord.matching.relink_outbound import RelinkRouting, bindings_of, record_commands
 from concord.matching.survivorship import survive
 from concord.matching.tables import merges
 from concord.security import audit
@@ -68,9 +70,48 @@ def _record_changes(conn: Connection, changes: list[dict[str, Any]], related: li
     audit.append(conn, entry)
 
 
+def _no_self_parent(merged: GoldenRecord, records: tuple[GoldenRecord, GoldenRecord], ids: set[str]) -> bool:
+    """A survivor whose parent was the absorbed record (or whose absorbed record's parent was the survivor) must
+    not become its own parent: it takes the place of the pair in the hierarchy, so it keeps the first parent
+    either record had outside the pair (the one survivorship did not pick first), or none."""
+    path = "parent_account_id"
+    if merged.value(path) not in ids:
+        return False
+    outside = [fv for r in records if (fv := r.fields.get(path)) is not None and fv.value not in ids]
+    fields = {p: fv for p, fv in merged.fields.items() if p != path}
+    merged.fields = {**fields, path: outside[0]} if outside else fields
+    return True
+
+
+def _parent_commands(conn: Connection, runtime: Runtime, merged: GoldenRecord, before: GoldenRecord,
+                     merge_id: str) -> list[dict[str, Any]]:
+    """The survivor's systems are told its new parent like a relink (its owner too: the parent it holds is
+    the absorbed record, or the survivor itself, from now on). A parent cleared is not sent: a reference is
+    only ever sent as an id (decision 028)."""
+    parent, old = merged.value("parent_account_id"), before.value("parent_account_id")
+    if not isinstance(parent, str):
+        return []
+    routing = RelinkRouting(runtime, parent, bindings_of(conn, parent),
+                            bindings_of(conn, old) if isinstance(old, str) else {})
+    rows, _ = routing.commands(conn, merged, ["parent_account_id"],
+                               {"change_id": f"{merge_id}:parent", "correlation_id": merge_id})
+    return rows
+
+
+def _tell_merge(conn: Connection, runtime: Runtime, merged: GoldenRecord, pair: tuple[GoldenRecord, GoldenRecord],
+                bound: tuple[dict[str, str], dict[str, str]], merge_id: str, reparented: bool) -> list[dict[str, Any]]:
+    """Updates for the systems of each side (what differs from the version they hold), and the new parent."""
+    (before, gone), (own, theirs) = pair, bound
+    told = record_commands(runtime, conn, merged, [
+        (own, before), ({s: e for s, e in theirs.items() if s not in own}, gone)],
+        {"change_id": merge_id, "correlation_id": merge_id})
+    return told + (_parent_commands(conn, runtime, merged, before, merge_id) if reparented else [])
+
+
 def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, actor: str,
-          reason: str = "") -> MergeResult:
-    """Fold `absorbed_id` into `survivor_id`: survivorship by ownership, bindings and keys moved, an event."""
+          reason: str = "", runtime: Runtime | None = None) -> MergeResult:
+    """Fold `absorbed_id` into `survivor_id`: survivorship by ownership, bindings and keys moved, an event;
+    with `runtime`, the systems holding a relinked record are sent its new reference (`relink_outbound`)."""
     if survivor_id == absorbed_id:
         raise MergeRefused("a record cannot be merged into itself")
     keep, gone = _row(conn, tenant, survivor_id), _row(conn, tenant, absorbed_id)
@@ -81,20 +122,28 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     keys = [r.key for r in conn.execute(select(k.key).where(k.tenant == tenant, k.canonical_id == absorbed_id))]
     before = _record(keep)
     merged = survive(before, _record(gone))
+    reparented = _no_self_parent(merged, (before, _record(gone)), {survivor_id, absorbed_id})
+    own, theirs = bindings_of(conn, survivor_id), bindings_of(conn, absorbed_id)
+    routing = None if runtime is None else RelinkRouting(runtime, survivor_id, {**theirs, **own}, theirs)
     version = keep["version"] + 1
     now = time.time()
     merge_id = new_id()
+    # Before the write, so the echo marks of what the systems are told are stored with the survivor.
+    told = [] if runtime is None else _tell_merge(conn, runtime, merged, (before, _record(gone)), (own, theirs),
+                                                  merge_id, reparented)
     done = conn.execute(update(t.golden_records).where(g.id == survivor_id, g.version == keep["version"]).values(
         version=version, data=dumps(merged.to_json()), lifecycle_state=merged.value("lifecycle_state"),
         updated_at=now)).rowcount
     if done != 1:
         raise MergeRefused(f"{survivor_id} changed during the merge; try again")
     conn.execute(delete(t.golden_records).where(g.id == absorbed_id))
+    if told:
+        conn.execute(insert(t.outbox), told)
     conn.execute(update(t.bindings).where(b.canonical_id == absorbed_id).values(canonical_id=survivor_id))
     conn.execute(update(t.match_keys).where(k.tenant == tenant, k.canonical_id == absorbed_id)
                  .values(canonical_id=survivor_id))
     try:
-        related, relinked = relink(conn, tenant, keep["entity"], absorbed_id, survivor_id, merge_id, now)
+        related, relinked = relink(conn, tenant, keep["entity"], absorbed_id, survivor_id, merge_id, now, routing)
     except RuntimeError as exc:
         raise MergeRefused(str(exc)) from exc
     snap = {"survivor": keep, "absorbed": gone, "bindings": [m["id"] for m in moved], "match_keys": keys,
@@ -126,8 +175,10 @@ def _log_merge(conn: Connection, tenant: str, entity: str, result: MergeResult, 
                "reason": reason}))
 
 
-def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) -> MergeResult:
-    """Restore both records as they were before `merge_id`, and the absorbed record's bindings and keys.
+def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False,
+            runtime: Runtime | None = None) -> MergeResult:
+    """Restore both records as they were before `merge_id`, and the absorbed record's bindings and keys; with
+    `runtime`, the systems holding a relinked record are sent the reverse update.
 
     Refused when the survivor changed since the merge (its later writes would be lost), unless `force`."""
     m = merges.c
@@ -153,7 +204,12 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) ->
         conn.execute(update(t.match_keys).where(k.tenant == row.tenant, k.key.in_(snap["match_keys"]))
                      .values(canonical_id=row.absorbed_id))
     now = time.time()
-    back, relinked = restore(conn, snap.get("related", []), row.absorbed_id, row.survivor_id, merge_id, now)
+    routing = None if runtime is None else RelinkRouting(
+        runtime, row.absorbed_id, bindings_of(conn, row.absorbed_id), bindings_of(conn, row.survivor_id))
+    if runtime is not None:
+        _tell_unmerge(conn, runtime, row.survivor_id, row.absorbed_id, merge_id, _record(current))
+    back, relinked = restore(conn, snap.get("related", []), row.absorbed_id, row.survivor_id, merge_id, now,
+                             routing)
     conn.execute(update(merges).where(m.id == merge_id).values(status="unmerged", undone_at=now, undone_by=actor))
     _event(conn, "CustomersUnmerged", row.tenant, {
         "entity": row.entity, "canonical_id": row.survivor_id, "source_system": "concord",
@@ -170,6 +226,24 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False) ->
                                                                       "bindings": len(snap["bindings"]),
                                                                       "relinked": back}))
     return MergeResult(merge_id, row.survivor_id, row.absorbed_id, len(snap["bindings"]), len(back))
+
+
+def _tell_unmerge(conn: Connection, runtime: Runtime, survivor_id: str, absorbed_id: str, merge_id: str,
+                  merged: GoldenRecord) -> None:
+    """The systems of each restored record last heard the merged one: each is told what differs (the router's
+    rules hold), and the restored rows get the echo marks (only then: otherwise they stay byte for byte)."""
+    g = t.golden_records.c
+    for rid, key in ((survivor_id, f"unmerge:{merge_id}"), (absorbed_id, f"unmerge:{merge_id}:absorbed")):
+        row = conn.execute(select(t.golden_records).where(g.id == rid)).one()
+        record = _record({str(k): v for k, v in row._asdict().items()})
+        told = record_commands(runtime, conn, record, [(bindings_of(conn, rid), merged)],
+                               {"change_id": key, "correlation_id": merge_id})
+        parent = record.value("parent_account_id")
+        if rid == survivor_id and parent == absorbed_id and merged.value("parent_account_id") != parent:
+            told += _parent_commands(conn, runtime, record, merged, key)  # the self-parent rule, undone
+        if told:
+            conn.execute(insert(t.outbox), told)
+            conn.execute(update(t.golden_records).where(g.id == rid).values(data=dumps(record.to_json())))
 
 
 def merges_of(conn: Connection, tenant: str) -> list[dict[str, Any]]:

@@ -29,6 +29,7 @@ from concord.events.registry import SchemaRegistry
 from concord.ids import new_id
 from concord.ingest.models import ChangePublic, ChangeStatus
 from concord.ingest.outcome import customer_key
+from concord.matching.relink_outbound import RelinkRouting
 from concord.storage import tables as t
 from concord.storage.repository import dumps
 
@@ -92,13 +93,15 @@ def change_row(tenant: str, entity: str, rid: str, key: str, correlation: str, p
 
 
 def updated_event(record: GoldenRecord, changes: dict[str, tuple[Any, Any]], merge_id: str,
-                  change_id: str) -> dict[str, Any]:
-    """The outbox row of `<Noun>Updated` (named as ingest names it) for fields Concord re-pointed."""
+                  change_id: str, registry: SchemaRegistry) -> dict[str, Any]:
+    """The outbox row of `<Noun>Updated` (named as ingest names it) for fields Concord re-pointed. `registry` is
+    built once per merge by the caller: building it checks every schema version (~40 ms), once per record it was
+    nearly all of a merge's time."""
     applied = {p: after for p, (_, after) in changes.items()}
     derived = derive_events(record.entity, record.id, False, applied, {p: b for p, (b, _) in changes.items()},
                             "concord")[0]
     data = {**derived.data, "changed_fields": sorted(changes)}
-    envelope = new_event(SchemaRegistry.default(), derived.type, record.tenant, customer_key(record), data,
+    envelope = new_event(registry, derived.type, record.tenant, customer_key(record), data,
                          merge_id, change_id)
     return outbox_row(envelope)
 
@@ -111,12 +114,14 @@ def _write(conn: Connection, row: dict[str, Any], record: GoldenRecord, version:
 
 
 def relink(conn: Connection, tenant: str, target: str, absorbed_id: str, survivor_id: str, merge_id: str,
-           now: float) -> tuple[list[Repoint], list[dict[str, Any]]]:
-    """Point every reference to `absorbed_id` at `survivor_id`. Returns the snapshot entries and the change rows
-    written (the caller seals them); raises `RuntimeError` when a record changed under the scan."""
+           now: float, routing: RelinkRouting | None = None) -> tuple[list[Repoint], list[dict[str, Any]]]:
+    """Point every reference to `absorbed_id` at `survivor_id` (and, with `routing`, queue the systems' updates).
+    Returns the snapshot entries and the change rows written (the caller seals them); raises `RuntimeError` when
+    a record changed under the scan."""
     moved: list[Repoint] = []
     changes: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    registry: SchemaRegistry | None = None  # built on first use: most merges relink nothing
     for row, paths in list(referring(conn, tenant, target, absorbed_id, skip=(survivor_id, absorbed_id))):
         record = _record(row)
         change = change_row(tenant, record.entity, record.id, f"merge:{merge_id}:{record.id}", merge_id,
@@ -126,12 +131,15 @@ def relink(conn: Connection, tenant: str, target: str, absorbed_id: str, survivo
             old = fields[path]
             fields[path] = FieldValue(survivor_id, _with_change(old, change["change_id"]), old.authoritative)
         record.fields = fields
+        if routing is not None:
+            events.extend(routing.route(conn, record, paths, change))
         if not _write(conn, row, record, row["version"] + 1, now):
             raise RuntimeError(f"{record.id} changed during the merge; try again")
         moved.append(Repoint(record.id, record.entity, tuple(paths), row, row["version"] + 1))
         changes.append(change)
+        registry = registry or SchemaRegistry.default()
         events.append(updated_event(record, {p: (absorbed_id, survivor_id) for p in paths}, merge_id,
-                                    change["change_id"]))
+                                    change["change_id"], registry))
     if changes:
         conn.execute(insert(t.change_log), changes)
         conn.execute(insert(t.outbox), events)
@@ -145,13 +153,14 @@ def _with_change(old: FieldValue, change_id: str) -> Provenance:
 
 
 def restore(conn: Connection, moved: list[dict[str, Any]], absorbed_id: str, survivor_id: str, merge_id: str,
-            now: float) -> tuple[list[str], list[dict[str, Any]]]:
+            now: float, routing: RelinkRouting | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """Undo `relink`: a record untouched since gets its stored row back exactly (version moves forward); one
-    written since gets back only the reference fields that still name the survivor. Returns the ids restored
-    and the change rows written."""
+    written since gets back only the reference fields that still name the survivor. With `routing`, the systems
+    get the reverse updates (and the record their echo marks). Returns the ids restored and the change rows."""
     restored: list[str] = []
     changes: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
+    registry: SchemaRegistry | None = None
     g = t.golden_records.c
     for entry in moved:
         before = entry["row"]
@@ -167,15 +176,21 @@ def restore(conn: Connection, moved: list[dict[str, Any]], absorbed_id: str, sur
         change = change_row(before["tenant"], record.entity, record.id, f"unmerge:{merge_id}:{record.id}",
                             merge_id, {p: absorbed_id for p in paths}, paths, now)
         record.fields = {**record.fields, **{p: old.fields[p] for p in paths}}
-        if cur["version"] == entry["version_after"]:
+        untouched = cur["version"] == entry["version_after"]
+        if untouched:
+            record = old
+        commands = routing.route(conn, record, paths, change) if routing is not None else []
+        if untouched and not commands:
             conn.execute(update(t.golden_records).where(g.id == record.id).values(
                 data=before["data"], updated_at=before["updated_at"], version=cur["version"] + 1))
         else:
             _write(conn, cur, record, cur["version"] + 1, now)
+        events.extend(commands)
         restored.append(record.id)
         changes.append(change)
+        registry = registry or SchemaRegistry.default()
         events.append(updated_event(record, {p: (survivor_id, absorbed_id) for p in paths}, merge_id,
-                                    change["change_id"]))
+                                    change["change_id"], registry))
     if changes:
         conn.execute(insert(t.change_log), changes)
         conn.execute(insert(t.outbox), events)

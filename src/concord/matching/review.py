@@ -110,7 +110,8 @@ def link(service: IngestService, review_id: str, actor: str) -> Verdict:
         return Verdict(review_id, "same", row.left_id, released)
     with service.engine.begin() as conn:
         _close(conn, review_id, "same", actor)
-        result = merge(conn, row.tenant, row.left_id, row.right_id, actor, f"review {review_id}")
+        result = merge(conn, row.tenant, row.left_id, row.right_id, actor, f"review {review_id}",
+                       runtime=service.runtime)
     return Verdict(review_id, "same", row.left_id, merge=result)
 
 

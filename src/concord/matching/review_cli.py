@@ -44,10 +44,12 @@ def merge_cmd(survivor: Annotated[str, typer.Argument(help="canonical id that su
     CustomersMerged emitted."""
     who = identify(key)
     who.require(Scope.REVIEW_DECIDE, tenant)
-    with database(settings()) as engine:
+    s = settings()
+    hub = runtime(s)
+    with database(s) as engine:
         try:
             with engine.begin() as conn:
-                result = merge(conn, tenant, survivor, absorbed, who.actor, reason)
+                result = merge(conn, tenant, survivor, absorbed, who.actor, reason, runtime=hub)
         except MergeRefused as exc:
             raise fail(str(exc)) from exc
     console.print(f"{result.relinked} related records re-pointed to {escape(survivor)}")
@@ -61,10 +63,12 @@ def unmerge_cmd(merge_id: Annotated[str, typer.Argument(help="id printed by conc
     """Undo a merge: both records, their bindings, match keys and related records as they were."""
     who = identify(key)
     who.require_object(Scope.REVIEW_DECIDE, merges, merge_id)
-    with database(settings()) as engine:
+    s = settings()
+    hub = runtime(s)
+    with database(s) as engine:
         try:
             with engine.begin() as conn:
-                result = unmerge(conn, merge_id, who.actor, force)
+                result = unmerge(conn, merge_id, who.actor, force, runtime=hub)
         except MergeRefused as exc:
             raise fail(str(exc)) from exc
     console.print(f"unmerged {escape(result.absorbed_id)} from {escape(result.survivor_id)} "
