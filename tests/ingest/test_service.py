@@ -180,3 +180,19 @@ def test_bad_changes_are_refused_with_the_field_named(ingest: IngestService, eng
         (422, "fields.Nmae"), (422, "fields.NumberOfEmployees"), (422, "system"), (422, "entity")]
     assert isinstance(outcomes[4], ChangePublic)
     assert count(engine, t.change_log) == 1
+
+
+def test_a_record_referring_to_itself_is_422_and_nothing_applies(ingest: IngestService, engine: Engine) -> None:
+    cid = ok(ingest.ingest([change("salesforce", "001SELF", {"Name": "Loop Ltd"}, at=1)])[0]).canonical_id
+    before = count(engine, t.change_log), count(engine, t.outbox)
+    refused = ingest.ingest([change("salesforce", "001SELF", {"Name": "Loop Ltd 2", "ParentId": "001SELF"},
+                                    at=2)])[0]
+    assert isinstance(refused, ChangeError) and refused.status == 422 and refused.field == "parent_account_id"
+    assert (count(engine, t.change_log), count(engine, t.outbox)) == before
+    with engine.connect() as conn:
+        record = queries.golden_record(conn, cid)
+    assert record is not None and record.value("name") == "Loop Ltd" and record.value("parent_account_id") is None
+    fine = ok(ingest.ingest([change("salesforce", "001CHILD", {"Name": "Child", "ParentId": "001SELF"}, at=3)])[0])
+    with engine.connect() as conn:
+        child = queries.golden_record(conn, fine.canonical_id)
+    assert child is not None and child.value("parent_account_id") == cid

@@ -95,6 +95,9 @@ class BatchProcessor:
         values = dict(p.values)
         for path, (ref_entity, ext) in p.references.items():
             ref_id = binder.reference(r.tenant, r.system, ref_entity, ext)
+            if ref_id == canonical_id:  # e.g. an account as its own parent: a cycle every hierarchy walk trips on
+                return ChangeError(status=422, title="Self reference", field=path,
+                                   detail=f"{path}: {r.system} record {r.external_id} refers to itself")
             self._record(repo, r.tenant, ref_entity, ref_id)
             values[path] = ref_id
         repeated: list[str] = []
