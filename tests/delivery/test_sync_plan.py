@@ -6,14 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from concord.api.serving import create_serving_app
 from concord.connectors.base import Capabilities, Connector
-from concord.delivery.loop import CaptureSpec
+from concord.delivery.loop import CaptureSpec, SyncLoop
+from concord.delivery.residency import Residency
+from concord.delivery.store import DeliveryStore
 from concord.delivery.sync_plan import plan_captures
 from concord.hubconfig import Runtime
+from concord.ingest.service import IngestService
 from concord.settings import Settings
-from concord.workflows.connections import read_connections
+from concord.workflows.connections import Targets, read_connections
 from concord.yamlconf import ConfigError
 from tests.delivery.memory_connector import MemorySystem
 
@@ -24,8 +28,9 @@ def _doc(system: str, *captures: dict[str, object]) -> dict[str, object]:
     return {"systems": {system: {"connector": system, "capture": list(captures)}}}
 
 
-def _plan(runtime: Runtime, system: str, connector: Connector, *captures: dict[str, object]) -> list[CaptureSpec]:
-    return plan_captures(_doc(system, *captures), PATH, runtime, {system: connector})
+def _plan(runtime: Runtime, system: str, connector: Connector, *captures: dict[str, object],
+          residency: Residency | None = None) -> list[CaptureSpec]:
+    return plan_captures(_doc(system, *captures), PATH, runtime, Targets({system: connector}, residency or Residency()))
 
 
 def test_a_valid_capture_is_planned_with_its_schedule(runtime: Runtime) -> None:
@@ -53,6 +58,24 @@ def test_an_object_the_connector_does_not_serve_is_refused(runtime: Runtime) -> 
     sf = MemorySystem("salesforce", ("Account",))
     with pytest.raises(ConfigError, match=r"systems\.salesforce\.capture\[0\]\.object: 'Acount'"):
         _plan(runtime, "salesforce", sf, {"object": "Acount", "entity": "account"})
+
+
+def test_a_pinned_tenant_is_captured_from_its_region_only(runtime: Runtime, engine: Engine,
+                                                          ingest: IngestService) -> None:
+    eu, us = MemorySystem("salesforce", ("Account",)), MemorySystem("salesforce", ("Account",))
+    pinned = Residency({"default": "us"}, {"salesforce": {"eu": eu, "us": us}})
+    planned = _plan(runtime, "salesforce", eu, {"object": "Account", "entity": "account"}, residency=pinned)
+    loop = SyncLoop(DeliveryStore(engine), ingest, {"salesforce": eu}, planned, pinned)
+    assert [p.connector for p in loop.pollers] == [us]  # never the default (EU) endpoint, which holds others' data
+    nowhere = Residency({"default": "ap"}, {"salesforce": {"eu": eu, "us": us}})
+    with pytest.raises(ConfigError, match=r"systems\.salesforce\.capture\[0\]\.tenant: .*region 'ap'"):
+        _plan(runtime, "salesforce", eu, {"object": "Account", "entity": "account"}, residency=nowhere)
+
+
+def test_a_capture_for_an_unknown_tenant_is_refused(runtime: Runtime) -> None:
+    sf = MemorySystem("salesforce", ("Account",))
+    with pytest.raises(ConfigError, match=r"systems\.salesforce\.capture\[0\]\.tenant: unknown tenant 'nobody'"):
+        _plan(runtime, "salesforce", sf, {"object": "Account", "entity": "account", "tenant": "nobody"})
 
 
 def _file(tmp_path: Path, capture: str) -> Path:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from concord.connectors.base import Connector
 from concord.delivery.capture import ChangeCapture
 from concord.delivery.dispatcher import CommandDispatcher
-from concord.delivery.residency import Residency
+from concord.delivery.residency import Residency, ResidencyRefused
 from concord.delivery.store import DeliveryStore
 from concord.delivery.sync_lock import SyncLock, sync_lock
 from concord.ingest.service import IngestService
@@ -122,6 +122,15 @@ class CapturePoller:
                 self.failures = 0
 
 
+def _capture_endpoint(rules: Residency, spec: CaptureSpec, connectors: Mapping[str, Connector]) -> Connector:
+    """A pinned tenant's capture reads its region's endpoint only (decision 072): another region's would pull
+    other tenants' records in as this tenant's. Raises ResidencyRefused (the plan refuses such an entry first)."""
+    found = rules.connector(spec.tenant, spec.system, connectors)
+    if found is None:
+        raise ResidencyRefused(f"no connector for {spec.system!r}")
+    return found
+
+
 class SyncLoop:
     """Delivery plus one capture poller per spec; `start` once, `stop` once (also as a context manager).
 
@@ -131,10 +140,11 @@ class SyncLoop:
     def __init__(self, store: DeliveryStore, ingest: IngestService, connectors: Mapping[str, Connector],
                  captures: list[CaptureSpec], residency: Residency | None = None, idle_s: float = 0.2,
                  lock: SyncLock | None = None, standby_s: float = 5.0) -> None:
-        dispatcher = CommandDispatcher(store, connectors, residency=residency or Residency())
+        rules = residency or Residency()
+        dispatcher = CommandDispatcher(store, connectors, residency=rules)
         self.delivery = DeliveryLoop(dispatcher, idle_s)
         self._stop = threading.Event()
-        self.pollers = [CapturePoller(spec, connectors[spec.system], store, ingest, self._stop)
+        self.pollers = [CapturePoller(spec, _capture_endpoint(rules, spec, connectors), store, ingest, self._stop)
                         for spec in captures]
         self.lock = lock if lock is not None else sync_lock(store.engine)
         self.standby_s = standby_s

@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 
 from concord.connectors.base import Connector
 from concord.delivery.loop import CaptureSpec, SyncLoop
+from concord.delivery.residency import ResidencyRefused
 from concord.delivery.store import DeliveryStore
 from concord.hubconfig import Runtime
 from concord.ingest.service import IngestService
@@ -39,20 +40,35 @@ class SyncPlan:
     captures: list[CaptureSpec]
 
 
-def _problem(spec: Mapping[str, Any], system: str, connector: Connector, runtime: Runtime) -> tuple[str, str] | None:
+def _problem(spec: Mapping[str, Any], system: str, targets: Targets, runtime: Runtime) -> tuple[str, str] | None:
     """(field, message) of the first thing that stops this capture, or None."""
+    tenant = str(spec.get("tenant", "default"))
+    if tenant not in runtime.hub.tenants:
+        return "tenant", f"unknown tenant {tenant!r} (tenants of concord.yaml: {sorted(runtime.hub.tenants)})"
+    try:  # a pinned tenant is captured from its region's endpoint only, as it is delivered to (decision 072)
+        connector = capture_connector(targets, tenant, system)
+    except ResidencyRefused as refused:
+        return "tenant", str(refused)
     caps = connector.capabilities
     if caps.cursor_field is None:
         return "object", "this connector has no incremental cursor (Capabilities.cursor_field) to capture with"
     if spec["object"] not in caps.objects:
         return "object", f"{spec['object']!r} is not one of the connector's objects {list(caps.objects)}"
-    tenant = str(spec.get("tenant", "default"))
     if runtime.mappings.get(system, str(spec["entity"]), tenant) is None:
         return "entity", f"the mapping set has no mapping for system {system!r} entity {spec['entity']!r}"
     return None
 
 
-def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime, connectors: Mapping[str, Connector],
+def capture_connector(targets: Targets, tenant: str, system: str) -> Connector:
+    """The endpoint `tenant`'s capture of `system` reads: its region's for a pinned tenant (ResidencyRefused when
+    there is none: reading another region's endpoint would pull other tenants' records in as this tenant's)."""
+    found = targets.residency.connector(tenant, system, targets.default)
+    if found is None:
+        raise ResidencyRefused(f"no connector for {system!r}")
+    return found
+
+
+def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime, targets: Targets,
                   lines: Mapping[Loc, int] | None = None) -> list[CaptureSpec]:
     """The `capture:` entries of an already validated `systems:` document; ConfigError naming file (and line,
     given the parse's `lines`) and field, in the connections file's own `capture[0].entity` notation."""
@@ -60,7 +76,7 @@ def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime, connecto
     captures: list[CaptureSpec] = []
     for system, entry in (raw.get("systems") or {}).items():
         for i, spec in enumerate(entry.get("capture") or []):
-            found = _problem(spec, str(system), connectors[str(system)], runtime)
+            found = _problem(spec, str(system), targets, runtime)
             if found is not None:
                 loc: Loc = ("systems", system, "capture", i, found[0])
                 line = (lines or {}).get(loc) or (lines or {}).get(loc[:-1])
@@ -84,7 +100,7 @@ def plan_sync(path: Path, runtime: Runtime) -> SyncPlan:
     _, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))  # only for the line of a refused capture
     targets = load_connections(path, tenant_regions(runtime.hub.tenants))
     try:
-        return SyncPlan(targets, plan_captures(raw, path, runtime, targets.default, lines))
+        return SyncPlan(targets, plan_captures(raw, path, runtime, targets, lines))
     except ConfigError:
         targets.close()
         raise
