@@ -28,6 +28,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The older schema has no place for a tenant's override history: its version numbers collide with the
+    # hub-wide ones under the old unique key, and kept as hub-wide rows they would put one tenant's override in
+    # force for everyone. They are dropped (the audit trail keeps who activated what); hub-wide rows stay.
+    op.execute(sa.text("DELETE FROM mapping_versions WHERE tenant <> '*'"))
+    op.execute(sa.text("DELETE FROM mapping_proposals WHERE tenant <> '*'"))
     with op.batch_alter_table("mapping_versions") as batch_op:
         batch_op.drop_constraint("uq_mapping_version", type_="unique")
         batch_op.create_unique_constraint("uq_mapping_version", ["system", "entity", "version"])
