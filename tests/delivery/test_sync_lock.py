@@ -6,11 +6,11 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from concord.delivery.loop import CaptureSpec, SyncLoop
 from concord.delivery.store import DeliveryStore
-from concord.delivery.sync_lock import AdvisorySyncLock, FileSyncLock, NoSyncLock, sync_lock
+from concord.delivery.sync_lock import SYNC_LOCK, AdvisorySyncLock, FileSyncLock, NoSyncLock, sync_lock
 from concord.ingest.service import IngestService
 from tests.delivery.memory_connector import MemorySystem
 
@@ -81,10 +81,59 @@ def _two_sessions(one: Engine, two: Engine, kind: type[AdvisorySyncLock]) -> Non
         first, second = kind(one), kind(two)
         assert first.acquire()
         assert not second.acquire()
-        assert second.holder().startswith("PostgreSQL backend pid")
+        assert second.holder().startswith("PostgreSQL backend pid") and first.held() and not second.held()
         first.release()
         assert second.acquire()
-        second.release()
+        with one.connect() as conn:  # a cut session (restart, idle timeout) takes the lock with it
+            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                              "AND objid = :k AND granted"), {"k": SYNC_LOCK})
+        assert not second.held()
+        second.release()  # nothing left to release: no error
+        assert first.acquire()
+        first.release()
     finally:
         one.dispose()
         two.dispose()
+
+
+class _FlakyLock:
+    """A lock whose hold can be cut from outside, as a PostgreSQL restart cuts a session's advisory lock."""
+
+    def __init__(self) -> None:
+        self.owned = False
+        self.free = True
+
+    def acquire(self) -> bool:
+        if not self.free:
+            return False
+        self.owned, self.free = True, False
+        return True
+
+    def held(self) -> bool:
+        return self.owned
+
+    def release(self) -> None:
+        if self.owned:
+            self.free = True
+        self.owned = False
+
+    def holder(self) -> str:
+        return "someone"
+
+
+
+def test_a_loop_that_loses_its_lock_stops_and_stands_by_then_takes_over_again(
+        engine: Engine, ingest: IngestService) -> None:
+    crm, lock = MemorySystem("salesforce", ("Account",)), _FlakyLock()
+    spec = CaptureSpec(system="salesforce", object="Account", entity="account", every_s=0.05)
+    loop = SyncLoop(DeliveryStore(engine), ingest, {"salesforce": crm}, [spec], idle_s=0.05, lock=lock,
+                    standby_s=0.05)
+    with loop:
+        assert loop.active.is_set()
+        first = loop.pollers[0]
+        lock.owned, lock.free = False, False  # the session is cut and another process takes the lock at once
+        assert _wait(lambda: not loop.active.is_set()), "the loop kept running without its lock"
+        assert _wait(lambda: not first.alive())
+        lock.free = True  # the other process went away
+        assert _wait(loop.active.is_set), "the loop did not take over again"
+        assert loop.pollers[0] is not first and loop.pollers[0].alive()

@@ -45,7 +45,11 @@ class DeliveryLoop:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=60)
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -91,7 +95,11 @@ class CapturePoller:
         self._thread.start()
 
     def join(self) -> None:
-        self._thread.join(timeout=60)
+        if self._thread.is_alive():
+            self._thread.join(timeout=60)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
 
     def round(self) -> None:
         """One poll; the first ever for this (tenant, system, object) only moves the cursor to now."""
@@ -134,31 +142,40 @@ def _capture_endpoint(rules: Residency, spec: CaptureSpec, connectors: Mapping[s
 class SyncLoop:
     """Delivery plus one capture poller per spec; `start` once, `stop` once (also as a context manager).
 
-    Only the holder of the database's sync lock runs them (`delivery/sync_lock.py`); a loop that finds the lock
-    held waits as a standby, trying again every `standby_s`, and takes over when the holder goes away."""
+    Only the holder of the database's sync lock runs them (`delivery/sync_lock.py`). A loop that finds the lock
+    held waits as a standby, trying again every `standby_s`, and takes over when the holder goes away. The holder
+    checks on the same period that it still holds the lock (a PostgreSQL session can be cut under it) and, if
+    not, stops its threads and becomes a standby itself: two loops overlap for at most one period."""
 
     def __init__(self, store: DeliveryStore, ingest: IngestService, connectors: Mapping[str, Connector],
                  captures: list[CaptureSpec], residency: Residency | None = None, idle_s: float = 0.2,
                  lock: SyncLock | None = None, standby_s: float = 5.0) -> None:
         rules = residency or Residency()
-        dispatcher = CommandDispatcher(store, connectors, residency=rules)
-        self.delivery = DeliveryLoop(dispatcher, idle_s)
+        self._dispatcher = CommandDispatcher(store, connectors, residency=rules)
+        self._idle_s = idle_s
+        self._store, self._ingest = store, ingest
+        self._captures = [(spec, _capture_endpoint(rules, spec, connectors)) for spec in captures]
         self._stop = threading.Event()
-        self.pollers = [CapturePoller(spec, _capture_endpoint(rules, spec, connectors), store, ingest, self._stop)
-                        for spec in captures]
         self.lock = lock if lock is not None else sync_lock(store.engine)
         self.standby_s = standby_s
-        self.active = threading.Event()  # set once this loop holds the lock and runs
-        self._standby: threading.Thread | None = None
+        self.active = threading.Event()  # set while this loop holds the lock and runs
+        self._crew()
+        self._lease = threading.Thread(target=self._keep_lease, name="concord-sync-lease", daemon=True)
+
+    def _crew(self) -> None:
+        """Fresh threads for a (re)start: a stopped thread cannot run again."""
+        self._crew_stop = threading.Event()
+        self.delivery = DeliveryLoop(self._dispatcher, self._idle_s)
+        self.pollers = [CapturePoller(spec, connector, self._store, self._ingest, self._crew_stop)
+                        for spec, connector in self._captures]
 
     def start(self) -> None:
         if self.lock.acquire():
             self._run_all()
-            return
-        log.warning("sync loop on standby: another process syncs this database",
-                    extra={"holder": self.lock.holder(), "retry_s": self.standby_s})
-        self._standby = threading.Thread(target=self._wait_for_lock, name="concord-sync-standby", daemon=True)
-        self._standby.start()
+        else:
+            log.warning("sync loop on standby: another process syncs this database",
+                        extra={"holder": self.lock.holder(), "retry_s": self.standby_s})
+        self._lease.start()
 
     def _run_all(self) -> None:
         self.delivery.start()
@@ -167,22 +184,38 @@ class SyncLoop:
         self.active.set()
         log.info("sync loop started", extra={"captures": len(self.pollers)})
 
-    def _wait_for_lock(self) -> None:
+    def _keep_lease(self) -> None:
         while not self._stop.wait(self.standby_s):
-            if self.lock.acquire():
-                log.info("sync loop taking over: the previous holder is gone")
-                self._run_all()
-                return
+            if not self.active.is_set():
+                if self.lock.acquire():
+                    log.info("sync loop taking over: the previous holder is gone")
+                    self._run_all()
+            elif not self.lock.held():
+                log.error("sync loop lost its lock (database session gone?): stopping, then standing by")
+                if self._halt():
+                    self.lock.release()  # closes what is left of the old hold, so acquire starts afresh
+                    self._crew()
+                else:  # a thread would not stop: never run a second crew beside it
+                    return
+
+    def _halt(self) -> bool:
+        """Stop the running threads; True when every one of them ended."""
+        self._crew_stop.set()
+        self.delivery.stop()
+        for poller in self.pollers:
+            poller.join()
+        self.active.clear()
+        return not (self.delivery.alive() or any(p.alive() for p in self.pollers))
 
     def stop(self) -> None:
         self._stop.set()
-        if self._standby is not None:
-            self._standby.join(timeout=60)
+        if self._lease.is_alive():
+            self._lease.join(timeout=60)
         if self.active.is_set():
-            self.delivery.stop()
-            for poller in self.pollers:
-                poller.join()
-            self.lock.release()
+            if self._halt():
+                self.lock.release()
+            else:  # still sending: keep the lock (the process's end releases it) so no standby starts beside it
+                log.error("sync loop threads did not stop in time; the lock stays held until the process ends")
 
     def __enter__(self) -> SyncLoop:
         self.start()

@@ -11,11 +11,14 @@ advisory lock) when its process ends, however it ends.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 from pathlib import Path
 from typing import IO, Protocol
 
 from sqlalchemy import Connection, Engine, text
+
+log = logging.getLogger(__name__)
 
 SYNC_LOCK = 0x636F6E73  # "cons"; beside the scale runner's migration lock ("conc") and presence locks ("cond")
 
@@ -26,6 +29,10 @@ class SyncLock(Protocol):
         ...
 
     def release(self) -> None: ...
+
+    def held(self) -> bool:
+        """Whether this owner still holds it (checked periodically by the running loop)."""
+        ...
 
     def holder(self) -> str:
         """Who holds it, as far as can be told (for the standby's log line)."""
@@ -59,6 +66,16 @@ class FileSyncLock:
             self._file.close()
             self._file = None
 
+    def held(self) -> bool:
+        """A flock lasts as long as the open file; but if someone deleted the lock file, a newcomer locks a new
+        file of the same name and both would run: compare the inode we hold with the one at the path."""
+        if self._file is None:
+            return False
+        try:
+            return os.fstat(self._file.fileno()).st_ino == os.stat(self.path).st_ino
+        except OSError:
+            return False
+
     def holder(self) -> str:
         try:
             pid = self.path.read_text().strip()
@@ -84,11 +101,25 @@ class AdvisorySyncLock:
         self._conn = conn
         return True
 
+    def held(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            found = self._conn.execute(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objid = :k AND "
+                "objsubid = 1 AND pid = pg_backend_pid()"), {"k": SYNC_LOCK}).scalar()
+            self._conn.commit()
+        except Exception:  # the session is gone (restart, network, idle timeout): so is the lock
+            return False
+        return bool(found)
+
     def release(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": SYNC_LOCK})
                 self._conn.commit()
+            except Exception:  # a lost session took the lock with it: nothing left to release
+                log.warning("sync lock: unlock failed (session already gone)")
             finally:
                 self._conn.close()
                 self._conn = None
@@ -109,6 +140,9 @@ class NoSyncLock:
 
     def release(self) -> None:
         return None
+
+    def held(self) -> bool:
+        return True
 
     def holder(self) -> str:
         return "this process"
