@@ -81,6 +81,13 @@ class LiveOwnership:
         self.current = (policy, RuleIndex(policy))
         self.active_version = version
 
+    def invalidate(self) -> None:
+        """An activation swapped in here was not committed (a concurrent one won the version number): make the
+        next `sync` look at once and put the stored version back, whatever number this one claimed."""
+        with self.lock:
+            self.active_version = -1
+            self.checked_at = float("-inf")
+
 
 MAPPING_SYNC_S = 1.0
 MappingKey = tuple[str, str, str]  # (tenant or "*", system, entity) of a mapping_versions history
@@ -99,6 +106,13 @@ class LiveMappings:
         self.before: dict[MappingKey, Mapper | None] = {}  # None: the tenant followed the hub-wide spec
         self.checked_at = float("-inf")  # monotonic time of the last look at the store
         self.lock = threading.Lock()  # one look or activation at a time; readers of the mappings never wait
+
+    def invalidate(self) -> None:
+        """Like `LiveOwnership.invalidate`: the next look re-applies every stored version."""
+        with self.lock:
+            self.fingerprint = None
+            self.applied = {key: -1 for key in self.applied}
+            self.checked_at = float("-inf")
 
 
 @dataclass(frozen=True)

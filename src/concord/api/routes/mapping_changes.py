@@ -9,6 +9,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
 from concord.api.problems import Problem
@@ -81,12 +82,23 @@ class VersionPublic(BaseModel):
     version: int
 
 
+CONCURRENT = "another activation was committed at the same moment; nothing of this one was kept: retry"
+
+
 def _run(ctx: AppContext, action: Callable[[Any], T]) -> T:
     try:
         with ctx.engine.begin() as conn:
             return action(conn)
     except ProposalError as exc:
         raise Problem(exc.status, "Mapping change refused", str(exc)) from exc
+    except DBAPIError as exc:  # e.g. two approvals drew the same version number: the first commit won
+        ctx.runtime.live.invalidate()
+        ctx.runtime.live_mappings.invalidate()
+        raise Problem(409, "Mapping change refused", CONCURRENT) from exc
+    except Exception:
+        ctx.runtime.live.invalidate()  # whatever was swapped in before the failure was never committed
+        ctx.runtime.live_mappings.invalidate()
+        raise
 
 
 @router.get("/proposals", response_model=list[ProposalPublic])
