@@ -10,19 +10,26 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from concord.api.serving import create_serving_app
+from concord.connectors.runtime.readonly import ReadOnlyFeed
 from concord.connectors.stripe import StripeConnector
 from concord.connectors.stripe.invoices import StripeInvoiceFeed
+from concord.delivery.dispatcher import CommandDispatcher
 from concord.delivery.store import DeliveryStore
 from concord.hubconfig import Runtime
+from concord.ingest.models import ChangePublic
+from concord.ingest.service import IngestService
 from concord.sandbox.runner import Sandbox
 from concord.settings import Settings
 from concord.storage import queries
+from concord.storage import tables as t
 from concord.workflows.connections import load_connections
 from tests.connectors.stripe.support import connector_for
+from tests.delivery.memory_connector import MemorySystem
 from tests.delivery.twins import connections, eventually, twins
+from tests.factories import change
 from tests.ingest.test_event_producers import events_of
 from tests.security.support import bearer, key_for
 
@@ -112,3 +119,39 @@ def test_a_feed_ingested_as_another_vendor_is_refused_naming_the_field(tmp_path:
         "config": {"url": "http://erp:8000", "database": "concord", "company_id": 1, "password_ref": "env:X"}}}}))
     with pytest.raises(ConfigError, match=r"systems\.erp_invoices\.system: .*name a tryton system"):
         load_connections(path)
+
+
+class _Feed(ReadOnlyFeed):
+    name = "zendesk"
+    object_name = "organizations"
+    read_only_reason = "a read-only test feed"
+
+
+class _Owner(MemorySystem):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_command_addressed_to_a_feed_fails_at_once_and_is_not_retried(
+        ingest: IngestService, engine: Engine) -> None:
+    """Should a file name a feed as a routed target, its refusal is final: failed with the reason, never retried."""
+    feed = _Feed()
+    dispatcher = CommandDispatcher(DeliveryStore(engine), {"zendesk": feed})  # type: ignore[dict-item]
+    assert isinstance(ingest.ingest([change("salesforce", "001F", {"Name": "Feed Target"})])[0], ChangePublic)
+    report = dispatcher.run_once()
+    assert (report.failed, report.delivered, report.deferred) == (1, 0, 0)
+    with engine.connect() as conn:
+        [row] = conn.execute(select(t.outbox.c.last_error).where(t.outbox.c.failed_at.is_not(None))).all()
+    assert "a read-only test feed" in row.last_error
+    assert dispatcher.run_once().failed == 0  # nothing left to retry
+
+
+def test_closing_a_feed_closes_only_the_connector_built_for_it() -> None:
+    lent, owned = _Owner("zendesk", ("organizations",)), _Owner("zendesk", ("organizations",))
+    _Feed().close()  # nothing owned: nothing to close
+    built = _Feed()
+    built.owner = owned
+    built.close()
+    assert (lent.closed, owned.closed) == (False, True)

@@ -94,7 +94,7 @@ def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime, targets:
                 continue
             captures.append(CaptureSpec(str(system), str(spec["object"]), str(spec["entity"]),
                                         str(spec.get("tenant", "default")), float(spec.get("every_s", 30.0)),
-                                        mapped_as))
+                                        mapped_as if mapped_as != system else None))
     if problems:
         raise ConfigError(problems)
     return captures
