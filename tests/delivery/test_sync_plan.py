@@ -106,3 +106,19 @@ def test_serve_plans_the_loop_only_when_sync_is_on_and_not_in_scale_mode(runtime
         create_serving_app(base, runtime)
     create_serving_app(base.model_copy(update={"sync": False}), runtime)  # --no-sync: no loop, nothing checked
     create_serving_app(base.model_copy(update={"scale": True}), runtime)  # scale workers own delivery
+
+
+def _feed_doc(**entry: object) -> dict[str, object]:
+    capture = [{"object": "invoice", "entity": "invoice", "every_s": 60}]
+    return {"systems": {"billing_invoices": {"connector": "stripe_invoices", "capture": capture, **entry}}}
+
+
+def test_a_feed_entry_is_captured_as_the_system_it_names(runtime: Runtime) -> None:
+    feed = MemorySystem("stripe", ("invoice",))
+    targets = Targets({"billing_invoices": feed}, Residency())
+    planned = plan_captures(_feed_doc(system="stripe"), PATH, runtime, targets)
+    # read (and its cursor kept) as the entry, mapped and bound as Stripe's records
+    assert planned == [CaptureSpec("billing_invoices", "invoice", "invoice", "default", 60.0, ingest_as="stripe")]
+    with pytest.raises(ConfigError, match=r"billing_invoices\.capture\[0\]\.entity: .*no mapping for system "
+                                          r"'billing_invoices'.*says `system:`"):
+        plan_captures(_feed_doc(), PATH, runtime, targets)

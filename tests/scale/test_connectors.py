@@ -15,17 +15,19 @@ from concord.scale.settings import ScaleConfigError
 EXAMPLE = Path(__file__).resolve().parents[2] / "deploy" / "connectors.yaml.example"
 
 
-def test_the_example_builds_all_six_connectors_on_one_shared_governor_store(
+def test_the_example_builds_all_six_connectors_and_the_invoice_feeds_on_one_shared_governor_store(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ScimConnector, "discover", lambda self: self)  # the example's IdP does not exist
     store = InMemoryGovernorStore()
     built = load_connectors(EXAMPLE, store)
     assert {name: type(c).__name__ for name, c in built.items()} == {
         "salesforce": "SalesforceConnector", "hubspot": "HubSpotConnector", "tryton": "TrytonConnector",
-        "stripe": "StripeConnector", "zendesk": "ZendeskConnector", "scim": "ScimConnector"}
+        "stripe": "StripeConnector", "zendesk": "ZendeskConnector", "scim": "ScimConnector",
+        "erp_invoices": "TrytonInvoiceFeed", "billing_invoices": "StripeInvoiceFeed"}
     governors = [built["salesforce"].client.governor, built["hubspot"].client.governor,  # type: ignore[attr-defined]
                  built["zendesk"].client.governor, built["scim"].client.governor,  # type: ignore[attr-defined]
-                 built["stripe"].client._caller._governor]  # type: ignore[attr-defined]
+                 built["stripe"].client._caller._governor,  # type: ignore[attr-defined]
+                 built["billing_invoices"].connector.client._caller._governor]  # type: ignore[attr-defined]
     assert all(g._store is store for g in governors)
 
 

@@ -97,10 +97,11 @@ class ChangeCapture:
         self.store.save_cursor(self.tenant, system, obj, cursor)
         return skipped
 
-    def changes(self, system: str, connector: Connector, obj: str, entity: str,
-                records: list[ExternalRecord]) -> tuple[list[ChangeCreate], dict[str, int]]:
+    def changes(self, system: str, connector: Connector, obj: str, entity: str, records: list[ExternalRecord],
+                as_system: str | None = None) -> tuple[list[ChangeCreate], dict[str, int]]:
         """The page's changes, placed after the records' marks (in page order: a page is oldest first), and
-        the marks to save with the cursor."""
+        the marks to save with the cursor. Marks and cursor are `system`'s (the endpoint read); the changes are
+        `as_system`'s when given (the mapping and bindings a feed's records belong to)."""
         resolution = connector.capabilities.change_time_resolution_s
         window_us = max(round(resolution * 1_000_000), _FINEST_US)
         marks = self.store.capture_marks(self.tenant, system, obj, [r.id for r in records])
@@ -109,11 +110,13 @@ class ChangeCapture:
             stamp = record.modified_at or datetime.now(UTC)
             source_us = placed(ts_to_us(stamp), marks.get(record.id), window_us)
             marks[record.id] = max(source_us, marks.get(record.id, source_us))
-            changes.append(to_change(self.tenant, system, entity, record.model_copy(update={"modified_at": stamp}),
+            dated = record.model_copy(update={"modified_at": stamp})
+            changes.append(to_change(self.tenant, as_system or system, entity, dated,
                                      change_token(record, resolution), us_to_ts(source_us)))
         return changes, {r.id: marks[r.id] for r in records}
 
-    def poll(self, system: str, connector: Connector, obj: str, entity: str, max_pages: int = 100) -> CaptureReport:
+    def poll(self, system: str, connector: Connector, obj: str, entity: str, max_pages: int = 100,
+             as_system: str | None = None) -> CaptureReport:
         report = CaptureReport()
         cursor = self.store.cursor(self.tenant, system, obj)
         for _ in range(max_pages):
@@ -122,7 +125,7 @@ class ChangeCapture:
             live = [r for r in page.records if not r.deleted]
             marks: dict[str, int] = {}
             if live:
-                changes, marks = self.changes(system, connector, obj, entity, live)
+                changes, marks = self.changes(system, connector, obj, entity, live, as_system)
                 for outcome in self.ingest.ingest(changes):
                     if isinstance(outcome, ChangeError):
                         report.refused += 1

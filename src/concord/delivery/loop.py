@@ -67,13 +67,15 @@ class DeliveryLoop:
 
 @dataclass(frozen=True)
 class CaptureSpec:
-    """One configured capture: poll `system`'s `object` every `every_s` seconds, ingest as `tenant`'s `entity`."""
+    """One configured capture: poll `system`'s `object` every `every_s` seconds, ingest as `tenant`'s `entity`
+    of system `ingest_as` (default `system`: an invoice feed entry is read as itself, mapped as its vendor)."""
 
     system: str
     object: str
     entity: str
     tenant: str = "default"
     every_s: float = 30.0
+    ingest_as: str | None = None
 
 
 class CapturePoller:
@@ -109,7 +111,7 @@ class CapturePoller:
             log.info("capture started from now", extra={"tenant": spec.tenant, "system": spec.system,
                                                         "object": spec.object, "skipped": skipped})
             return
-        report = self.capture.poll(spec.system, self.connector, spec.object, spec.entity)
+        report = self.capture.poll(spec.system, self.connector, spec.object, spec.entity, as_system=spec.ingest_as)
         self.applied += report.applied
 
     def _run(self) -> None:

@@ -7,6 +7,11 @@
         config: {...}
         capture:                          # optional; absent: nothing is captured from this system
           - {object: Account, entity: account, tenant: default, every_s: 30}
+      erp_invoices:                       # a read-only invoice feed (decision 049), its parent's config
+        connector: tryton_invoices
+        system: tryton                    # ingested as Tryton's records: Tryton's invoice mapping and bindings
+        config: {...}
+        capture: [{object: invoice, entity: invoice, every_s: 60}]
 
 A capture needs a mapping for (system, entity) in the mapping set, an object the connector serves, and a
 connector whose `Capabilities` declare an incremental cursor; the core reads capabilities, never vendor names.
@@ -28,7 +33,7 @@ from concord.delivery.residency import ResidencyRefused
 from concord.delivery.store import DeliveryStore
 from concord.hubconfig import Runtime
 from concord.ingest.service import IngestService
-from concord.workflows.connections import Targets
+from concord.workflows.connections import Targets, ingest_system
 from concord.yamlconf import ConfigError, Loc, parse_yaml
 
 
@@ -40,8 +45,10 @@ class SyncPlan:
     captures: list[CaptureSpec]
 
 
-def _problem(spec: Mapping[str, Any], system: str, targets: Targets, runtime: Runtime) -> tuple[str, str] | None:
-    """(field, message) of the first thing that stops this capture, or None."""
+def _problem(spec: Mapping[str, Any], system: str, targets: Targets, runtime: Runtime,
+             mapped_as: str) -> tuple[str, str] | None:
+    """(field, message) of the first thing that stops this capture (read from entry `system`, mapped and bound as
+    `mapped_as`), or None."""
     tenant = str(spec.get("tenant", "default"))
     if tenant not in runtime.hub.tenants:
         return "tenant", f"unknown tenant {tenant!r} (tenants of concord.yaml: {sorted(runtime.hub.tenants)})"
@@ -54,8 +61,9 @@ def _problem(spec: Mapping[str, Any], system: str, targets: Targets, runtime: Ru
         return "object", "this connector has no incremental cursor (Capabilities.cursor_field) to capture with"
     if spec["object"] not in caps.objects:
         return "object", f"{spec['object']!r} is not one of the connector's objects {list(caps.objects)}"
-    if runtime.mappings.get(system, str(spec["entity"]), tenant) is None:
-        return "entity", f"the mapping set has no mapping for system {system!r} entity {spec['entity']!r}"
+    if runtime.mappings.get(mapped_as, str(spec["entity"]), tenant) is None:
+        hint = "" if mapped_as != system else " (an entry ingested as another system's records says `system:`)"
+        return "entity", f"the mapping set has no mapping for system {mapped_as!r} entity {spec['entity']!r}{hint}"
     return None
 
 
@@ -75,8 +83,9 @@ def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime, targets:
     problems: list[str] = []
     captures: list[CaptureSpec] = []
     for system, entry in (raw.get("systems") or {}).items():
+        mapped_as = ingest_system(str(system), entry)
         for i, spec in enumerate(entry.get("capture") or []):
-            found = _problem(spec, str(system), targets, runtime)
+            found = _problem(spec, str(system), targets, runtime, mapped_as)
             if found is not None:
                 loc: Loc = ("systems", system, "capture", i, found[0])
                 line = (lines or {}).get(loc) or (lines or {}).get(loc[:-1])
@@ -84,7 +93,8 @@ def plan_captures(raw: Mapping[str, Any], path: Path, runtime: Runtime, targets:
                 problems.append(f"{where}: systems.{system}.capture[{i}].{found[0]}: {found[1]}")
                 continue
             captures.append(CaptureSpec(str(system), str(spec["object"]), str(spec["entity"]),
-                                        str(spec.get("tenant", "default")), float(spec.get("every_s", 30.0))))
+                                        str(spec.get("tenant", "default")), float(spec.get("every_s", 30.0)),
+                                        mapped_as if mapped_as != system else None))
     if problems:
         raise ConfigError(problems)
     return captures

@@ -2,8 +2,13 @@
 
     systems:
       <system name>:                      # the outbox's target name (salesforce, hubspot, tryton, ...)
-        connector: salesforce|hubspot|tryton|stripe|zendesk|scim
+        connector: salesforce|hubspot|tryton|stripe|zendesk|scim|tryton_invoices|stripe_invoices
         config: {...}                     # that connector's own config model, validated here
+        system: tryton                    # optional: the system its records are ingested as (default: its name)
+
+`tryton_invoices` and `stripe_invoices` are the read-only invoice feeds (decision 049): each takes its parent
+connector's config (Tryton's, Stripe's), builds that connector for itself and serves object "invoice" only;
+it refuses every write, and nothing routes commands to it (the router targets mapped systems, see `system:`).
 
 Every connector that governs its calls gets a `RateGovernor` on the one shared store (Redis in a deployment,
 decision 062), so N workers spend one vendor allowance. Tryton is self-hosted and has no vendor limit. A file
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import ValidationError
@@ -24,6 +29,10 @@ from concord.connectors.runtime.governor import RateGovernor
 from concord.connectors.runtime.governor_store import GovernorStore, InMemoryGovernorStore
 from concord.delivery.residency import Residency
 from concord.scale.settings import ScaleConfigError
+
+if TYPE_CHECKING:
+    from concord.connectors.stripe import StripeConnector
+    from concord.connectors.tryton import TrytonConnector
 
 Builder = Callable[[dict[str, Any], GovernorStore], Connector]
 
@@ -47,13 +56,13 @@ def _hubspot(config: dict[str, Any], store: GovernorStore) -> Connector:
     return HubSpotConnector(cfg, governor=governor)
 
 
-def _tryton(config: dict[str, Any], store: GovernorStore) -> Connector:
+def _tryton(config: dict[str, Any], store: GovernorStore) -> TrytonConnector:
     from concord.connectors.tryton import TrytonConfig, TrytonConnector
 
     return TrytonConnector(TrytonConfig.model_validate(config))
 
 
-def _stripe(config: dict[str, Any], store: GovernorStore) -> Connector:
+def _stripe(config: dict[str, Any], store: GovernorStore) -> StripeConnector:
     from concord.connectors.runtime.breaker import BreakerRegistry
     from concord.connectors.runtime.caller import ResilientCaller
     from concord.connectors.runtime.clock import SystemClock
@@ -67,6 +76,25 @@ def _stripe(config: dict[str, Any], store: GovernorStore) -> Connector:
     governor = RateGovernor({SYSTEM: cfg.effective_rate_limit()}, clock=clock, store=store)
     caller = ResilientCaller(Retrier(cfg.retry, clock=clock), BreakerRegistry(cfg.breaker, clock), governor)
     return StripeConnector(cfg, StripeClient(cfg, caller=caller))
+
+
+def _tryton_invoices(config: dict[str, Any], store: GovernorStore) -> Connector:
+    from concord.connectors.tryton import TrytonConfig
+    from concord.connectors.tryton.invoices import TrytonInvoiceFeed
+
+    parent = _tryton(config, store)
+    feed = TrytonInvoiceFeed(parent.client, TrytonConfig.model_validate(config).company_id)
+    feed.owner = parent
+    return feed
+
+
+def _stripe_invoices(config: dict[str, Any], store: GovernorStore) -> Connector:
+    from concord.connectors.stripe.invoices import StripeInvoiceFeed
+
+    parent = _stripe(config, store)
+    feed = StripeInvoiceFeed(parent)
+    feed.owner = parent
+    return feed
 
 
 def _zendesk(config: dict[str, Any], store: GovernorStore) -> Connector:
@@ -93,7 +121,10 @@ def _scim(config: dict[str, Any], store: GovernorStore) -> Connector:
 
 
 BUILDERS: dict[str, Builder] = {"salesforce": _salesforce, "hubspot": _hubspot, "tryton": _tryton,
-                                "stripe": _stripe, "zendesk": _zendesk, "scim": _scim}
+                                "stripe": _stripe, "zendesk": _zendesk, "scim": _scim,
+                                "tryton_invoices": _tryton_invoices, "stripe_invoices": _stripe_invoices}
+# the connector whose config (and mapping system) a feed kind shares; any other kind is its own parent
+FEED_PARENTS: dict[str, str] = {"tryton_invoices": "tryton", "stripe_invoices": "stripe"}
 
 
 def load_connectors(path: Path, store: GovernorStore | None = None) -> dict[str, Connector]:

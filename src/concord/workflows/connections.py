@@ -39,10 +39,13 @@ from concord.yamlconf import ConfigError, Located, load_yaml_file, parse_yaml, v
 
 log = logging.getLogger("concord.workflows.connections")
 
-Kind = Literal["salesforce", "hubspot", "tryton", "stripe", "zendesk", "scim"]
+Kind = Literal["salesforce", "hubspot", "tryton", "stripe", "zendesk", "scim", "tryton_invoices", "stripe_invoices"]
+# a read-only invoice feed (decision 049) takes its parent connector's config and is ingested as its system
+FEED_PARENTS: dict[str, str] = {"tryton_invoices": "tryton", "stripe_invoices": "stripe"}
 
 
 def _config_model(kind: str) -> type[BaseModel]:
+    kind = FEED_PARENTS.get(kind, kind)
     if kind == "hubspot":  # imported on demand: the workflow runtime rarely talks to HubSpot
         from concord.connectors.hubspot import HubSpotConfig
 
@@ -95,6 +98,10 @@ class SystemEntry(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     connector: Kind
+    # the system its records are ingested as: the mapping set's and the bindings' key (default: the entry's
+    # name). An invoice feed entry (`erp_invoices`) says `system: tryton`, so its invoices map with the Tryton
+    # invoice mapping and their parties resolve through Tryton's bindings
+    system: str | None = Field(default=None, min_length=1, max_length=64)
     region: str | None = Field(default=None, min_length=1, max_length=32)
     config: dict[str, Any] = Field(default_factory=dict)
     endpoints: list[Endpoint] = Field(default_factory=list)
@@ -116,6 +123,26 @@ class SystemsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     systems: dict[str, SystemEntry]
+
+    @model_validator(mode="after")
+    def _ingested_as_its_kind(self) -> SystemsFile:
+        """`system:` may name only a system of the same vendor: a feed ingested as another vendor's records would
+        resolve its references through that vendor's bindings (wrong customers, silently)."""
+        for name, entry in self.systems.items():
+            if entry.system is None:
+                continue
+            parent = FEED_PARENTS.get(entry.connector, entry.connector)
+            other = self.systems.get(entry.system)
+            named = other.connector if other is not None else entry.system
+            if entry.system != name and FEED_PARENTS.get(named, named) != parent:
+                raise Located(("systems", name, "system"), f"{entry.connector} records cannot be ingested as "
+                              f"{entry.system!r} (a {named} system); name a {parent} system")
+        return self
+
+
+def ingest_system(name: str, entry: Mapping[str, Any]) -> str:
+    """The system an entry's captured records are ingested as (its `system:`, else its name)."""
+    return str(entry.get("system") or name)
 
 
 class Connections(BaseModel):

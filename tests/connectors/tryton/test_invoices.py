@@ -5,15 +5,26 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
+import yaml
+from sqlalchemy import Engine
 
 from concord.connectors.base import DataRejected, ExternalRecord
 from concord.connectors.tryton import TrytonConnector
 from concord.connectors.tryton.client import RpcIn, TrytonClient
 from concord.connectors.tryton.invoices import TrytonInvoiceFeed
+from concord.delivery.store import DeliveryStore
+from concord.delivery.sync_plan import hosted_sync, plan_sync
+from concord.hubconfig import Runtime
+from concord.ingest.service import IngestService
 from concord.sandbox.tryton import CompanyInfo, TrytonServer
+from concord.storage import queries
 from tests.connectors.tryton.test_credit import draft_invoice, make_party, net_30, posted_invoice
+from tests.delivery.twins import eventually
+from tests.factories import change
+from tests.ingest.test_event_producers import events_of, ok
 
 pytestmark = pytest.mark.tryton
 
@@ -110,3 +121,34 @@ def test_feed_is_read_only_and_scoped(tryton_server: TrytonServer, connector: Tr
     with pytest.raises(DataRejected, match="party must be a Tryton party id") as caught:
         feed.search("invoice", {"party": "ACME"})
     assert caught.value.field == "party"
+
+
+def test_a_connections_file_feed_captures_posted_invoices_as_tryton(
+        tryton_server: TrytonServer, connector: TrytonConnector, runtime: Runtime, engine: Engine,
+        ingest: IngestService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`erp_invoices: {connector: tryton_invoices, system: tryton}` (decision 049): its own entry and cursor, its
+    invoices mapped and bound as Tryton's, so the party resolves to the account Tryton's binding names."""
+    main = tryton_server.meta.companies[0]
+    party = make_party(connector)
+    account = ok(ingest.ingest([change("tryton", str(party), {"name": "Feed Co"})])[0]).canonical_id
+    monkeypatch.setenv("TEST_TRYTON_PASSWORD", tryton_server.admin_password)
+    path = tmp_path / "systems.yaml"
+    path.write_text(yaml.safe_dump({"systems": {"erp_invoices": {
+        "connector": "tryton_invoices", "system": "tryton",
+        "config": {"url": tryton_server.url, "database": tryton_server.db, "user": tryton_server.admin_login,
+                   "password_ref": "env:TEST_TRYTON_PASSWORD", "company_id": main.id},
+        "capture": [{"object": "invoice", "entity": "invoice", "every_s": 0.1}]}}}), encoding="utf-8")
+    plan = plan_sync(path, runtime)
+    assert isinstance(plan.targets.default["erp_invoices"], TrytonInvoiceFeed)
+    with hosted_sync(plan, engine, ingest, idle_s=0.1) as loop:
+        eventually(lambda: DeliveryStore(engine).has_cursor("default", "erp_invoices", "invoice"))
+        invoice = posted_invoice(connector, tryton_server, main, party, Decimal("300.00"))
+        [posted] = eventually(lambda: events_of(engine, "InvoicePosted"))
+        assert posted.customer_key == account
+        with engine.connect() as conn:
+            assert queries.canonical_for(conn, "default", "tryton", "invoice", str(invoice)) \
+                == posted.data["canonical_id"]
+        pay_invoice(connector.client, main, invoice)
+        updated = eventually(lambda: [e for e in events_of(engine, "InvoiceUpdated") if "status" in e.data["changes"]])
+        assert updated[0].data["changes"]["status"]["after"] == "paid"
+        assert all(p.failures == 0 for p in loop.pollers)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from concord.connectors.base import DataRejected, ExternalRecord
+from concord.connectors.base import Connector, DataRejected, ExternalRecord
 
 
 class ReadOnlyFeed:
-    name: ClassVar[str]  # the system, as the Connector protocol names it
+    name: str  # the system, as the Connector protocol names it (an attribute there, so no ClassVar)
     object_name: ClassVar[str]
     read_only_reason: ClassVar[str]  # why Concord never writes this object, for the rejection
+    # the connector the feed reads through, when it was built for the feed alone (a connections file's
+    # `tryton_invoices`/`stripe_invoices` entry): then closing the feed closes it; a lent one is left open
+    owner: Connector | None = None
 
     def create(self, obj: str, fields: dict[str, Any], idempotency_key: str) -> ExternalRecord:
         raise self._read_only(obj)
@@ -24,7 +27,8 @@ class ReadOnlyFeed:
         raise self._read_only(obj)
 
     def close(self) -> None:
-        return None  # what the feed reads through belongs to the connector that lent it
+        if self.owner is not None:
+            self.owner.close()
 
     def _check(self, obj: str) -> None:
         if obj != self.object_name:
