@@ -14,11 +14,25 @@ from contextlib import ExitStack, asynccontextmanager
 from fastapi import FastAPI
 
 from concord.api.app import create_app
-from concord.delivery.sync_plan import hosted_sync, plan_sync
+from concord.delivery.sync_plan import SyncPlan, hosted_sync, plan_sync
 from concord.hubconfig import Runtime, load_runtime
 from concord.scale.settings import ScaleSettings
 from concord.settings import Settings
 from concord.workflows.hosting import connections_file, hosted_workflows
+
+
+@asynccontextmanager
+async def _syncing(served: FastAPI, plan: SyncPlan | None, idle_s: float) -> AsyncIterator[None]:
+    """The sync loop over the app's own engine and ingest service, stopped before they are."""
+    with ExitStack() as syncing:
+        if plan is not None:
+            context = served.state.concord
+            served.state.sync = syncing.enter_context(
+                hosted_sync(plan, context.engine, context.ingest, idle_s, own_targets=False))
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(syncing.close)  # joins the loop's threads
 
 
 def create_serving_app(settings: Settings, runtime: Runtime | None = None,
@@ -45,17 +59,8 @@ def create_serving_app(settings: Settings, runtime: Runtime | None = None,
             # DBOS launches synchronously (and recovers runs): off the event loop.
             served.state.workflows = await asyncio.to_thread(stack.enter_context, hosting)
             try:
-                async with inner(served):
-                    with ExitStack() as syncing:  # stopped before the app's ingest service and engine are
-                        if plan is not None:
-                            context = served.state.concord
-                            served.state.sync = syncing.enter_context(
-                                hosted_sync(plan, context.engine, context.ingest, settings.sync_idle_s,
-                                            own_targets=False))
-                        try:
-                            yield
-                        finally:
-                            await asyncio.to_thread(syncing.close)  # joins the loop's threads
+                async with inner(served), _syncing(served, plan, settings.sync_idle_s):
+                    yield
             finally:
                 served.state.workflows = None
                 served.state.sync = None

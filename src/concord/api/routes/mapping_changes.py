@@ -9,12 +9,11 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
 from concord.api.problems import Problem
+from concord.api.proposal_runs import run_change
 from concord.security import proposals
-from concord.security.proposal_store import ProposalError
 from concord.security.scopes import ALL_TENANTS, Principal, Scope
 
 router = APIRouter(prefix="/api/v1/mappings", tags=["mappings"])
@@ -82,23 +81,8 @@ class VersionPublic(BaseModel):
     version: int
 
 
-CONCURRENT = "another activation was committed at the same moment; nothing of this one was kept: retry"
-
-
 def _run(ctx: AppContext, action: Callable[[Any], T]) -> T:
-    try:
-        with ctx.engine.begin() as conn:
-            return action(conn)
-    except ProposalError as exc:
-        raise Problem(exc.status, "Mapping change refused", str(exc)) from exc
-    except DBAPIError as exc:  # e.g. two approvals drew the same version number: the first commit won
-        ctx.runtime.live.invalidate()
-        ctx.runtime.live_mappings.invalidate()
-        raise Problem(409, "Mapping change refused", CONCURRENT) from exc
-    except Exception:
-        ctx.runtime.live.invalidate()  # whatever was swapped in before the failure was never committed
-        ctx.runtime.live_mappings.invalidate()
-        raise
+    return run_change(ctx, "Mapping change refused", action)
 
 
 @router.get("/proposals", response_model=list[ProposalPublic])

@@ -11,13 +11,12 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from concord.api.deps import AppContext, authorize, context, require_tenant, tenant_filter
 from concord.api.problems import Problem
+from concord.api.proposal_runs import run_change
 from concord.api.routes.mapping_changes import ProposalDecision
 from concord.security import ownership_changes as changes
-from concord.security.proposal_store import ProposalError
 from concord.security.scopes import ALL_TENANTS, Principal, Scope
 from concord.yamlconf import error_location
 
@@ -62,23 +61,8 @@ class OwnershipVersionPublic(BaseModel):
     version: int
 
 
-CONCURRENT = "another activation was committed at the same moment; nothing of this one was kept: retry"
-
-
 def _run(ctx: AppContext, action: Callable[[Any], T]) -> T:
-    try:
-        with ctx.engine.begin() as conn:
-            return action(conn)
-    except ProposalError as exc:
-        raise Problem(exc.status, "Ownership change refused", str(exc)) from exc
-    except DBAPIError as exc:  # e.g. two approvals drew the same version number: the first commit won
-        ctx.runtime.live.invalidate()
-        ctx.runtime.live_mappings.invalidate()
-        raise Problem(409, "Ownership change refused", CONCURRENT) from exc
-    except Exception:
-        ctx.runtime.live.invalidate()  # whatever was swapped in before the failure was never committed
-        ctx.runtime.live_mappings.invalidate()
-        raise
+    return run_change(ctx, "Ownership change refused", action)
 
 
 def _public(ctx: AppContext, proposal_id: str, principal: Principal) -> OwnershipProposalPublic:
