@@ -139,26 +139,40 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     conn.execute(delete(t.golden_records).where(g.id == absorbed_id))
     if told:
         conn.execute(insert(t.outbox), told)
-    conn.execute(update(t.bindings).where(b.canonical_id == absorbed_id).values(canonical_id=survivor_id))
-    conn.execute(update(t.match_keys).where(k.tenant == tenant, k.canonical_id == absorbed_id)
-                 .values(canonical_id=survivor_id))
+    _move_identity(conn, tenant, absorbed_id, survivor_id)
     try:
         related, relinked = relink(conn, tenant, keep["entity"], absorbed_id, survivor_id, merge_id, now, routing)
     except RuntimeError as exc:
         raise MergeRefused(str(exc)) from exc
     snap = {"survivor": keep, "absorbed": gone, "bindings": [m["id"] for m in moved], "match_keys": keys,
             "related": snapshot(related)}
-    conn.execute(insert(merges), [{
-        "id": merge_id, "tenant": tenant, "entity": keep["entity"], "survivor_id": survivor_id,
-        "absorbed_id": absorbed_id, "snapshot": dumps(snap), "merged_version": version, "status": "merged",
-        "actor": actor, "reason": reason, "created_at": now, "undone_at": None, "undone_by": None}])
-    _event(conn, "CustomersMerged", tenant, {
-        "entity": keep["entity"], "canonical_id": survivor_id, "source_system": "concord", "absorbed_id": absorbed_id,
-        "merge_id": merge_id, "actor": actor, "systems": sorted({m["system"] for m in moved})}, merge_id)
     result = MergeResult(merge_id, survivor_id, absorbed_id, len(moved), len(related))
+    _store_merge(conn, tenant, keep["entity"], result, snap, version, actor, reason, now,
+                 sorted({m["system"] for m in moved}))
     _log_merge(conn, tenant, keep["entity"], result, [p for p, fv in merged.fields.items()
                                                       if before.fields.get(p) != fv], relinked, actor, reason, now)
     return result
+
+
+def _move_identity(conn: Connection, tenant: str, absorbed_id: str, survivor_id: str) -> None:
+    """The absorbed record's bindings and match keys now name the survivor."""
+    b, k = t.bindings.c, t.match_keys.c
+    conn.execute(update(t.bindings).where(b.canonical_id == absorbed_id).values(canonical_id=survivor_id))
+    conn.execute(update(t.match_keys).where(k.tenant == tenant, k.canonical_id == absorbed_id)
+                 .values(canonical_id=survivor_id))
+
+
+def _store_merge(conn: Connection, tenant: str, entity: str, result: MergeResult, snap: dict[str, Any],
+                 version: int, actor: str, reason: str, now: float, systems: list[str]) -> None:
+    """The merge row (what unmerge restores from) and its CustomersMerged event."""
+    merge_id, survivor_id, absorbed_id = result.merge_id, result.survivor_id, result.absorbed_id
+    conn.execute(insert(merges), [{
+        "id": merge_id, "tenant": tenant, "entity": entity, "survivor_id": survivor_id,
+        "absorbed_id": absorbed_id, "snapshot": dumps(snap), "merged_version": version, "status": "merged",
+        "actor": actor, "reason": reason, "created_at": now, "undone_at": None, "undone_by": None}])
+    _event(conn, "CustomersMerged", tenant, {
+        "entity": entity, "canonical_id": survivor_id, "source_system": "concord", "absorbed_id": absorbed_id,
+        "merge_id": merge_id, "actor": actor, "systems": systems}, merge_id)
 
 
 def _log_merge(conn: Connection, tenant: str, entity: str, result: MergeResult, changed: list[str],
@@ -192,17 +206,13 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False,
     if current["version"] != row.merged_version and not force:
         raise MergeRefused(f"{row.survivor_id} changed since merge {merge_id} (version {row.merged_version} → "
                            f"{current['version']}); unmerge --force drops those changes")
-    g, b, k = t.golden_records.c, t.bindings.c, t.match_keys.c
+    g = t.golden_records.c
     keep, gone = snap["survivor"], snap["absorbed"]
     # Versions move forward (a cached copy of either must fail its version check), the data goes back.
     conn.execute(update(t.golden_records).where(g.id == row.survivor_id).values(
         {**{c: keep[c] for c in ("data", "lifecycle_state", "updated_at")}, "version": current["version"] + 1}))
     conn.execute(insert(t.golden_records), [{**gone, "version": gone["version"] + 1}])
-    if snap["bindings"]:
-        conn.execute(update(t.bindings).where(b.id.in_(snap["bindings"])).values(canonical_id=row.absorbed_id))
-    if snap["match_keys"]:
-        conn.execute(update(t.match_keys).where(k.tenant == row.tenant, k.key.in_(snap["match_keys"]))
-                     .values(canonical_id=row.absorbed_id))
+    _give_back_identity(conn, row.tenant, snap, row.absorbed_id)
     now = time.time()
     routing = None if runtime is None else RelinkRouting(
         runtime, row.absorbed_id, bindings_of(conn, row.absorbed_id), bindings_of(conn, row.survivor_id))
@@ -214,18 +224,36 @@ def unmerge(conn: Connection, merge_id: str, actor: str, force: bool = False,
     _event(conn, "CustomersUnmerged", row.tenant, {
         "entity": row.entity, "canonical_id": row.survivor_id, "source_system": "concord",
         "absorbed_id": row.absorbed_id, "merge_id": merge_id, "actor": actor}, merge_id)
-    restored = sorted(orjson.loads(keep["data"]).get("f", {}))
+    result = MergeResult(merge_id, row.survivor_id, row.absorbed_id, len(snap["bindings"]), len(back))
+    _log_unmerge(conn, row.tenant, row.entity, result, (keep, gone), relinked, back, actor, now)
+    return result
+
+
+def _give_back_identity(conn: Connection, tenant: str, snap: dict[str, Any], absorbed_id: str) -> None:
+    """The bindings and match keys the merge moved name the absorbed record again."""
+    b, k = t.bindings.c, t.match_keys.c
+    if snap["bindings"]:
+        conn.execute(update(t.bindings).where(b.id.in_(snap["bindings"])).values(canonical_id=absorbed_id))
+    if snap["match_keys"]:
+        conn.execute(update(t.match_keys).where(k.tenant == tenant, k.key.in_(snap["match_keys"]))
+                     .values(canonical_id=absorbed_id))
+
+
+def _log_unmerge(conn: Connection, tenant: str, entity: str, result: MergeResult,
+                 rows: tuple[dict[str, Any], dict[str, Any]], relinked: list[dict[str, Any]], back: list[str],
+                 actor: str, now: float) -> None:
+    merge_id, survivor_id, absorbed_id = result.merge_id, result.survivor_id, result.absorbed_id
+    keep, gone = rows
     _record_changes(conn, [
-        change_row(row.tenant, row.entity, row.survivor_id, f"unmerge:{merge_id}", merge_id,
-                   {"unmerged": row.absorbed_id}, restored, now),
-        change_row(row.tenant, row.entity, row.absorbed_id, f"unmerge:{merge_id}:absorbed", merge_id,
-                   {"restored_from": row.survivor_id}, sorted(orjson.loads(gone["data"]).get("f", {})), now)],
+        change_row(tenant, entity, survivor_id, f"unmerge:{merge_id}", merge_id, {"unmerged": absorbed_id},
+                   sorted(orjson.loads(keep["data"]).get("f", {})), now),
+        change_row(tenant, entity, absorbed_id, f"unmerge:{merge_id}:absorbed", merge_id,
+                   {"restored_from": survivor_id}, sorted(orjson.loads(gone["data"]).get("f", {})), now)],
         relinked, audit.Entry(
-            tenant=row.tenant, actor=actor, action="customer.unmerged", object_type="merge", object_id=merge_id,
-            customer=row.survivor_id, correlation_id=merge_id, after={"absorbed": row.absorbed_id,
-                                                                      "bindings": len(snap["bindings"]),
-                                                                      "relinked": back}))
-    return MergeResult(merge_id, row.survivor_id, row.absorbed_id, len(snap["bindings"]), len(back))
+            tenant=tenant, actor=actor, action="customer.unmerged", object_type="merge", object_id=merge_id,
+            customer=survivor_id, correlation_id=merge_id, after={"absorbed": absorbed_id,
+                                                                  "bindings": result.moved_bindings,
+                                                                  "relinked": back}))
 
 
 def _tell_unmerge(conn: Connection, runtime: Runtime, survivor_id: str, absorbed_id: str, merge_id: str,
