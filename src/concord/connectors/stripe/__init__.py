@@ -9,7 +9,8 @@ Connector protocol), `webhooks` (signature verification, de-duplication, a FastA
 from concord.connectors.stripe.auth import StripeAuth
 from concord.connectors.stripe.client import StripeClient, StripeResponse, build_caller, encode_form
 from concord.connectors.stripe.config import API_VERSION, StripeConfig
-from concord.connectors.stripe.resources import OBJECTS, Receivables, StripeConnector, record_from_event
+from concord.connectors.stripe.objects import OBJECTS, record_from_event
+from concord.connectors.stripe.resources import Receivables, StripeConnector
 from concord.connectors.stripe.webhooks import (
     InMemorySeenStore,
     PayloadError,

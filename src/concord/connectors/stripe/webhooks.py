@@ -32,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from concord.connectors.base import ConnectorError, ExternalRecord
 from concord.connectors.stripe.config import SYSTEM
-from concord.connectors.stripe.resources import record_from_event
+from concord.connectors.stripe.objects import record_from_event
 
 PROBLEM = "application/problem+json"
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
