@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from concord.connectors.base import Connector
-from concord.connectors.hubspot.resources import write_properties
+from concord.connectors.hubspot.objects import write_properties
 from tests.conformance.target import ConformanceTarget
 from tests.connectors.hubspot.support import connector_for, running_twin
 

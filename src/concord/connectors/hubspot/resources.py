@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -37,107 +35,25 @@ from concord.connectors.base import (
 )
 from concord.connectors.hubspot.auth import SecretResolver
 from concord.connectors.hubspot.client import HubSpotClient, JsonObject, batch_item_errors
-from concord.connectors.hubspot.config import (
-    CREATED_PROPERTY,
-    OBJECTS,
-    RECORD_ID_PROPERTY,
-    SYSTEM,
-    HubSpotConfig,
-    ObjectSpec,
+from concord.connectors.hubspot.config import OBJECTS, SYSTEM, HubSpotConfig, ObjectSpec
+from concord.connectors.hubspot.objects import (
+    BatchInput,
+    BatchOutcome,
+    ChangeCursor,
+    changes_body,
+    object_path,
+    property_key,
+    property_name,
+    record_stamp,
+    search_body,
+    to_record,
+    upsert_inputs,
+    write_properties,
 )
 from concord.connectors.runtime.clock import Clock
 from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import RateGovernor
 from concord.connectors.runtime.http import CallRecorder
-
-_RECORD_KEYS = frozenset({"id", "createdAt", "updatedAt", "archived", "archivedAt"})
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass
-class BatchOutcome:
-    """Per-input results of a bulk call, keyed as the caller keyed the inputs."""
-
-    records: dict[str, ExternalRecord] = field(default_factory=dict)
-    errors: dict[str, ConnectorError] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _Input:
-    key: str
-    payload: JsonObject
-
-
-def property_name(name: str) -> str:
-    """`properties.name` → `name`; `id` → `hs_object_id`."""
-    plain = name.removeprefix("properties.")
-    return RECORD_ID_PROPERTY if plain == "id" else plain
-
-
-def write_properties(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The property values in `fields`, whichever of the accepted spellings they use (module docstring)."""
-    found: dict[str, Any] = {}
-    for key, value in fields.items():
-        if key == "properties" and isinstance(value, Mapping):
-            found.update({str(k): v for k, v in value.items()})
-        elif key not in _RECORD_KEYS:
-            found[key.removeprefix("properties.")] = value
-    return found
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _criterion(name: str, value: Any) -> JsonObject:
-    prop = property_name(name)
-    if value is None:
-        return {"propertyName": prop, "operator": "NOT_HAS_PROPERTY"}
-    if isinstance(value, list | tuple | set | frozenset):
-        return {"propertyName": prop, "operator": "IN", "values": [_text(v) for v in value]}
-    return {"propertyName": prop, "operator": "EQ", "value": _text(value)}
-
-
-def _epoch_ms(stamp: Any) -> int | None:
-    if not isinstance(stamp, str) or not stamp:
-        return None
-    try:
-        parsed = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return int(stamp) if stamp.isdigit() else None
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return (parsed - _EPOCH) // timedelta(milliseconds=1)
-
-
-@dataclass(frozen=True)
-class ChangeCursor:
-    """Everything up to (`ts` ms, record `last_id`) in (modification stamp, id) order was delivered."""
-
-    ts: int = 0
-    last_id: int = 0
-
-    def encode(self) -> str:
-        return f"{self.ts}:{self.last_id}"
-
-    @classmethod
-    def decode(cls, cursor: str | None) -> ChangeCursor:
-        if not cursor:
-            return cls()
-        ts, _, last_id = cursor.partition(":")
-        if not (ts.isdigit() and last_id.isdigit()):
-            message = f"not a HubSpot change cursor: {cursor!r}"
-            raise DataRejected(SYSTEM, message, field="cursor", code="INVALID_CURSOR")
-        return cls(int(ts), int(last_id))
-
-    def after(self, stamped: list[tuple[int, int]]) -> ChangeCursor:
-        """The cursor past `stamped` (ts, id) pairs, which arrive in ascending stamp order."""
-        position = self
-        for ts, record_id in stamped:
-            if (ts, record_id) > (position.ts, position.last_id):
-                position = ChangeCursor(ts, record_id)
-        return position
 
 
 class HubSpotConnector:
@@ -174,13 +90,7 @@ class HubSpotConnector:
     def search(self, obj: str, criteria: dict[str, Any], limit: int = 100) -> list[ExternalRecord]:
         """Records matching every criterion (EQ; a list means IN, None means unset), oldest id first."""
         self._spec(obj)
-        filters = [_criterion(name, value) for name, value in criteria.items()]
-        body: JsonObject = {
-            "filterGroups": [{"filters": filters}] if filters else [],
-            "sorts": [{"propertyName": RECORD_ID_PROPERTY, "direction": "ASCENDING"}],
-            "properties": list(self.config.read_properties(obj)),
-            "limit": min(limit, self.config.search_page_size),
-        }
+        body = search_body(criteria, self.config.read_properties(obj), min(limit, self.config.search_page_size))
         found: list[JsonObject] = []
         while len(found) < limit:
             page = self._search(obj, body)
@@ -195,7 +105,7 @@ class HubSpotConnector:
         self._spec(obj)
         params = {"properties": ",".join(self.config.read_properties(obj))}
         try:
-            raw = self.client.call("GET", f"{self._path(obj)}/{quote(record_id, safe='')}", f"{obj}.read",
+            raw = self.client.call("GET", f"{object_path(obj)}/{quote(record_id, safe='')}", f"{obj}.read",
                                    params=params)
         except NotFound:
             return None
@@ -208,7 +118,7 @@ class HubSpotConnector:
     def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> ExternalRecord:
         self._spec(obj)
         body = {"properties": write_properties(fields)}
-        path = f"{self._path(obj)}/{quote(record_id, safe='')}"
+        path = f"{object_path(obj)}/{quote(record_id, safe='')}"
         raw = self.client.call("PATCH", path, f"{obj}.update", body=body, write=True)
         return self._record(obj, raw)
 
@@ -230,7 +140,7 @@ class HubSpotConnector:
         page = self._search(obj, body)
         records = [self._record(obj, raw) for raw in page.get("results") or []]
         more = bool((page.get("paging") or {}).get("next"))
-        stamped = [(self._stamp(spec, record), int(record.id)) for record in records]
+        stamped = [(record_stamp(spec, record), int(record.id)) for record in records]
         if more and stamped and stamped[0][0] == stamped[-1][0]:
             run_start = position if position.ts == stamped[0][0] else ChangeCursor(stamped[0][0], 0)
             page = self._search(obj, self._changes_body(spec, run_start, by_id=True))
@@ -261,16 +171,7 @@ class HubSpotConnector:
         """
         self._spec(obj)
         prop = property_name(external_id_field)
-        inputs = []
-        for external_id, fields in items.items():
-            values = {k: v for k, v in write_properties(fields).items() if k != prop}
-            inputs.append(_Input(external_id, {"id": external_id, "idProperty": prop, "properties": values}))
-
-        def key_of(raw: JsonObject) -> str | None:
-            value = (raw.get("properties") or {}).get(prop)
-            return None if value is None else str(value)
-
-        return self._run_batches(obj, "upsert", inputs, key_of)
+        return self._run_batches(obj, "upsert", upsert_inputs(items, prop), property_key(prop))
 
     def create_many(self, obj: str, items: Mapping[str, Mapping[str, Any]]) -> BatchOutcome:
         """Bulk `create` of idempotency key → fields, exactly once per key (see the module docstring)."""
@@ -296,11 +197,11 @@ class HubSpotConnector:
     def update_many(self, obj: str, items: Mapping[str, Mapping[str, Any]]) -> BatchOutcome:
         """PATCH semantics for record id → fields (`/batch/update`); unknown ids come back as `NotFound`."""
         self._spec(obj)
-        inputs = [_Input(rid, {"id": rid, "properties": write_properties(f)}) for rid, f in items.items()]
+        inputs = [BatchInput(rid, {"id": rid, "properties": write_properties(f)}) for rid, f in items.items()]
         return self._run_batches(obj, "update", inputs, lambda raw: str(raw.get("id")))
 
     def _run_batches(
-        self, obj: str, verb: str, inputs: list[_Input], key_of: Callable[[JsonObject], str | None]
+        self, obj: str, verb: str, inputs: list[BatchInput], key_of: Callable[[JsonObject], str | None]
     ) -> BatchOutcome:
         outcome = BatchOutcome()
         size = self.config.batch_size
@@ -309,11 +210,11 @@ class HubSpotConnector:
         return outcome
 
     def _send_batch(
-        self, obj: str, verb: str, chunk: list[_Input], key_of: Callable[[JsonObject], str | None],
+        self, obj: str, verb: str, chunk: list[BatchInput], key_of: Callable[[JsonObject], str | None],
         outcome: BatchOutcome,
     ) -> None:
         try:
-            body = self.client.call("POST", f"{self._path(obj)}/batch/{verb}", f"{obj}.batch.{verb}",
+            body = self.client.call("POST", f"{object_path(obj)}/batch/{verb}", f"{obj}.batch.{verb}",
                                     body={"inputs": [item.payload for item in chunk]}, write=True)
         except (DataRejected, Conflict) as error:
             names_a_record = isinstance(error, Conflict) or error.field is not None
@@ -327,7 +228,7 @@ class HubSpotConnector:
         self._collect(obj, chunk, body, key_of, outcome)
 
     def _collect(
-        self, obj: str, chunk: list[_Input], body: JsonObject, key_of: Callable[[JsonObject], str | None],
+        self, obj: str, chunk: list[BatchInput], body: JsonObject, key_of: Callable[[JsonObject], str | None],
         outcome: BatchOutcome,
     ) -> None:
         """Match results to inputs; a 207 Multi-Status lists the failed ones under `errors`."""
@@ -355,48 +256,15 @@ class HubSpotConnector:
             raise DataRejected(SYSTEM, f"unsupported object {obj!r}", field="object", code="UNSUPPORTED_OBJECT")
         return spec
 
-    def _path(self, obj: str) -> str:
-        return f"/crm/v3/objects/{obj}"
-
     def _search(self, obj: str, body: JsonObject) -> JsonObject:
-        return self.client.call("POST", f"{self._path(obj)}/search", f"{obj}.search", body=body)
+        return self.client.call("POST", f"{object_path(obj)}/search", f"{obj}.search", body=body)
 
     def _changes_body(self, spec: ObjectSpec, position: ChangeCursor, by_id: bool) -> JsonObject:
-        stamp = spec.modified_property
-        run = [
-            {"propertyName": stamp, "operator": "EQ", "value": str(position.ts)},
-            {"propertyName": RECORD_ID_PROPERTY, "operator": "GT", "value": str(position.last_id)},
-        ]
-        groups = [{"filters": run}]
-        if not by_id:
-            groups.append({"filters": [{"propertyName": stamp, "operator": "GT", "value": str(position.ts)}]})
-        return {
-            "filterGroups": groups,
-            "sorts": [{"propertyName": RECORD_ID_PROPERTY if by_id else stamp, "direction": "ASCENDING"}],
-            "properties": list(self.config.read_properties(spec.name)),
-            "limit": self.config.search_page_size,
-        }
-
-    def _stamp(self, spec: ObjectSpec, record: ExternalRecord) -> int:
-        ms = _epoch_ms(record.fields["properties"].get(spec.modified_property))
-        return ms if ms is not None else _epoch_ms(record.fields.get("updatedAt")) or 0
+        return changes_body(spec, position, by_id, self.config.read_properties(spec.name),
+                            self.config.search_page_size)
 
     def _record(self, obj: str, raw: Mapping[str, Any]) -> ExternalRecord:
-        spec = OBJECTS[obj]
-        allowed = {*self.config.read_properties(obj), RECORD_ID_PROPERTY, CREATED_PROPERTY}
-        properties = {k: v for k, v in (raw.get("properties") or {}).items() if k in allowed}
-        record_id = str(raw.get("id"))
-        fields = {
-            "id": record_id,
-            "properties": properties,
-            "createdAt": raw.get("createdAt"),
-            "updatedAt": raw.get("updatedAt"),
-            "archived": bool(raw.get("archived", False)),
-        }
-        ms = _epoch_ms(properties.get(spec.modified_property)) or _epoch_ms(raw.get("updatedAt"))
-        modified = None if ms is None else _EPOCH + timedelta(milliseconds=ms)
-        return ExternalRecord(object=obj, id=record_id, fields=fields, modified_at=modified,
-                              deleted=fields["archived"])
+        return to_record(obj, raw, self.config.read_properties(obj))
 
     @staticmethod
     def _single(outcome: BatchOutcome, key: str) -> ExternalRecord:

@@ -17,12 +17,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
-from typing import Any, Literal
-from urllib.parse import quote
+from typing import Any
 
 import httpx
-from pydantic import BaseModel
 
 from concord.connectors.base import (
     Capabilities,
@@ -46,50 +43,31 @@ from concord.connectors.scim.client import (
     bulk_error,
     equality_filter,
     filter_literal,
-    last_modified,
     patch_body,
     record_of,
     writable,
 )
 from concord.connectors.scim.config import SYSTEM, ScimConfig, ScimFeatures
-
-USERS, GROUPS = "Users", "Groups"
-OBJECTS = (USERS, GROUPS)
-SCHEMAS = {USERS: "urn:ietf:params:scim:schemas:core:2.0:User", GROUPS: "urn:ietf:params:scim:schemas:core:2.0:Group"}
-EXTERNAL_ID = "externalId"
-LAST_MODIFIED = "meta.lastModified"
-_OFFSET = "at:"
-
-
-class BulkItemResult(BaseModel):
-    """What a bulk call did with one item, in the order the items were given. `existing`: the externalId was
-    already there (made earlier, or by an attempt of this call whose answer was lost)."""
-
-    external_id: str
-    id: str | None = None
-    action: Literal["created", "existing", "updated", "failed"]
-    code: str | None = None
-    message: str | None = None
-    field: str | None = None
-
-
-def _failed(external_id: str, error: ConnectorError) -> BulkItemResult:
-    rejected = error if isinstance(error, DataRejected) else None
-    return BulkItemResult(external_id=external_id, action="failed", message=error.message,
-                          code=rejected.code if rejected else type(error).__name__,
-                          field=rejected.field if rejected else None)
-
-
-def _modified_cursor(cursor: str | None) -> tuple[str | None, frozenset[str]]:
-    """`<meta.lastModified>|<id>,<id>`: the instant reached and the ids already delivered for it."""
-    if not cursor:
-        return None, frozenset()
-    stamp, _, ids = cursor.partition("|")
-    try:
-        datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        raise DataRejected(SYSTEM, f"malformed change cursor {cursor!r}", field="cursor") from None
-    return stamp, frozenset(part for part in ids.split(",") if part)
+from concord.connectors.scim.objects import (
+    EXTERNAL_ID,
+    GROUPS,
+    LAST_MODIFIED,
+    OBJECTS,
+    USERS,
+    BulkItemResult,
+    bulk_creates,
+    bulk_patches,
+    failed_item,
+    listing_page,
+    listing_start,
+    location_id,
+    members_of,
+    merged_resource,
+    modified_page,
+    modified_params,
+    new_resource,
+    resource_path,
+)
 
 
 class ScimConnector:
@@ -143,7 +121,7 @@ class ScimConnector:
     def read(self, obj: str, record_id: str) -> ExternalRecord | None:
         self._check(obj)
         try:
-            return record_of(obj, self.client.call("GET", self._path(obj, record_id), f"{obj}.get"))
+            return record_of(obj, self.client.call("GET", resource_path(obj, record_id), f"{obj}.get"))
         except NotFound:
             return None
 
@@ -154,13 +132,13 @@ class ScimConnector:
         existing = self._lookup(obj, external_id, once=False)
         if existing is not None:
             return existing
-        record, _ = self._create_attempts(obj, self._resource(obj, fields, external_id), external_id)
+        record, _ = self._create_attempts(obj, new_resource(obj, fields, external_id), external_id)
         return record
 
     def update(self, obj: str, record_id: str, fields: dict[str, Any]) -> ExternalRecord:
         """PATCH `replace` of the given attributes when the provider supports PATCH, else GET + merge + PUT."""
         self._check(obj)
-        path = self._path(obj, record_id)
+        path = resource_path(obj, record_id)
         if not writable(fields):
             body: JsonDict = {}
         elif self.features.patch:
@@ -238,15 +216,16 @@ class ScimConnector:
         if self.features.patch:
             value = [{"value": member} for member in member_ids]
             operations = [{"op": "add", "path": "members", "value": value}]
-            self.client.call("PATCH", self._path(GROUPS, group_id), "Groups.members", body=patch_body(operations))
+            self.client.call("PATCH", resource_path(GROUPS, group_id), "Groups.members", body=patch_body(operations))
             return
         self._set_members(group_id, lambda current: [*current, *(m for m in member_ids if m not in current)])
 
     def remove_members(self, group_id: str, member_ids: Sequence[str]) -> None:
         if self.features.patch:
             operations = [{"op": "remove", "path": f"members[value eq {filter_literal(m)}]"} for m in member_ids]
+            path = resource_path(GROUPS, group_id)
             try:
-                self.client.call("PATCH", self._path(GROUPS, group_id), "Groups.members", body=patch_body(operations))
+                self.client.call("PATCH", path, "Groups.members", body=patch_body(operations))
             except DataRejected as error:
                 if error.code != "noTarget":  # already gone: a repeated removal is done, not failed
                     raise
@@ -260,14 +239,6 @@ class ScimConnector:
     def _check(self, obj: str) -> None:
         if obj not in OBJECTS:
             raise DataRejected(SYSTEM, f"object {obj!r} is not supported (only {OBJECTS})", code="unknown_object")
-
-    @staticmethod
-    def _path(obj: str, record_id: str) -> str:
-        return f"/{obj}/{quote(record_id, safe='')}"
-
-    @staticmethod
-    def _resource(obj: str, fields: Mapping[str, Any], external_id: str) -> JsonDict:
-        return {"schemas": [SCHEMAS[obj]], **writable(fields), EXTERNAL_ID: external_id}
 
     def _lookup(self, obj: str, external_id: str, *, once: bool) -> ExternalRecord | None:
         params: dict[str, str | int] = {"filter": equality_filter({EXTERNAL_ID: external_id}), "count": 2}
@@ -303,29 +274,26 @@ class ScimConnector:
             existing = self._lookup(obj, external_id, once=False)
             if existing is not None:
                 return BulkItemResult(external_id=external_id, id=existing.id, action="existing")
-            record, existed = self._create_attempts(obj, self._resource(obj, fields, external_id), external_id)
+            record, existed = self._create_attempts(obj, new_resource(obj, fields, external_id), external_id)
         except (DataRejected, Conflict) as error:
-            return _failed(external_id, error)
+            return failed_item(external_id, error)
         return BulkItemResult(external_id=external_id, id=record.id, action="existing" if existed else "created")
 
     def _bulk_create(self, obj: str, chunk: list[tuple[str, dict[str, Any]]]) -> list[BulkItemResult]:
         # Replaying this request (after a lost answer) cannot duplicate a user: userName is unique, so an
         # operation that already took effect comes back 409 and is then found by its externalId.
-        operations = [{"method": "POST", "path": f"/{obj}", "bulkId": f"item{i}",
-                       "data": self._resource(obj, fields, ext)} for i, (ext, fields) in enumerate(chunk)]
-        answers = self.client.bulk(operations)
+        answers = self.client.bulk(bulk_creates(obj, chunk))
         return [self._created_or_found(obj, ext, answers.get(f"item{i}", {})) for i, (ext, _) in enumerate(chunk)]
 
     def _created_or_found(self, obj: str, external_id: str, answer: Mapping[str, Any]) -> BulkItemResult:
         error = bulk_error(answer, f"POST /{obj}")
-        location = str(answer.get("location") or "")
-        if error is None and location:
-            new_id = location.rstrip("/").rsplit("/", 1)[-1]
+        new_id = location_id(answer)
+        if error is None and new_id is not None:
             return BulkItemResult(external_id=external_id, id=new_id, action="created")
         found = self._lookup(obj, external_id, once=False) if error is None or isinstance(error, Conflict) else None
         if found is not None:
             return BulkItemResult(external_id=external_id, id=found.id, action="existing")
-        return _failed(external_id, error or ConnectorError(SYSTEM, f"POST /{obj}: bulk answer without location"))
+        return failed_item(external_id, error or ConnectorError(SYSTEM, f"POST /{obj}: bulk answer without location"))
 
     def _patch_many(self, obj: str, updates: list[tuple[int, str, str, dict[str, Any]]]) -> dict[int, BulkItemResult]:
         done: dict[int, BulkItemResult] = {}
@@ -334,28 +302,24 @@ class ScimConnector:
                 try:
                     record = self.update(obj, record_id, fields)
                 except (DataRejected, Conflict, NotFound) as error:
-                    done[index] = _failed(ext, error)
+                    done[index] = failed_item(ext, error)
                 else:
                     done[index] = BulkItemResult(external_id=ext, id=record.id, action="updated")
             return done
         size = self.capabilities.bulk_batch_size
         for start in range(0, len(updates), size):
             chunk = updates[start : start + size]
-            answers = self.client.bulk([
-                {"method": "PATCH", "path": self._path(obj, rid), "bulkId": f"item{index}",
-                 "data": patch_body([{"op": "replace", "value": writable(fields)}])}
-                for index, _, rid, fields in chunk
-            ])
+            answers = self.client.bulk(bulk_patches(obj, chunk))
             for index, ext, rid, _ in chunk:
                 refused = bulk_error(answers.get(f"item{index}", {}), f"PATCH /{obj}")
                 updated = BulkItemResult(external_id=ext, id=rid, action="updated")
-                done[index] = _failed(ext, refused) if refused else updated
+                done[index] = failed_item(ext, refused) if refused else updated
         return done
 
     def _replace(self, obj: str, path: str, fields: Mapping[str, Any]) -> JsonDict:
         """One GET + PUT attempt; repeated whole, so a retry merges into the latest version."""
         current = self.client.send("GET", path, f"{obj}.get")
-        merged = {**writable(current), **writable(fields), "schemas": current.get("schemas") or [SCHEMAS[obj]]}
+        merged = merged_resource(obj, current, fields)
         meta = current.get("meta")
         version = meta.get("version") if isinstance(meta, dict) else None
         headers = {"If-Match": str(version)} if version and self.features.etag else None
@@ -365,8 +329,7 @@ class ScimConnector:
         group = self.read(GROUPS, group_id)
         if group is None:
             raise NotFound(SYSTEM, f"group {group_id!r} does not exist")
-        current = [str(m.get("value")) for m in group.fields.get("members") or [] if isinstance(m, dict)]
-        self.update(GROUPS, group_id, {"members": [{"value": m} for m in change(current)]})
+        self.update(GROUPS, group_id, {"members": [{"value": m} for m in change(members_of(group))]})
 
     def _list(self, obj: str, params: Mapping[str, str | int], limit: int) -> list[ExternalRecord]:
         records: list[ExternalRecord] = []
@@ -383,33 +346,12 @@ class ScimConnector:
         return records[:limit]
 
     def _modified_since(self, obj: str, cursor: str | None) -> ChangePage:
-        stamp, seen = _modified_cursor(cursor)
-        size = self.config.page_size
-        params: dict[str, str | int] = {"sortBy": LAST_MODIFIED, "sortOrder": "ascending", "startIndex": 1,
-                                        "count": size + len(seen)}
-        if stamp is not None:
-            params["filter"] = f"{LAST_MODIFIED} ge {filter_literal(stamp)}"
+        params = modified_params(cursor, self.config.page_size)  # a malformed cursor fails before any call
         body = self.client.call("GET", f"/{obj}", f"{obj}.changes", params=params)
-        resources: list[JsonDict] = list(body.get("Resources") or [])
-        fresh = [r for r in resources if not (last_modified(r) == stamp and str(r.get("id")) in seen)]
-        page = fresh[:size]
-        has_more = len(fresh) > size or int(body.get("totalResults") or 0) > len(resources)
-        if not page:
-            return ChangePage(records=[], cursor=cursor, has_more=has_more)
-        last = last_modified(page[-1]) or ""
-        ids = {str(r.get("id")) for r in page if last_modified(r) == last} | (set(seen) if last == stamp else set())
-        return ChangePage(records=[record_of(obj, r) for r in page], cursor=f"{last}|{','.join(sorted(ids))}",
-                          has_more=has_more)
+        return modified_page(obj, body, cursor, self.config.page_size)
 
     def _full_listing(self, obj: str, cursor: str | None) -> ChangePage:
-        raw = (cursor or "").removeprefix(_OFFSET)
-        if cursor and (not cursor.startswith(_OFFSET) or not raw.isdigit()):
-            raise DataRejected(SYSTEM, f"malformed change cursor {cursor!r}", field="cursor")
-        start = int(raw) if raw else 1
+        start = listing_start(cursor)
         params = {"startIndex": start, "count": self.config.page_size}
         body = self.client.call("GET", f"/{obj}", f"{obj}.changes", params=params)
-        resources: list[JsonDict] = list(body.get("Resources") or [])
-        following = start + len(resources)
-        has_more = bool(resources) and following <= int(body.get("totalResults") or 0)
-        return ChangePage(records=[record_of(obj, r) for r in resources],
-                          cursor=f"{_OFFSET}{following}" if has_more else None, has_more=has_more)
+        return listing_page(obj, body, start)

@@ -30,7 +30,7 @@ from concord.connectors.base import Capabilities, ChangePage, DataRejected, Exte
 from concord.connectors.runtime.readonly import ReadOnlyFeed
 from concord.connectors.tryton.client import RpcIn, RpcOut, TrytonClient
 from concord.connectors.tryton.config import SYSTEM
-from concord.connectors.tryton.resources import _cursor_domain, _int_id, _modified, _nested, _rows
+from concord.connectors.tryton.objects import cursor_domain, int_id, nested_of, row_modified, rows_of
 
 OBJECT = "invoice"
 INVOICE = "account.invoice"
@@ -50,7 +50,7 @@ def _iso(value: RpcOut) -> str | None:
 
 def flatten_invoice(row: Mapping[str, RpcOut], today: date) -> dict[str, Any]:
     """The documented flat field dict of one `search_read` row (see the module docstring)."""
-    maturities = [m for m in (line.get("maturity_date") for line in _rows(row.get("lines_to_pay.")))
+    maturities = [m for m in (line.get("maturity_date") for line in rows_of(row.get("lines_to_pay.")))
                   if isinstance(m, date)]
     due = min(maturities) if maturities else None
     state = row.get("state")
@@ -60,12 +60,12 @@ def flatten_invoice(row: Mapping[str, RpcOut], today: date) -> dict[str, Any]:
         "party": None if row.get("party") is None else str(row.get("party")),
         "company": row.get("company"),
         "number": row.get("number"),
-        "currency": _nested(row, "currency").get("code"),
+        "currency": nested_of(row, "currency").get("code"),
         "total_amount": str(row.get("total_amount") or 0),
         "amount_to_pay": str(row.get("amount_to_pay") or 0),
         "due_date": None if due is None else due.isoformat(),
         "state": state,
-        "posted_date": _iso(_nested(row, "move").get("post_date")),
+        "posted_date": _iso(nested_of(row, "move").get("post_date")),
         "invoice_date": _iso(row.get("invoice_date")),
         "source_system": SYSTEM,
     }
@@ -110,13 +110,13 @@ class TrytonInvoiceFeed(ReadOnlyFeed):
         """Reported invoices written after `cursor`, oldest first ((write_date, id) is a total order)."""
         self._check(obj)
         size = self.page_size
-        rows = self._rows(_cursor_domain(cursor), size + 1, [("write_date", "ASC"), ("id", "ASC")])
+        rows = self._rows(cursor_domain(cursor), size + 1, [("write_date", "ASC"), ("id", "ASC")])
         page = rows[:size]
         next_cursor = cursor
         if page:
             stamp = page[-1].get("write_date") or page[-1].get("create_date")
             naive = stamp if isinstance(stamp, datetime) else datetime.min
-            next_cursor = f"{naive.isoformat()}|{_int_id(page[-1].get('id'))}"
+            next_cursor = f"{naive.isoformat()}|{int_id(page[-1].get('id'))}"
         return ChangePage(records=[self._record(r) for r in page], cursor=next_cursor, has_more=len(rows) > size)
 
     # -- internals --------------------------------------------------------------------------------------
@@ -132,4 +132,4 @@ class TrytonInvoiceFeed(ReadOnlyFeed):
 
     def _record(self, row: Mapping[str, RpcOut]) -> ExternalRecord:
         return ExternalRecord(object=OBJECT, id=str(row.get("id")), fields=flatten_invoice(row, self._today()),
-                              modified_at=_modified(row))
+                              modified_at=row_modified(row))

@@ -19,19 +19,17 @@ include archived parties (`active_test: False`); Tryton keeps no trace of deleti
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field
 
 from concord.connectors.base import (
     Capabilities,
     ChangePage,
     Conflict,
-    ConnectorError,
     DataRejected,
     ExternalRecord,
     NotFound,
@@ -39,117 +37,28 @@ from concord.connectors.base import (
 from concord.connectors.tryton.auth import SecretResolver
 from concord.connectors.tryton.client import RpcIn, RpcOut, TrytonClient, attribute_field, flatten_dotted
 from concord.connectors.tryton.config import SYSTEM, TrytonConfig
-
-OBJECT = "party"
-PARTY = "party.party"
-EXTERNAL_ID_FIELDS = frozenset({"code", "concord_id"})
-MECHANISM_TYPES = ("email", "phone", "mobile", "website")
-ADDRESS_KEYS = ("street", "postal_code", "city", "country")
-WRITABLE = frozenset({"code", "concord_id", "name", "active", *MECHANISM_TYPES, "tax_identifiers",
-                      "tax_identifier.type", "tax_identifier.code", *(f"address.{key}" for key in ADDRESS_KEYS)})
-_READ = ["code", "name", "active", "write_date", "create_date", "credit_limit_amount",
-         "tax_identifier.type", "tax_identifier.code", "contact_mechanisms.type", "contact_mechanisms.value",
-         "identifiers.type", "identifiers.code", "addresses.street", "addresses.postal_code", "addresses.city",
-         "addresses.country.code"]
-_ALL: dict[str, RpcIn] = {"active_test": False}
-_SEARCH_KEYS: dict[str, Callable[[str], list[RpcIn]]] = {
-    "code": lambda v: [("code", "=", v)],
-    "concord_id": lambda v: [("code", "=", v)],
-    "name": lambda v: [("name", "ilike", v)],
-    # Tryton stores the code as typed and a compacted copy ("BE 0897.290.877" → "BE0897290877").
-    "tax_identifier": lambda v: ["OR", ("identifiers.code", "=", v), ("identifiers.code_compact", "=", v)],
-    # `where` makes both conditions hold on the same mechanism, not on any two of the party's mechanisms.
-    "email": lambda v: [("contact_mechanisms", "where", [("type", "=", "email"), ("value", "=", v)])],
-}
-
-
-class InvoiceSummary(BaseModel):
-    id: int
-    number: str | None = None
-    invoice_date: date | None = None
-    state: str
-    total: Decimal = Field(validation_alias="total_amount")
-    amount_to_pay: Decimal
-
-
-class Receivables(BaseModel):
-    """Open balances of one party in one company, from posted accounting (Tryton's own party fields)."""
-
-    party_id: int
-    company_id: int
-    receivable: Decimal
-    payable: Decimal
-    receivable_today: Decimal  # receivable lines due today or earlier
-    overdue: Decimal  # unreconciled receivable lines whose maturity date has passed
-    open_invoices: list[InvoiceSummary]
-
-
-class SaleSummary(BaseModel):
-    id: int
-    number: str | None = None
-    state: str
-    sale_date: date | None = None
-    total: Decimal = Field(validation_alias="total_amount")
-    currency: str | None = Field(default=None, validation_alias="currency.code")
-
-
-class SubscriptionSummary(BaseModel):
-    id: int
-    number: str | None = None
-    state: str
-    start_date: date | None = None
-    end_date: date | None = None
-    currency: str | None = Field(default=None, validation_alias="currency.code")
-
-
-def _rows(value: RpcOut) -> list[dict[str, RpcOut]]:
-    return [row for row in value if isinstance(row, dict)] if isinstance(value, list) else []
-
-
-def _dec(value: RpcOut) -> Decimal:
-    return value if isinstance(value, Decimal) else Decimal(str(value or 0))
-
-
-def _nested(row: Mapping[str, RpcOut], name: str) -> dict[str, RpcOut]:
-    value = row.get(f"{name}.")
-    return value if isinstance(value, dict) else {}
-
-
-def flatten_party(row: Mapping[str, RpcOut]) -> dict[str, Any]:
-    """The documented flat field dict of one `read` row (see the module docstring)."""
-    # SQLite hands booleans back as 0/1.
-    fields: dict[str, Any] = {"code": row.get("code"), "name": row.get("name"), "active": bool(row.get("active"))}
-    limit = row.get("credit_limit_amount")
-    fields["credit_limit_amount"] = None if limit is None else str(limit)
-    mechanisms = _rows(row.get("contact_mechanisms."))
-    for kind in MECHANISM_TYPES:
-        fields[kind] = next((m.get("value") for m in mechanisms if m.get("type") == kind), None)
-    tax = _nested(row, "tax_identifier")
-    fields["tax_identifier.type"], fields["tax_identifier.code"] = tax.get("type"), tax.get("code")
-    fields["tax_identifiers"] = [{"type": tax.get("type"), "value": tax.get("code"), "country": None}] \
-        if tax.get("code") else []
-    address = (_rows(row.get("addresses.")) or [{}])[0]
-    for key in ADDRESS_KEYS[:-1]:
-        fields[f"address.{key}"] = address.get(key) or None
-    fields["address.country"] = _nested(address, "country").get("code")
-    return fields
-
-
-def _modified(row: Mapping[str, RpcOut]) -> datetime | None:
-    stamp = row.get("write_date") or row.get("create_date")
-    # Tryton stores naive UTC timestamps.
-    return stamp.replace(tzinfo=UTC) if isinstance(stamp, datetime) else None
-
-
-def _cursor_domain(cursor: str | None) -> list[RpcIn]:
-    if not cursor:
-        return []
-    stamp_text, _, last_id = cursor.rpartition("|")
-    try:
-        stamp, after = datetime.fromisoformat(stamp_text), int(last_id)
-    except ValueError as exc:
-        raise DataRejected(SYSTEM, f"malformed cursor {cursor!r}", field="cursor") from exc
-    return ["OR", [("write_date", ">", stamp)], [("write_date", "=", stamp), ("id", ">", after)]]
+from concord.connectors.tryton.objects import (
+    EXTERNAL_ID_FIELDS,
+    OBJECT,
+    PARTY,
+    PARTY_FIELDS,
+    WITH_ARCHIVED,
+    InvoiceSummary,
+    Receivables,
+    SaleSummary,
+    SubscriptionSummary,
+    cursor_domain,
+    decimal_of,
+    flatten_party,
+    int_id,
+    overdue_domain,
+    party_code,
+    party_cursor,
+    party_values,
+    row_modified,
+    search_domain,
+)
+from concord.connectors.tryton.sales import place_confirmed_order
 
 
 class TrytonConnector:
@@ -177,12 +86,8 @@ class TrytonConnector:
     # -- Connector protocol -----------------------------------------------------------------------------
     def search(self, obj: str, criteria: dict[str, Any], limit: int = 100) -> list[ExternalRecord]:
         self._check(obj)
-        domain: list[RpcIn] = []
-        for key, value in criteria.items():
-            if key not in _SEARCH_KEYS:
-                raise DataRejected(SYSTEM, f"cannot search parties by {key!r}", field=key, code="unknown_field")
-            domain.append(_SEARCH_KEYS[key](str(value)))
-        rows = self.client.search_read(PARTY, domain, _READ, limit=limit, order=[("id", "ASC")], context=_ALL)
+        rows = self.client.search_read(PARTY, search_domain(criteria), PARTY_FIELDS, limit=limit,
+                                       order=[("id", "ASC")], context=WITH_ARCHIVED)
         return [self._record(row) for row in rows]
 
     def read(self, obj: str, record_id: str) -> ExternalRecord | None:
@@ -196,11 +101,11 @@ class TrytonConnector:
         return self.client.retrier.run(lambda: self._create_once(fields, idempotency_key))
 
     def _create_once(self, fields: dict[str, Any], idempotency_key: str) -> ExternalRecord:
-        code = str(fields.get("code") or fields.get("concord_id") or idempotency_key)
+        code = party_code(fields, idempotency_key)
         existing = self._by_code(code)  # read before create: a retried create returns the first result
         if existing is not None:
             return self._record(existing)
-        values = self._values({**fields, "code": code}, None)
+        values = party_values({**fields, "code": code}, None, self._country_id)
         try:
             party_id, = self.client.create(PARTY, [values])
         except Conflict:
@@ -216,7 +121,7 @@ class TrytonConnector:
         """Bulk `create` of (idempotency_key, fields) pairs, `batch_size` parties per call; each call is one
         transaction (all of a batch or none). Parties whose code exists already are returned, not re-created."""
         self._check(obj)
-        codes = [str(fields.get("code") or fields.get("concord_id") or key) for key, fields in items]
+        codes = [party_code(fields, key) for key, fields in items]
         by_code = {code: fields for code, (_, fields) in zip(codes, items, strict=True)}
         existing = self._by_codes(list(by_code))
         missing = [code for code in by_code if code not in existing]
@@ -230,7 +135,8 @@ class TrytonConnector:
         """One attempt at a batch: create the parties whose code does not exist yet (a retry after a lost
         response finds the batch's transaction committed, or not at all)."""
         found = self._by_codes(codes)
-        todo = [self._values({**by_code[code], "code": code}, None) for code in codes if code not in found]
+        todo = [party_values({**by_code[code], "code": code}, None, self._country_id)
+                for code in codes if code not in found]
         if todo:
             self.client.create(PARTY, todo)
 
@@ -239,8 +145,8 @@ class TrytonConnector:
         row = self._row(record_id)
         if row is None:
             raise NotFound(SYSTEM, f"party {record_id} does not exist")
-        values = self._values(fields, row)
-        party_id = _int_id(row.get("id"))
+        values = party_values(fields, row, self._country_id)
+        party_id = int_id(row.get("id"))
         if values:
             try:
                 # Writing the same values again is harmless, so a lost response is simply retried.
@@ -258,7 +164,7 @@ class TrytonConnector:
         rest = {k: v for k, v in fields.items() if k not in EXTERNAL_ID_FIELDS}
         if existing is None:
             return self.create(obj, {**rest, "code": external_id}, idempotency_key=external_id)
-        return self.update(obj, str(_int_id(existing.get("id"))), rest)
+        return self.update(obj, str(int_id(existing.get("id"))), rest)
 
     def changes_since(self, obj: str, cursor: str | None) -> ChangePage:
         """Parties created or written after `cursor` ("<write_date ISO>|<id>"), oldest first.
@@ -269,15 +175,10 @@ class TrytonConnector:
         self._check(obj)
         size = self.config.page_size
         order = [("write_date", "ASC"), ("id", "ASC")]
-        rows = self.client.search_read(PARTY, _cursor_domain(cursor), _READ, limit=size + 1, order=order,
-                                       context=_ALL)
+        rows = self.client.search_read(PARTY, cursor_domain(cursor), PARTY_FIELDS, limit=size + 1, order=order,
+                                       context=WITH_ARCHIVED)
         page = rows[:size]
-        next_cursor = cursor
-        if page:
-            last = page[-1]
-            stamp = last.get("write_date")
-            naive = stamp if isinstance(stamp, datetime) else datetime.min  # NULLs sort first: already passed
-            next_cursor = f"{naive.isoformat()}|{_int_id(last.get('id'))}"
+        next_cursor = party_cursor(page[-1]) if page else cursor
         return ChangePage(records=[self._record(r) for r in page], cursor=next_cursor, has_more=len(rows) > size)
 
     def close(self) -> None:
@@ -291,7 +192,7 @@ class TrytonConnector:
     def get_credit_limit(self, party_id: int, company_id: int | None = None) -> Decimal | None:
         rows = self.client.read(PARTY, [party_id], ["credit_limit_amount"], self._company(company_id))
         value = rows[0].get("credit_limit_amount") if rows else None
-        return None if value is None else _dec(value)
+        return None if value is None else decimal_of(value)
 
     def get_receivables(self, party_id: int, company_id: int | None = None) -> Receivables:
         company = company_id or self.config.company_id
@@ -301,8 +202,8 @@ class TrytonConnector:
         if not rows:
             raise NotFound(SYSTEM, f"party {party_id} does not exist")
         return Receivables(
-            party_id=party_id, company_id=company, receivable=_dec(rows[0].get("receivable")),
-            payable=_dec(rows[0].get("payable")), receivable_today=_dec(rows[0].get("receivable_today")),
+            party_id=party_id, company_id=company, receivable=decimal_of(rows[0].get("receivable")),
+            payable=decimal_of(rows[0].get("payable")), receivable_today=decimal_of(rows[0].get("receivable_today")),
             overdue=self._overdue(party_id, company), open_invoices=self._open_invoices(party_id, company),
         )
 
@@ -314,8 +215,6 @@ class TrytonConnector:
     def place_order(self, party_id: int, reference: str, description: str, lines: list[str],
                     company_id: int | None = None) -> SaleSummary:
         """A confirmed sale order for the party, once per `reference` (see sales.py)."""
-        from concord.connectors.tryton.sales import place_confirmed_order
-
         return place_confirmed_order(self.client, party_id, company_id or self.config.company_id, reference,
                                      description, lines)
 
@@ -334,13 +233,13 @@ class TrytonConnector:
 
     def _record(self, row: Mapping[str, RpcOut]) -> ExternalRecord:
         return ExternalRecord(object=OBJECT, id=str(row.get("id")), fields=flatten_party(row),
-                              modified_at=_modified(row))
+                              modified_at=row_modified(row))
 
     def _row(self, record_id: str) -> dict[str, RpcOut] | None:
         # search_read, not read: read of a missing id is a UserError, a search simply finds nothing.
         if not record_id.isdigit():
             return None
-        rows = self.client.search_read(PARTY, [("id", "=", int(record_id))], _READ, context=_ALL)
+        rows = self.client.search_read(PARTY, [("id", "=", int(record_id))], PARTY_FIELDS, context=WITH_ARCHIVED)
         return rows[0] if rows else None
 
     def _must_read(self, party_id: int) -> ExternalRecord:
@@ -353,50 +252,8 @@ class TrytonConnector:
         return self._by_codes([code]).get(code)
 
     def _by_codes(self, codes: Sequence[str]) -> dict[str, dict[str, RpcOut]]:
-        rows = self.client.search_read(PARTY, [("code", "in", list(codes))], _READ, context=_ALL)
+        rows = self.client.search_read(PARTY, [("code", "in", list(codes))], PARTY_FIELDS, context=WITH_ARCHIVED)
         return {str(row.get("code")): row for row in rows}
-
-    def _values(self, fields: Mapping[str, Any], row: Mapping[str, RpcOut] | None) -> dict[str, RpcIn]:
-        """Tryton write values (with nested one2many operations) for flat `fields` over the current `row`."""
-        unknown = sorted(set(fields) - WRITABLE)
-        if unknown:
-            raise DataRejected(SYSTEM, f"party field {unknown[0]!r} is not writable", field=unknown[0],
-                               code="unknown_field")
-        values: dict[str, RpcIn] = {k: fields[k] for k in ("code", "name", "active") if k in fields}
-        current = row or {}
-        mechanisms = self._mechanism_ops(fields, _rows(current.get("contact_mechanisms.")))
-        if mechanisms:
-            values["contact_mechanisms"] = mechanisms
-        identifiers = _identifier_ops(_tax_list_fields(fields), _rows(current.get("identifiers.")))
-        if identifiers:
-            values["identifiers"] = identifiers
-        address = self._address_ops(fields, _rows(current.get("addresses.")))
-        if address:
-            values["addresses"] = address
-        return values
-
-    def _mechanism_ops(self, fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]) -> list[RpcIn]:
-        ops: list[RpcIn] = []
-        for kind in (k for k in MECHANISM_TYPES if k in fields):
-            current = next((m for m in existing if m.get("type") == kind), None)
-            value = fields[kind]
-            if current is not None and value:
-                ops.append(["write", [current["id"]], {"value": value}])
-            elif current is not None:
-                ops.append(["delete", [current["id"]]])
-            elif value:
-                ops.append(["create", [{"type": kind, "value": value}]])
-        return ops
-
-    def _address_ops(self, fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]) -> list[RpcIn]:
-        given = {key: fields[f"address.{key}"] for key in ADDRESS_KEYS if f"address.{key}" in fields}
-        if not given:
-            return []
-        if "country" in given:
-            given["country"] = self._country_id(given["country"])
-        if existing:
-            return [["write", [existing[0]["id"]], given]]
-        return [["create", [given]]]
 
     def _country_id(self, code: object) -> int | None:
         if not code:
@@ -410,13 +267,10 @@ class TrytonConnector:
         return self._countries[key]
 
     def _overdue(self, party_id: int, company: int) -> Decimal:
-        domain: list[RpcIn] = [
-            ("party", "=", party_id), ("account.type.receivable", "=", True), ("reconciliation", "=", None),
-            ("maturity_date", "<", self._today()), ("move.state", "=", "posted"), ("move.company", "=", company),
-        ]
+        domain = overdue_domain(party_id, company, self._today())
         lines = self.client.search_read("account.move.line", domain, ["debit", "credit"],
                                         context=self._company(company))
-        return sum((_dec(line.get("debit")) - _dec(line.get("credit")) for line in lines), Decimal(0))
+        return sum((decimal_of(line.get("debit")) - decimal_of(line.get("credit")) for line in lines), Decimal(0))
 
     def _open_invoices(self, party_id: int, company: int) -> list[InvoiceSummary]:
         fields = ["number", "invoice_date", "state", "total_amount", "amount_to_pay"]
@@ -430,33 +284,3 @@ class TrytonConnector:
         domain: list[RpcIn] = [("party", "=", party_id), ("company", "=", company), *(extra or [])]
         rows = self.client.search_read(model, domain, fields, order=[("id", "ASC")], context=self._company(company))
         return [flatten_dotted(row) for row in rows]
-
-
-def _tax_list_fields(fields: Mapping[str, Any]) -> Mapping[str, Any]:
-    """`tax_identifiers` (a list) written as the party's primary tax identifier: Tryton keeps one as primary."""
-    if "tax_identifiers" not in fields:
-        return fields
-    first = (fields["tax_identifiers"] or [None])[0] or {}
-    return {**fields, "tax_identifier.type": first.get("type"), "tax_identifier.code": first.get("value")}
-
-
-def _identifier_ops(fields: Mapping[str, Any], existing: list[dict[str, RpcOut]]) -> list[RpcIn]:
-    if "tax_identifier.code" not in fields:
-        return []
-    code, kind = fields["tax_identifier.code"], fields.get("tax_identifier.type")
-    current = next((i for i in existing if kind is None or i.get("type") == kind), None)
-    if current is not None and code:
-        return [["write", [current["id"]], {"code": code, **({"type": kind} if kind else {})}]]
-    if current is not None:
-        return [["delete", [current["id"]]]]
-    if not code:
-        return []
-    if not kind:
-        raise DataRejected(SYSTEM, "a new tax identifier needs tax_identifier.type", field="tax_identifier.type")
-    return [["create", [{"type": kind, "code": code}]]]
-
-
-def _int_id(value: RpcOut) -> int:
-    if isinstance(value, int):
-        return value
-    raise ConnectorError(SYSTEM, f"unexpected record id {value!r}")

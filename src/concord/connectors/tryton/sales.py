@@ -16,7 +16,7 @@ from decimal import Decimal
 from concord.connectors.base import DataRejected
 from concord.connectors.tryton.client import RpcIn, RpcOut, TrytonClient, flatten_dotted
 from concord.connectors.tryton.config import SYSTEM
-from concord.connectors.tryton.resources import SaleSummary
+from concord.connectors.tryton.objects import SaleSummary
 
 SALE = "sale.sale"
 SUMMARY_FIELDS = ["number", "state", "sale_date", "total_amount", "currency.code", "reference"]
