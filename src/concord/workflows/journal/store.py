@@ -1,0 +1,249 @@
+"""The journal's tables and statements: runs, their steps (one row per step, appended once), and messages.
+
+A step row is the whole record of a step: its name, pickled result or error. A fresh run never reads its
+journal (there is nothing in it); a recovered run reads it once, at start. Appends use ON CONFLICT DO NOTHING
+on (workflow id, sequence): if two processes ever execute the same run, the first recorded outcome of each
+step wins and the second reads it back, so both continue on the same history.
+
+On SQLite the tables live in the workflow system database file (next to Concord's); on PostgreSQL in the
+Concord database under the `concord_workflows` schema. The schema is created here, versioned by
+`SCHEMA_VERSION` in a one-row table (this store is not part of Concord's Alembic history: its database is
+the workflow system database, which may be a different file).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from concord.workflows.journal.db import JournalDb
+
+SCHEMA_VERSION = 1
+PENDING, SUCCESS, ERROR = "PENDING", "SUCCESS", "ERROR"
+EXHAUSTED = "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
+_RUN_COLUMNS = ("workflow_id, name, status, parent_id, executor_id, input, output, error, recovery_attempts, "
+                "created_at, updated_at")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    workflow_id: str
+    name: str
+    status: str
+    parent_id: str | None
+    executor_id: str
+    input: bytes
+    output: bytes | None
+    error: bytes | None
+    recovery_attempts: int
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class StepRow:
+    seq: int
+    name: str
+    output: bytes | None
+    error: bytes | None
+    at: float
+
+
+def _tables(dialect: str) -> dict[str, str]:
+    if dialect == "postgresql":
+        return {"run": "concord_workflows.run", "step": "concord_workflows.step",
+                "message": "concord_workflows.message", "meta": "concord_workflows.meta"}
+    return {"run": "wf_run", "step": "wf_step", "message": "wf_message", "meta": "wf_meta"}
+
+
+def _ddl(dialect: str, t: dict[str, str]) -> list[str]:
+    blob, real = ("BYTEA", "DOUBLE PRECISION") if dialect == "postgresql" else ("BLOB", "REAL")
+    serial = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY" if dialect == "postgresql" else \
+        "INTEGER PRIMARY KEY AUTOINCREMENT"
+    schema = ["CREATE SCHEMA IF NOT EXISTS concord_workflows"] if dialect == "postgresql" else []
+    return [*schema,
+        f"CREATE TABLE IF NOT EXISTS {t['meta']} (version INTEGER NOT NULL)",
+        f"CREATE TABLE IF NOT EXISTS {t['run']} (workflow_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
+        f"status TEXT NOT NULL, parent_id TEXT, executor_id TEXT NOT NULL, input {blob} NOT NULL, output {blob}, "
+        f"error {blob}, recovery_attempts INTEGER NOT NULL DEFAULT 0, created_at {real} NOT NULL, "
+        f"updated_at {real} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS wf_run_status ON {t['run']} (status, executor_id)",
+        f"CREATE INDEX IF NOT EXISTS wf_run_parent ON {t['run']} (parent_id)",
+        f"CREATE TABLE IF NOT EXISTS {t['step']} (workflow_id TEXT NOT NULL, seq INTEGER NOT NULL, "
+        f"name TEXT NOT NULL, output {blob}, error {blob}, at {real} NOT NULL, PRIMARY KEY (workflow_id, seq))",
+        f"CREATE TABLE IF NOT EXISTS {t['message']} (id {serial}, destination TEXT NOT NULL, topic TEXT NOT NULL, "
+        f"body {blob} NOT NULL, sent_at {real} NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS wf_message_inbox ON {t['message']} (destination, topic, id)",
+    ]
+
+
+class JournalStore:
+    """Every statement the executor runs, on either database."""
+
+    def __init__(self, db: JournalDb) -> None:
+        self.db = db
+        self.t = _tables(db.dialect)
+
+    def create_schema(self) -> None:
+        self.db.script(_ddl(self.db.dialect, self.t))
+        rows = self.db.read(f"SELECT version FROM {self.t['meta']}", ())
+        if not rows:
+            self.db.write(lambda cur: cur.execute(f"INSERT INTO {self.t['meta']} (version) VALUES (?)",
+                                                  (SCHEMA_VERSION,)))
+        elif int(rows[0][0]) > SCHEMA_VERSION:
+            raise RuntimeError(f"the workflow journal has schema version {rows[0][0]}; this Concord knows "
+                               f"{SCHEMA_VERSION}: upgrade Concord")
+
+    def exists(self) -> bool:
+        """Whether the journal's tables are there (a CLI may look before any worker ever ran)."""
+        try:
+            self.db.read(f"SELECT 1 FROM {self.t['meta']} LIMIT 1", ())
+        except Exception:
+            return False
+        return True
+
+    # -- runs ----------------------------------------------------------------------------------------------
+    def insert_run(self, workflow_id: str, name: str, payload: bytes, parent_id: str | None,
+                   executor_id: str) -> bool:
+        """Create the run; False when the id is taken (the business key already has a run)."""
+        now = time.time()
+        sql = (f"INSERT INTO {self.t['run']} (workflow_id, name, status, parent_id, executor_id, input, "
+               f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        params = (workflow_id, name, PENDING, parent_id, executor_id, payload, now, now)
+        return bool(self.db.write(lambda cur: cur.execute(sql, params).rowcount))
+
+    def finish_run(self, workflow_id: str, status: str, output: bytes | None, error: bytes | None) -> None:
+        """The run's outcome; its unread messages go with it (nobody will receive them)."""
+        run_sql = (f"UPDATE {self.t['run']} SET status = ?, output = ?, error = ?, updated_at = ? "
+                   f"WHERE workflow_id = ? AND status = ?")
+        inbox_sql = f"DELETE FROM {self.t['message']} WHERE destination = ?"
+
+        def unit(cur: Any) -> None:
+            cur.execute(run_sql, (status, output, error, time.time(), workflow_id, PENDING))
+            cur.execute(inbox_sql, (workflow_id,))
+
+        self.db.write(unit)
+
+    def run(self, workflow_id: str) -> RunRow | None:
+        rows = self.db.read(f"SELECT {_RUN_COLUMNS} FROM {self.t['run']} WHERE workflow_id = ?", (workflow_id,))
+        return _run_row(rows[0]) if rows else None
+
+    def runs(self, statuses: Sequence[str] | None = None, prefixes: Sequence[str] | None = None,
+             name: str | None = None, limit: int = 1000) -> list[RunRow]:
+        where: list[str] = []
+        params: list[Any] = []
+        if statuses:
+            where.append(f"status IN ({', '.join('?' for _ in statuses)})")
+            params.extend(statuses)
+        if prefixes is not None:
+            if not prefixes:
+                return []
+            # substr, not LIKE: LIKE is case-insensitive on SQLite and `_`/`%` occur in ids.
+            where.append("(" + " OR ".join("substr(workflow_id, 1, ?) = ?" for _ in prefixes) + ")")
+            for prefix in prefixes:
+                params.extend((len(prefix), prefix))
+        if name is not None:
+            where.append("name = ?")
+            params.append(name)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        sql = f"SELECT {_RUN_COLUMNS} FROM {self.t['run']}{clause} ORDER BY created_at, workflow_id LIMIT ?"
+        return [_run_row(r) for r in self.db.read(sql, (*params, limit))]
+
+    def claim_for_recovery(self, executor_id: str, max_attempts: int) -> list[RunRow]:
+        """This executor's unfinished runs, each counted as one more recovery attempt; runs past the limit
+        are marked and not returned (a run that kills its process every time must not loop forever)."""
+        select = (f"SELECT {_RUN_COLUMNS} FROM {self.t['run']} WHERE status = ? AND executor_id = ? "
+                  f"ORDER BY created_at, workflow_id")
+        bump = (f"UPDATE {self.t['run']} SET recovery_attempts = recovery_attempts + 1, updated_at = ? "
+                f"WHERE workflow_id = ?")
+        give_up = f"UPDATE {self.t['run']} SET status = ?, updated_at = ? WHERE workflow_id = ?"
+
+        def unit(cur: Any) -> list[RunRow]:
+            claimed = []
+            for row in [_run_row(r) for r in cur.execute(select, (PENDING, executor_id)).fetchall()]:
+                if row.recovery_attempts >= max_attempts:
+                    cur.execute(give_up, (EXHAUSTED, time.time(), row.workflow_id))
+                else:
+                    cur.execute(bump, (time.time(), row.workflow_id))
+                    claimed.append(row)
+            return claimed
+
+        return self.db.write(unit)
+
+    # -- steps ---------------------------------------------------------------------------------------------
+    def steps(self, workflow_id: str) -> list[StepRow]:
+        rows = self.db.read(f"SELECT seq, name, output, error, at FROM {self.t['step']} WHERE workflow_id = ? "
+                            f"ORDER BY seq", (workflow_id,))
+        return [StepRow(int(r[0]), str(r[1]), _bytes(r[2]), _bytes(r[3]), float(r[4])) for r in rows]
+
+    def _append(self, cur: Any, workflow_id: str, seq: int, name: str, output: bytes | None,
+                error: bytes | None) -> StepRow | None:
+        inserted = cur.execute(
+            f"INSERT INTO {self.t['step']} (workflow_id, seq, name, output, error, at) VALUES (?, ?, ?, ?, ?, ?) "
+            f"ON CONFLICT DO NOTHING", (workflow_id, seq, name, output, error, time.time())).rowcount
+        if inserted:
+            return None
+        row = cur.execute(f"SELECT seq, name, output, error, at FROM {self.t['step']} WHERE workflow_id = ? AND "
+                          f"seq = ?", (workflow_id, seq)).fetchone()
+        return StepRow(int(row[0]), str(row[1]), _bytes(row[2]), _bytes(row[3]), float(row[4]))
+
+    def append_step(self, workflow_id: str, seq: int, name: str, output: bytes | None,
+                    error: bytes | None) -> StepRow | None:
+        """Record a step's outcome. None: recorded; a row: another executor recorded this step first."""
+        return self.db.write(lambda cur: self._append(cur, workflow_id, seq, name, output, error))
+
+    # -- messages ------------------------------------------------------------------------------------------
+    def send(self, destination: str, topic: str, body: bytes,
+             journal: tuple[str, int, str] | None = None) -> bool:
+        """Queue a message for a run that exists (False if it does not); with `journal` (workflow id, seq,
+        step name) the send is recorded as that step of the sending run, in the same transaction."""
+        sql = (f"INSERT INTO {self.t['message']} (destination, topic, body, sent_at) SELECT ?, ?, ?, ? "
+               f"WHERE EXISTS (SELECT 1 FROM {self.t['run']} WHERE workflow_id = ?)")
+
+        def unit(cur: Any) -> bool:
+            if journal is not None and self._append(cur, journal[0], journal[1], journal[2], None, None):
+                return False  # already sent by an earlier execution of this run
+            return bool(cur.execute(sql, (destination, topic, body, time.time(), destination)).rowcount)
+
+        return self.db.write(unit)
+
+    def has_message(self, workflow_id: str, topic: str) -> bool:
+        """A read before `receive`'s write transaction: a waiting run polls, and most polls find nothing."""
+        return bool(self.db.read(f"SELECT 1 FROM {self.t['message']} WHERE destination = ? AND topic = ? LIMIT 1",
+                                 (workflow_id, topic)))
+
+    def receive(self, workflow_id: str, topic: str, seq: int, name: str, timed_out: bool) -> StepRow | None:
+        """Take the oldest message on `topic` and record it as step `seq`, in one transaction; None if there is
+        none yet (unless `timed_out`: then "nothing" is recorded as the step's result)."""
+        take = (f"DELETE FROM {self.t['message']} WHERE id = (SELECT id FROM {self.t['message']} "
+                f"WHERE destination = ? AND topic = ? ORDER BY id LIMIT 1) RETURNING body")
+
+        recorded = (f"SELECT seq, name, output, error, at FROM {self.t['step']} WHERE workflow_id = ? AND "
+                    f"seq = ?")
+
+        def unit(cur: Any) -> StepRow | None:
+            if (row := cur.execute(recorded, (workflow_id, seq)).fetchone()) is not None:
+                return StepRow(int(row[0]), str(row[1]), _bytes(row[2]), _bytes(row[3]), float(row[4]))
+            # Two executors racing past the check above (PostgreSQL only: SQLite serialises writers) could
+            # consume two messages for one step; the loser's is lost. Receivers here only use messages as
+            # wake-ups and re-read their condition, so a lost one costs a poll interval, not correctness.
+            got = cur.execute(take, (workflow_id, topic)).fetchone()
+            if got is None and not timed_out:
+                return None
+            body = None if got is None else _bytes(got[0])
+            winner = self._append(cur, workflow_id, seq, name, body, None)
+            return winner or StepRow(seq, name, body, None, time.time())
+
+        return self.db.write(unit)
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+def _run_row(r: Sequence[Any]) -> RunRow:
+    return RunRow(workflow_id=str(r[0]), name=str(r[1]), status=str(r[2]), parent_id=r[3],
+                  executor_id=str(r[4]), input=bytes(r[5]), output=_bytes(r[6]), error=_bytes(r[7]),
+                  recovery_attempts=int(r[8]), created_at=float(r[9]), updated_at=float(r[10]))
