@@ -2,11 +2,11 @@
 SQLite — so what is measured is the durable machinery, not the systems.
 
 Rows, measured in the same run on the same machine:
-- ours: Concord's runtime — `WorkflowEngine` on Concord's durable journal (decision 080), `durable_step` steps
+- ours: Concord's runtime — `WorkflowEngine` on Concord's durable journal (decision 081), `durable_step` steps
   with one Pydantic input and result, the business-key workflow id, connector calls through `connector_call()`
   and `ExactlyOnceWriter`;
 - bare DBOS: the same five steps as plain `@DBOS.step` functions on dicts, on DBOS with the same SQLite settings
-  (WAL, the same synchronous level) — the engine Concord ran on before decision 080;
+  (WAL, the same synchronous level) — the engine Concord ran on before decision 081;
 - direct: the same call chain with no durability at all (the ceiling).
 Each is run sequentially (one workflow at a time, p50 latency) and with 8 workflows in flight. The per-step durable
 overhead is (p50 workflow latency - direct p50) / 5. SQLite synchronous=NORMAL (WAL; durable against a crash of
@@ -248,7 +248,7 @@ def _services(workdir: Path) -> WorkflowServices:
 
 
 def _dbos_sqlite(path: Path, synchronous: str) -> sa.Engine:
-    """DBOS's system database as Concord configured it before decision 080: IMMEDIATE transactions, plus WAL
+    """DBOS's system database as Concord configured it before decision 081: IMMEDIATE transactions, plus WAL
     (DBOS's default rollback journal costs two fsyncs per step)."""
     engine = sa.create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30})
 

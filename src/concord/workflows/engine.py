@@ -1,6 +1,6 @@
 """The one place the workflow runtime's process-global state lives.
 
-The runtime is Concord's own durable journal (`concord.workflows.journal`, decision 080; it replaced DBOS,
+The runtime is Concord's own durable journal (`concord.workflows.journal`, decision 081; it replaced DBOS,
 decision 030). Like DBOS it is one executor per process, with workflow functions registered by decorators at
 import time. A `WorkflowEngine` is built explicitly from `WorkflowSettings` and the `WorkflowServices` the
 steps use; `launch()` opens the journal and resumes the runs an earlier process left unfinished, `destroy()`
@@ -9,6 +9,7 @@ stops it. Steps reach their services through `services()`, which refuses to answ
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from concord.workflows.journal.store import JournalStore
 from concord.workflows.services import WorkflowServices
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _active: WorkflowEngine | None = None
@@ -89,6 +91,10 @@ class WorkflowEngine:
             journal_ops.activate(executor)
             self._executor = executor
             executor.launch()  # resumes the runs this executor left pending
+            if legacy := store.legacy_pending():
+                log.warning("%d workflow runs were left pending by DBOS, the engine before decision 081; they are "
+                            "not resumed: finish them with the Concord version that started them, or start their "
+                            "processes again (docs/decisions/081)", legacy)
         except BaseException:
             self._teardown()
             raise
@@ -146,7 +152,7 @@ class WorkflowEngine:
 
 
 def services() -> WorkflowServices:
-    """The services of the launched engine, for steps (which DBOS calls without our arguments on recovery)."""
+    """The services of the launched engine, for steps (which a resumed run calls without our arguments)."""
     engine = _active
     if engine is None:
         raise EngineNotRunning("no WorkflowEngine is launched in this process")

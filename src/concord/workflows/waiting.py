@@ -1,7 +1,7 @@
 """Pausing a run on an exception task until a person decides it.
 
 The task row is written by a step (idempotent on workflow, step and attempt), then the run alternates between
-reading the row (a step, so a replay sees the same answer) and `DBOS.recv` on the task's topic, which the
+reading the row (a step, so a replay sees the same answer) and `recv` on the task's topic, which the
 deciding side uses to wake it early. Waiting costs no thread beyond the run's own and survives restarts.
 """
 

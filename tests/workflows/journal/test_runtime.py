@@ -4,16 +4,20 @@ never finishes is given up; runs stopped mid-way stay pending and resume."""
 
 from __future__ import annotations
 
+import logging
 import pickle
+import sqlite3
 import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 from tests.workflows.journal.conftest import Launch
 
+from concord.workflows.engine import WorkflowEngine, WorkflowSettings
 from concord.workflows.journal import (
     EngineStopped,
     JournalClient,
@@ -33,6 +37,7 @@ from concord.workflows.journal import (
     steps_of,
     workflow,
 )
+from concord.workflows.services import WorkflowServices
 
 CALLS: Counter[str] = Counter()
 GATES: dict[str, threading.Event] = {}
@@ -270,3 +275,18 @@ def test_a_journal_that_cannot_be_written_leaves_the_run_pending_for_the_next_la
     launch()  # nothing was recorded as the run's outcome: it resumes and finishes
     assert result_of(f"wf:{key}", timeout_s=30) == 12
     assert [s.name for s in steps_of(f"wf:{key}")] == ["j-add", "j-gate", "j-add"]
+
+
+def test_runs_dbos_left_pending_are_reported_at_launch(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    url = f"sqlite:///{tmp_path / 'concord.db'}"
+    legacy = sqlite3.connect(tmp_path / "concord-workflows.sqlite")  # DBOS's tables shared the file
+    legacy.execute("CREATE TABLE workflow_status (workflow_uuid TEXT PRIMARY KEY, status TEXT)")
+    legacy.executemany("INSERT INTO workflow_status VALUES (?, ?)", [("a", "PENDING"), ("b", "SUCCESS")])
+    legacy.commit()
+    legacy.close()
+    services = WorkflowServices(engine=None, runtime=None, connectors={}, policy=None,  # type: ignore[arg-type]
+                                duplicates=None, events=None)  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING, "concord.workflows.engine"), \
+            WorkflowEngine(WorkflowSettings(database_url=url, sqlite_synchronous="NORMAL"), services):
+        pass
+    assert any("1 workflow runs were left pending by DBOS" in r.getMessage() for r in caplog.records)

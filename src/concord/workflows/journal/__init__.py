@@ -1,4 +1,4 @@
-"""Concord's durable workflow journal: the runtime under `WorkflowEngine` (decision 080).
+"""Concord's durable workflow journal: the runtime under `WorkflowEngine` (decision 081).
 
 One row per step, appended once and group-committed; a run's journal is read only when it is resumed.
 """

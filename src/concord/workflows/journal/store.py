@@ -104,6 +104,15 @@ class JournalStore:
             return False
         return True
 
+    def legacy_pending(self) -> int:
+        """Runs DBOS left pending in this database before decision 081 (the journal cannot resume them)."""
+        table = "dbos.workflow_status" if self.db.dialect == "postgresql" else "workflow_status"
+        try:
+            rows = self.db.read(f"SELECT count(*) FROM {table} WHERE status = 'PENDING'", ())
+        except Exception:
+            return 0
+        return int(rows[0][0])
+
     # -- runs ----------------------------------------------------------------------------------------------
     def insert_run(self, workflow_id: str, name: str, payload: bytes, parent_id: str | None,
                    executor_id: str) -> bool:
