@@ -51,6 +51,10 @@ class WorkflowSettings(BaseModel):
                                   "sent from another process (the CLI); local sends wake it at once")
     max_recovery_attempts: int = Field(default=100, ge=1, description="a run resumed this many times without "
                                        "finishing is given up (MAX_RECOVERY_ATTEMPTS_EXCEEDED)")
+    heartbeat_s: float = Field(default=2.0, gt=0, description="how often this process renews its liveness and "
+                               "looks for runs of dead processes to take over")
+    executor_ttl_s: float = Field(default=10.0, gt=0, description="a process whose heartbeat is older is dead: "
+                                  "its unfinished runs are taken over (a dead process on the same host at once)")
 
     def system_url(self) -> str:
         if self.system_database_url:
@@ -85,8 +89,9 @@ class WorkflowEngine:
                 raise RuntimeError("a WorkflowEngine is already launched in this process")
             _active = self
         store = JournalStore(open_db(self.settings.system_url(), self.settings.sqlite_synchronous))
-        executor = Executor(store, self.settings.executor_id, self.settings.message_poll_s,
-                            self.settings.max_recovery_attempts)
+        s = self.settings
+        executor = Executor(store, s.executor_id, s.message_poll_s, s.max_recovery_attempts, s.heartbeat_s,
+                            s.executor_ttl_s)
         try:
             journal_ops.activate(executor)
             self._executor = executor

@@ -38,10 +38,11 @@ def launch(journal_url: str) -> Iterator[Launch]:
             ops.activate(None)
             old.store.db.close()
 
-    def start(synchronous: str = "NORMAL", message_poll_s: float = 0.2, max_recovery_attempts: int = 100) -> Executor:
+    def start(synchronous: str = "NORMAL", message_poll_s: float = 0.2, max_recovery_attempts: int = 100,
+              heartbeat_s: float = 2.0, ttl_s: float = 10.0) -> Executor:
         stop_current()
         executor = Executor(JournalStore(open_db(journal_url, synchronous)), "local", message_poll_s,
-                            max_recovery_attempts)
+                            max_recovery_attempts, heartbeat_s, ttl_s)
         ops.activate(executor)
         running.append(executor)
         executor.launch()

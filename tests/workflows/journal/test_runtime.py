@@ -26,7 +26,6 @@ from concord.workflows.journal import (
     StepRetriesExhausted,
     current_workflow_id,
     list_runs,
-    ops,
     recv,
     result_of,
     run_status,
@@ -37,6 +36,7 @@ from concord.workflows.journal import (
     steps_of,
     workflow,
 )
+from concord.workflows.journal.runtime import current
 from concord.workflows.services import WorkflowServices
 
 CALLS: Counter[str] = Counter()
@@ -63,7 +63,9 @@ def add(job: Job) -> int:
 
 def _hold(key: str) -> None:
     """Block until the test opens the gate; a stopping executor cuts the wait off as a crash would."""
-    executor = ops.executor()
+    state = current.get()
+    assert state is not None
+    executor = state.executor  # the run's own (a test may run two executors)
     gate = GATES.setdefault(key, threading.Event())
     while not gate.wait(0.02):
         if executor.stopping.is_set():

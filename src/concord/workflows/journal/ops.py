@@ -90,6 +90,8 @@ def step(name: str, attempts: int = 1, interval_s: float = 1.0, backoff: float =
 
 def _run_step(state: RunState, seq: int, name: str, thunk: Callable[[], Any], attempts: int, interval_s: float,
               backoff: float, retry_on: Callable[[BaseException], bool] | None) -> StepRow:
+    if state.executor.stopping.is_set():  # a run resumed while the engine stops: act no more
+        raise EngineStopped()
     state.in_step = True
     try:
         output, error = dump(_attempt(thunk, name, attempts, interval_s, backoff, retry_on, state)), None

@@ -10,15 +10,20 @@ run's outcome never changes.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
+import os
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from concord.workflows.journal.db import JournalUnavailable
+from concord.workflows.journal.liveness import dead_owners, host_name
 from concord.workflows.journal.records import (
     EngineStopped,
     JournalMismatch,
@@ -87,12 +92,18 @@ class Executor:
     """One per process while the workflow engine is launched."""
 
     def __init__(self, store: JournalStore, executor_id: str = "local", message_poll_s: float = 1.0,
-                 max_recovery_attempts: int = 100) -> None:
+                 max_recovery_attempts: int = 100, heartbeat_s: float = 2.0, ttl_s: float = 10.0) -> None:
         self.store = store
-        self.executor_id = executor_id
+        self.host, self.pid = host_name(), os.getpid()
+        # One id per executor instance: runs are owned by the process executing them, not by a name two
+        # processes could share.
+        self.executor_id = f"{executor_id}:{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
         self.message_poll_s = message_poll_s
         self.max_recovery_attempts = max_recovery_attempts
+        self.heartbeat_s = heartbeat_s
+        self.ttl_s = ttl_s
         self.stopping = threading.Event()
+        self._beat: threading.Thread | None = None
         self._lock = threading.Lock()
         self._live: dict[str, Future[Any]] = {}
         self._threads: list[threading.Thread] = []
@@ -101,16 +112,26 @@ class Executor:
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def launch(self) -> int:
-        """Create the schema and resume this executor's unfinished runs; returns how many were resumed."""
+        """Create the schema, register, and resume the unfinished runs of dead executors (a restarted process's
+        own earlier incarnation included); returns how many were resumed. A heartbeat thread keeps this executor
+        alive for the others and adopts the runs of executors that die later."""
         self.store.create_schema()
-        claimed = self.store.claim_for_recovery(self.executor_id, self.max_recovery_attempts)
-        resumable = []
-        for row in claimed:
-            flow = _registry.get(row.name)
-            if flow is None:  # its module was not imported: leave it pending for a process that has it
-                log.error("run %s: no workflow named %r is registered; left pending", row.workflow_id, row.name)
-                continue
-            resumable.append((flow, row.workflow_id, load(row.input)))
+        self.store.register_executor(self.executor_id, self.host, self.pid)
+        adopted = self.adopt()
+        self._beat = threading.Thread(target=self._heartbeat, name="journal-heartbeat", daemon=True)
+        self._beat.start()
+        return adopted
+
+    def adopt(self) -> int:
+        """Take over and resume the unfinished runs of dead executors; returns how many."""
+        if self.stopping.is_set():
+            return 0
+        executors = self.store.executors()
+        known = sorted({*self.store.pending_owners(), *(e.executor_id for e in executors)})
+        dead = dead_owners(known, executors, self.executor_id, self.host, self.pid, self.ttl_s, time.time())
+        claimed = self.store.claim_orphans(self.executor_id, dead, sorted(_registry), self.max_recovery_attempts)
+        self.store.forget_executors(dead)
+        resumable = [(_registry[row.name], row.workflow_id, load(row.input)) for row in claimed]
         # Every resumed run is live before any starts: a resumed parent then waits on its resumed children's
         # futures instead of polling the database for them.
         futures = [self._claim(wid) for _, wid, _ in resumable]
@@ -120,13 +141,32 @@ class Executor:
         return len(resumable)
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        """Runs stop at their next durable operation (unrecorded) and are resumed by the next launch."""
+        """Runs stop at their next durable operation (unrecorded); deregistering hands them to the next live
+        executor (or the next launch)."""
         self.stopping.set()
         with self._mail:
             self._mail.notify_all()
         deadline = time.monotonic() + timeout_s
-        for thread in list(self._threads):
+        for thread in [*self._threads, *([self._beat] if self._beat else [])]:
             thread.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self._threads):
+            # A run still inside a step could yet act; our row stays so nobody takes its runs over before the
+            # TTL (it records nothing more: stopping is set).
+            log.warning("workflow runs still busy after %.0f s; their takeover waits for the TTL", timeout_s)
+            return
+        with contextlib.suppress(JournalUnavailable):  # the journal is gone: our row ages out
+            self.store.remove_executor(self.executor_id)
+
+    def _heartbeat(self) -> None:
+        while not self.stopping.wait(self.heartbeat_s):
+            try:
+                if not self.store.heartbeat(self.executor_id):
+                    log.warning("executor %s was taken for dead (no heartbeat within %.0f s): its runs may have "
+                                "been taken over; registering again", self.executor_id, self.ttl_s)
+                    self.store.register_executor(self.executor_id, self.host, self.pid)
+                self.adopt()
+            except JournalUnavailable as exc:
+                log.warning("workflow journal heartbeat failed: %s", exc)
 
     # -- starting and awaiting runs ------------------------------------------------------------------------
     def start(self, flow: Workflow[In, Out], payload: In, workflow_id: str) -> None:

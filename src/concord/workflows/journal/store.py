@@ -43,6 +43,15 @@ class RunRow:
 
 
 @dataclass(frozen=True)
+class ExecutorRow:
+    executor_id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+
+
+@dataclass(frozen=True)
 class StepRow:
     seq: int
     name: str
@@ -54,8 +63,9 @@ class StepRow:
 def _tables(dialect: str) -> dict[str, str]:
     if dialect == "postgresql":
         return {"run": "concord_workflows.run", "step": "concord_workflows.step",
-                "message": "concord_workflows.message", "meta": "concord_workflows.meta"}
-    return {"run": "wf_run", "step": "wf_step", "message": "wf_message", "meta": "wf_meta"}
+                "message": "concord_workflows.message", "meta": "concord_workflows.meta",
+                "executor": "concord_workflows.executor"}
+    return {"run": "wf_run", "step": "wf_step", "message": "wf_message", "meta": "wf_meta", "executor": "wf_executor"}
 
 
 def _ddl(dialect: str, t: dict[str, str]) -> list[str]:
@@ -76,6 +86,8 @@ def _ddl(dialect: str, t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {t['message']} (id {serial}, destination TEXT NOT NULL, topic TEXT NOT NULL, "
         f"body {blob} NOT NULL, sent_at {real} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS wf_message_inbox ON {t['message']} (destination, topic, id)",
+        f"CREATE TABLE IF NOT EXISTS {t['executor']} (executor_id TEXT PRIMARY KEY, host TEXT NOT NULL, "
+        f"pid INTEGER NOT NULL, started_at {real} NOT NULL, heartbeat_at {real} NOT NULL)",
     ]
 
 
@@ -160,26 +172,67 @@ class JournalStore:
         sql = f"SELECT {_RUN_COLUMNS} FROM {self.t['run']}{clause} ORDER BY created_at, workflow_id LIMIT ?"
         return [_run_row(r) for r in self.db.read(sql, (*params, limit))]
 
-    def claim_for_recovery(self, executor_id: str, max_attempts: int) -> list[RunRow]:
-        """This executor's unfinished runs, each counted as one more recovery attempt; runs past the limit
-        are marked and not returned (a run that kills its process every time must not loop forever)."""
-        select = (f"SELECT {_RUN_COLUMNS} FROM {self.t['run']} WHERE status = ? AND executor_id = ? "
-                  f"ORDER BY created_at, workflow_id")
-        bump = (f"UPDATE {self.t['run']} SET recovery_attempts = recovery_attempts + 1, updated_at = ? "
-                f"WHERE workflow_id = ?")
-        give_up = f"UPDATE {self.t['run']} SET status = ?, updated_at = ? WHERE workflow_id = ?"
+    def claim_orphans(self, executor_id: str, dead: Sequence[str], names: Sequence[str],
+                      max_attempts: int) -> list[RunRow]:
+        """Take over the unfinished runs of executors found dead whose workflow is one of `names` (the code this
+        process has), each counted as one more recovery attempt; runs past the limit are marked and not returned
+        (a run that kills its process every time must not loop forever). The update names the previous owner:
+        of two executors claiming one run, one wins."""
+        if not dead or not names:
+            return []
+        owners, flows = ", ".join("?" for _ in dead), ", ".join("?" for _ in names)
+        select = (f"SELECT {_RUN_COLUMNS} FROM {self.t['run']} WHERE status = ? AND executor_id IN ({owners}) "
+                  f"AND name IN ({flows}) ORDER BY created_at, workflow_id")
+        take = (f"UPDATE {self.t['run']} SET executor_id = ?, recovery_attempts = recovery_attempts + 1, "
+                f"updated_at = ? WHERE workflow_id = ? AND executor_id = ? AND status = ?")
+        give_up = (f"UPDATE {self.t['run']} SET status = ?, updated_at = ? WHERE workflow_id = ? AND executor_id = ? "
+                   f"AND status = ?")
 
         def unit(cur: Any) -> list[RunRow]:
             claimed = []
-            for row in [_run_row(r) for r in cur.execute(select, (PENDING, executor_id)).fetchall()]:
+            for row in [_run_row(r) for r in cur.execute(select, (PENDING, *dead, *names)).fetchall()]:
                 if row.recovery_attempts >= max_attempts:
-                    cur.execute(give_up, (EXHAUSTED, time.time(), row.workflow_id))
-                else:
-                    cur.execute(bump, (time.time(), row.workflow_id))
+                    cur.execute(give_up, (EXHAUSTED, time.time(), row.workflow_id, row.executor_id, PENDING))
+                elif cur.execute(take, (executor_id, time.time(), row.workflow_id, row.executor_id,
+                                        PENDING)).rowcount:
                     claimed.append(row)
             return claimed
 
         return self.db.write(unit)
+
+    # -- executors -----------------------------------------------------------------------------------------
+    def register_executor(self, executor_id: str, host: str, pid: int) -> None:
+        now = time.time()
+        sql = (f"INSERT INTO {self.t['executor']} (executor_id, host, pid, started_at, heartbeat_at) "
+               f"VALUES (?, ?, ?, ?, ?)")
+        self.db.write(lambda cur: cur.execute(sql, (executor_id, host, pid, now, now)))
+
+    def heartbeat(self, executor_id: str) -> bool:
+        """Refresh this executor's liveness; False if its row is gone (it was taken for dead)."""
+        sql = f"UPDATE {self.t['executor']} SET heartbeat_at = ? WHERE executor_id = ?"
+        return bool(self.db.write(lambda cur: cur.execute(sql, (time.time(), executor_id)).rowcount))
+
+    def remove_executor(self, executor_id: str) -> None:
+        sql = f"DELETE FROM {self.t['executor']} WHERE executor_id = ?"
+        self.db.write(lambda cur: cur.execute(sql, (executor_id,)))
+
+    def forget_executors(self, dead: Sequence[str]) -> None:
+        """Drop the rows of dead executors that own no unfinished run any more."""
+        if not dead:
+            return
+        e, r = self.t["executor"], self.t["run"]
+        sql = (f"DELETE FROM {e} WHERE executor_id IN ({', '.join('?' for _ in dead)}) AND NOT EXISTS "
+               f"(SELECT 1 FROM {r} WHERE {r}.executor_id = {e}.executor_id AND {r}.status = ?)")
+        self.db.write(lambda cur: cur.execute(sql, (*dead, PENDING)))
+
+    def executors(self) -> list[ExecutorRow]:
+        rows = self.db.read(f"SELECT executor_id, host, pid, started_at, heartbeat_at FROM {self.t['executor']}", ())
+        return [ExecutorRow(str(r[0]), str(r[1]), int(r[2]), float(r[3]), float(r[4])) for r in rows]
+
+    def pending_owners(self) -> list[str]:
+        """The executors that own unfinished runs (any of them may be dead)."""
+        rows = self.db.read(f"SELECT DISTINCT executor_id FROM {self.t['run']} WHERE status = ?", (PENDING,))
+        return [str(r[0]) for r in rows]
 
     # -- steps ---------------------------------------------------------------------------------------------
     def steps(self, workflow_id: str) -> list[StepRow]:
