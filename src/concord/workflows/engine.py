@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import make_url
 
-from concord.workflows.journal import JournalClient, RunHandle, RunStatus, Workflow
+from concord.workflows.journal import EngineStopped, JournalClient, JournalUnavailable, RunHandle, RunStatus, Workflow
 from concord.workflows.journal import ops as journal_ops
 from concord.workflows.journal.db import open_db
 from concord.workflows.journal.runtime import Executor
@@ -88,11 +90,11 @@ class WorkflowEngine:
             if _active is not None:
                 raise RuntimeError("a WorkflowEngine is already launched in this process")
             _active = self
-        store = JournalStore(open_db(self.settings.system_url(), self.settings.sqlite_synchronous))
         s = self.settings
-        executor = Executor(store, s.executor_id, s.message_poll_s, s.max_recovery_attempts, s.heartbeat_s,
-                            s.executor_ttl_s)
         try:
+            store = JournalStore(open_db(s.system_url(), s.sqlite_synchronous))
+            executor = Executor(store, s.executor_id, s.message_poll_s, s.max_recovery_attempts, s.heartbeat_s,
+                                s.executor_ttl_s)
             journal_ops.activate(executor)
             self._executor = executor
             executor.launch()  # resumes the runs this executor left pending
@@ -112,14 +114,15 @@ class WorkflowEngine:
     def _teardown(self) -> None:
         global _active
         executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.stop()
-            journal_ops.activate(None)
-            executor.store.db.close()
-        else:
-            journal_ops.activate(None)
-        with _lock:
-            _active = None
+        try:
+            if executor is not None:
+                executor.stop()
+                executor.store.db.close()
+        finally:
+            if journal_ops.active() is executor:
+                journal_ops.activate(None)
+            with _lock:
+                _active = None
 
     def __enter__(self) -> WorkflowEngine:
         return self.launch()
@@ -132,20 +135,24 @@ class WorkflowEngine:
         """Start `workflow(payload)` under `workflow_id`, the business key: a second start with the same id
         returns the first run (its input wins; the second payload is ignored)."""
         self._require()
-        return journal_ops.start_workflow(workflow, payload, workflow_id)
+        with _engine_errors():
+            return journal_ops.start_workflow(workflow, payload, workflow_id)
 
     def status(self, workflow_id: str) -> RunStatus | None:
         self._require()
-        return journal_ops.run_status(workflow_id)
+        with _engine_errors():
+            return journal_ops.run_status(workflow_id)
 
     def send(self, workflow_id: str, topic: str, message: Any) -> None:
         self._require()
-        journal_ops.send(workflow_id, topic, message)
+        with _engine_errors():
+            journal_ops.send(workflow_id, topic, message)
 
     def runs(self, workflow_id_prefix: str) -> list[RunStatus]:
         """Runs whose id starts with the prefix, e.g. every run for one customer's processes and their children."""
         self._require()
-        return journal_ops.list_runs(prefixes=workflow_id_prefix)
+        with _engine_errors():
+            return journal_ops.list_runs(prefixes=workflow_id_prefix)
 
     def wake(self, workflow_id: str, task_id: str) -> None:
         """Nudge a run waiting on `task_id` (it re-reads the task row either way; this only saves the wait)."""
@@ -154,6 +161,16 @@ class WorkflowEngine:
     def _require(self) -> None:
         if self._executor is None:
             raise EngineNotRunning("the workflow engine is not launched")
+
+
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    """Outside a run, a closed journal (the engine stopping) is an ordinary error for callers such as API
+    handlers and the signal starter, not the BaseException that stops a run."""
+    try:
+        yield
+    except (JournalUnavailable, EngineStopped) as exc:
+        raise EngineNotRunning(f"the workflow engine is stopping: {exc}") from None
 
 
 def services() -> WorkflowServices:

@@ -26,6 +26,7 @@ from concord.workflows.journal import (
     StepRetriesExhausted,
     current_workflow_id,
     list_runs,
+    ops,
     recv,
     result_of,
     run_status,
@@ -36,7 +37,9 @@ from concord.workflows.journal import (
     steps_of,
     workflow,
 )
-from concord.workflows.journal.runtime import current
+from concord.workflows.journal.db import open_db
+from concord.workflows.journal.runtime import Executor, current
+from concord.workflows.journal.store import JournalStore
 from concord.workflows.services import WorkflowServices
 
 CALLS: Counter[str] = Counter()
@@ -292,3 +295,84 @@ def test_runs_dbos_left_pending_are_reported_at_launch(tmp_path: Path, caplog: p
             WorkflowEngine(WorkflowSettings(database_url=url, sqlite_synchronous="NORMAL"), services):
         pass
     assert any("1 workflow runs were left pending by DBOS" in r.getMessage() for r in caplog.records)
+
+
+@workflow("test-journal-sender")
+def sender(job: Job) -> list[bool]:
+    answers = [send(f"nobody:{job.key}", "topic", 1), send(f"mail:{job.key}", "topic", 2)]
+    _hold(job.key)
+    return answers
+
+
+def test_a_send_is_answered_the_same_on_replay_and_finished_runs_take_no_mail(launch: Launch) -> None:
+    launch()
+    key = _key()
+    GATES[key] = threading.Event()
+    GATES[key].set()
+    run_workflow(child_flow, Job(key=key), f"mail:{key}")  # finished before anything is sent to it
+    GATES[f"{key}s"] = threading.Event()
+    start_workflow(sender, Job(key=f"{key}s"), f"send:{key}")
+    _wait("both sends recorded", lambda: len(steps_of(f"send:{key}")) == 2)
+    launch()
+    GATES[f"{key}s"].set()
+    assert result_of(f"send:{key}", timeout_s=30) == [False, False]  # the same answers after the restart
+    assert not ops.executor().store.has_message(f"mail:{key}", "topic")
+
+
+def test_an_outcome_stored_by_someone_else_wins_over_this_executors(launch: Launch) -> None:
+    executor = launch()
+    key = _key()
+    GATES[key] = threading.Event()
+    start_workflow(steps_flow, Job(key=key), f"wf:{key}")
+    _wait("the gate", lambda: CALLS[f"{key}:gate"] == 1)
+    run_table = executor.store.t["run"]
+    executor.store.db.write(lambda cur: cur.execute(  # e.g. given up by another executor meanwhile
+        f"UPDATE {run_table} SET status = 'MAX_RECOVERY_ATTEMPTS_EXCEEDED' WHERE workflow_id = ?", (f"wf:{key}",)))
+    GATES[key].set()
+    with pytest.raises(RunAbandoned):
+        result_of(f"wf:{key}", timeout_s=30)
+
+
+def test_a_run_that_outlives_its_engine_writes_nothing_into_the_next(tmp_path: Path) -> None:
+    first = Executor(JournalStore(open_db(f"sqlite:///{tmp_path / 'one.sqlite'}", "NORMAL")))
+    ops.activate(first)
+    first.launch()
+    key = _key()
+    GATES[key] = threading.Event()
+    start_workflow(stubborn, Job(key=key), f"old:{key}")
+    _wait("the run in plain code", lambda: CALLS[f"{key}:stubborn"] == 1)
+    first.stop(timeout_s=0.2)  # the run is not at a durable operation: it keeps going
+    ops.activate(None)
+    second = Executor(JournalStore(open_db(f"sqlite:///{tmp_path / 'two.sqlite'}", "NORMAL")))
+    ops.activate(second)
+    try:
+        second.launch()
+        GATES[key].set()  # the old run now sends, starts a child and takes a step: all refused
+        _wait("the old run to stop", lambda: CALLS[f"{key}:stubborn-after"] == 1)
+        time.sleep(0.2)
+        assert second.store.runs() == [] and second.store.steps(f"old:{key}") == []
+    finally:
+        second.stop(timeout_s=5)
+        ops.activate(None)
+        second.store.db.close()
+        first.store.db.close()
+
+
+@workflow("test-journal-stubborn")
+def stubborn(job: Job) -> None:
+    CALLS[f"{job.key}:stubborn"] += 1
+    GATES[job.key].wait(30)  # plain code: no durable operation to notice the engine stopping
+    CALLS[f"{job.key}:stubborn-after"] += 1
+    send(f"old:{job.key}", "topic", 1)
+    start_workflow(child_flow, job, f"old:{job.key}/child")
+
+
+def test_a_failed_launch_does_not_block_the_next(tmp_path: Path) -> None:
+    (tmp_path / "blocked").write_text("a file where the database's folder should be")
+    services = WorkflowServices(engine=None, runtime=None, connectors={}, policy=None,  # type: ignore[arg-type]
+                                duplicates=None, events=None)  # type: ignore[arg-type]
+    broken = WorkflowSettings(database_url=f"sqlite:///{tmp_path / 'blocked' / 'concord.db'}")
+    with pytest.raises(OSError):
+        WorkflowEngine(broken, services).launch()
+    with WorkflowEngine(WorkflowSettings(database_url=f"sqlite:///{tmp_path / 'concord.db'}"), services):
+        pass

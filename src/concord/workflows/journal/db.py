@@ -7,15 +7,18 @@ its own result. A lone run pays one commit per unit and no hand-off to another t
 eight runs in flight share commits. PostgreSQL takes a pooled connection per transaction: its commits are
 concurrent already.
 
-A failed transaction fails every unit in it with `JournalUnavailable`: the runs concerned stop where they are
-(their journal is intact up to the last commit) and are recovered at the next launch.
+Transient trouble (a locked file, a lost connection) is retried with backoff until it passes or the journal is
+closed; only a closed journal raises `JournalUnavailable`, and the runs concerned stop where they are (their
+journal intact up to the last commit) to be resumed by a live executor.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -24,13 +27,47 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+# SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_PROTOCOL (primary result codes)
+_SQLITE_TRANSIENT = frozenset({5, 6, 10, 13, 14, 15})
 Unit = Callable[[Any], T]  # receives a DBAPI cursor, runs its statements, returns its result
 
 
 class JournalUnavailable(BaseException):
-    """The journal could not be written (disk full, database gone, engine stopping). A BaseException on
-    purpose: workflow code catches `Exception` to handle business failures, and this is not one — the run must
-    stop unrecorded and be recovered later, not be marked failed."""
+    """The journal is closed (the engine is stopping): nothing more can be recorded. A BaseException on purpose:
+    workflow code catches `Exception` to handle business failures, and this is not one — the run must stop
+    unrecorded and be resumed later, not be marked failed. Transient database trouble is not this: it is
+    retried (see `Backoff`) until it passes or the journal is closed."""
+
+
+def transient(error: BaseException) -> bool:
+    """A failure that may pass by itself: a locked or busy SQLite file, a lost PostgreSQL connection, a
+    serialization failure. Anything else (a bad parameter, a constraint) is the caller's error."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(error, sqlite3.Error):  # "no such table" is an OperationalError too: go by the result code
+        return (getattr(error, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_TRANSIENT
+    return isinstance(error, (psycopg.OperationalError, sa_exc.OperationalError))
+
+
+class Backoff:
+    """Waits between retries of transient failures — 50 ms doubling to 2 s — until `closed` is set."""
+
+    def __init__(self, closed: threading.Event, what: str) -> None:
+        self.closed = closed
+        self.what = what
+        self.delay = 0.05
+        self.logged_at = 0.0
+
+    def wait(self, error: BaseException) -> None:
+        now = time.monotonic()
+        if now - self.logged_at > 30:  # a long outage logs twice a minute, not per retry
+            log.warning("workflow journal %s failed, retrying: %r", self.what, error)
+            self.logged_at = now
+        if self.closed.wait(self.delay):
+            raise JournalUnavailable(f"the workflow journal closed while {self.what} was retried: {error!r}")
+        self.delay = min(self.delay * 2, 2.0)
 
 
 class JournalDb(Protocol):
@@ -56,7 +93,8 @@ class _Pending:
 
 
 class SqliteJournalDb:
-    """One connection, group commit. Reads use a second connection so they never wait behind a commit."""
+    """One writer connection with group commit; reads use a second connection so they never wait behind a
+    commit. Each unit runs under a savepoint: a unit that fails (a bad parameter) fails alone, not its batch."""
 
     dialect = "sqlite"
 
@@ -69,7 +107,7 @@ class SqliteJournalDb:
         self._cv = threading.Condition()
         self._queue: list[_Pending] = []
         self._leading = False
-        self._closed = False
+        self._closed = threading.Event()
         self.commits = 0  # transactions committed (units per commit = the group commit's gain)
 
     @staticmethod
@@ -85,10 +123,11 @@ class SqliteJournalDb:
     def write(self, unit: Unit[T]) -> T:
         pending = _Pending(unit)
         with self._cv:
-            if self._closed:
-                raise JournalUnavailable("the workflow journal is closed")
             self._queue.append(pending)
             while not pending.done:
+                if self._closed.is_set():  # close() failed the queue; a late arrival fails here
+                    self._fail([pending], "the workflow journal is closed")
+                    break
                 if self._leading:
                     self._cv.wait()
                     continue
@@ -106,30 +145,66 @@ class SqliteJournalDb:
         result: T = pending.result
         return result
 
+    @staticmethod
+    def _fail(batch: list[_Pending], message: str) -> None:
+        for pending in batch:
+            if not pending.done:
+                pending.error = JournalUnavailable(message)  # one each: threads do not share a traceback
+                pending.done = True
+
     def _commit(self, batch: list[_Pending]) -> None:
+        backoff = Backoff(self._closed, "a commit")
+        while True:
+            try:
+                self._attempt(batch)
+                return
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    self._writer.execute("ROLLBACK")
+                if not transient(exc):
+                    self._fail(batch, f"the workflow journal could not commit: {exc!r}")
+                    return
+                try:
+                    backoff.wait(exc)
+                except JournalUnavailable as closed:
+                    self._fail(batch, str(closed))
+                    return
+
+    def _attempt(self, batch: list[_Pending]) -> None:
         cur = self._writer.cursor()
         try:
             cur.execute("BEGIN IMMEDIATE")
             for pending in batch:
-                pending.result = pending.unit(cur)
+                pending.result, pending.error = None, None
+                cur.execute("SAVEPOINT unit")
+                try:
+                    pending.result = pending.unit(cur)
+                except Exception as exc:
+                    if transient(exc):
+                        raise
+                    cur.execute("ROLLBACK TO unit")
+                    pending.error = exc
+                cur.execute("RELEASE unit")
             cur.execute("COMMIT")
             self.commits += 1
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self._writer.rollback()
-            failure = JournalUnavailable(f"the workflow journal could not commit: {exc!r}")
-            for pending in batch:
-                pending.error = failure
-        finally:
-            cur.close()
             for pending in batch:
                 pending.done = True
+        finally:
+            cur.close()
 
     def read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self._read_lock:
-            if self._closed:
-                raise JournalUnavailable("the workflow journal is closed")
-            return list(self._reader.execute(sql, tuple(params)).fetchall())
+        backoff = Backoff(self._closed, "a read")
+        while True:
+            with self._read_lock:
+                if self._closed.is_set():
+                    raise JournalUnavailable("the workflow journal is closed")
+                try:
+                    return list(self._reader.execute(sql, tuple(params)).fetchall())
+                except sqlite3.Error as exc:
+                    if not transient(exc):
+                        raise
+                    error = exc
+            backoff.wait(error)
 
     def script(self, statements: Sequence[str]) -> None:
         def run(cur: Any) -> None:
@@ -140,9 +215,12 @@ class SqliteJournalDb:
 
     def close(self) -> None:
         with self._cv:
+            self._closed.set()
+            self._fail(self._queue, "the workflow journal is closed")
+            self._queue = []
+            self._cv.notify_all()
             while self._leading:
                 self._cv.wait()
-            self._closed = True
         with self._read_lock:
             self._reader.close()
         self._writer.close()
@@ -158,35 +236,37 @@ class PostgresJournalDb:
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
         self._engine: Engine = create_engine(parsed, pool_size=8, max_overflow=16, pool_pre_ping=True)
-        self._closed = False
+        self._closed = threading.Event()
+
+    def _run(self, work: Callable[[Any], T], what: str) -> T:
+        backoff = Backoff(self._closed, what)
+        while True:
+            if self._closed.is_set():
+                raise JournalUnavailable("the workflow journal is closed")
+            conn = None
+            try:
+                conn = self._engine.raw_connection()
+                result = work(conn.cursor())
+                conn.commit()
+                return result
+            except Exception as exc:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.rollback()
+                if not transient(exc):
+                    raise
+                error: Exception = exc
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+            backoff.wait(error)
 
     def write(self, unit: Unit[T]) -> T:
-        if self._closed:
-            raise JournalUnavailable("the workflow journal is closed")
-        conn = self._engine.raw_connection()
-        try:
-            cur = conn.cursor()
-            result = unit(_PgCursor(cur))
-            conn.commit()
-            return result
-        except Exception as exc:
-            conn.rollback()
-            raise JournalUnavailable(f"the workflow journal could not commit: {exc!r}") from exc
-        finally:
-            conn.close()
+        return self._run(lambda cur: unit(_PgCursor(cur)), "a commit")
 
     def read(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        if self._closed:
-            raise JournalUnavailable("the workflow journal is closed")
-        conn = self._engine.raw_connection()
-        try:
-            cur = conn.cursor()
-            cur.execute(sql.replace("?", "%s"), tuple(params))
-            rows = list(cur.fetchall())
-            conn.commit()
-            return rows
-        finally:
-            conn.close()
+        return self._run(lambda cur: list(_PgCursor(cur).execute(sql, params).fetchall()), "a read")
 
     def script(self, statements: Sequence[str]) -> None:
         def run(cur: Any) -> None:
@@ -196,12 +276,12 @@ class PostgresJournalDb:
         self.write(run)
 
     def close(self) -> None:
-        self._closed = True
+        self._closed.set()
         self._engine.dispose()
 
 
 class _PgCursor:
-    """A psycopg cursor that takes the journal's `?` placeholders."""
+    """A psycopg cursor that takes the journal's `?` placeholders (no journal SQL contains a literal `?`)."""
 
     def __init__(self, cur: Any) -> None:
         self._cur = cur

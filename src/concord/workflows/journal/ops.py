@@ -47,7 +47,18 @@ def activate(executor: Executor | None) -> None:
         _executor = executor
 
 
+def active() -> Executor | None:
+    return _executor
+
+
 def executor() -> Executor:
+    """Inside a run, the run's own executor (a thread that outlived its engine must not write into the next
+    one); elsewhere the process's."""
+    state = current.get()
+    if state is not None:
+        if state.executor.stopping.is_set():
+            raise EngineStopped()
+        return state.executor
     found = _executor
     if found is None:
         raise NotLaunched("no workflow engine is launched in this process")
@@ -154,15 +165,15 @@ def recv(topic: str, timeout_s: float) -> Any:
 
 
 def send(workflow_id: str, topic: str, message: Any) -> bool:
-    """Send `message` to a run on `topic` (False: no such run). From a run's body the send is recorded: a
-    resumed run does not send it again."""
+    """Send `message` to a run on `topic` (False: no such run, or it has finished). From a run's body the send
+    is recorded with its answer: a resumed run does not send it again and gets the same answer."""
     run = executor()
     state = current.get()
     journal = None
     if state is not None and not state.in_step:
         seq, row = state.next("send")
         if row is not None:
-            return True
+            return True if row.output is None else bool(load(row.output))
         journal = (state.workflow_id, seq, "send")
     sent = run.store.send(workflow_id, topic, dump(message), journal)
     if sent:

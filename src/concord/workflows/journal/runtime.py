@@ -180,7 +180,9 @@ class Executor:
     def run_here(self, flow: Workflow[In, Out], payload: In, workflow_id: str) -> Out:
         """Run in the calling thread (a new run), or wait for the run that holds the id."""
         self._check_running()
-        if not self.store.insert_run(workflow_id, flow.name, dump(payload), None, self.executor_id):
+        parent = current.get()
+        if not self.store.insert_run(workflow_id, flow.name, dump(payload), parent.workflow_id if parent else None,
+                                     self.executor_id):
             result: Out = self.result(workflow_id)
             return result
         future = self._claim(workflow_id)
@@ -236,20 +238,39 @@ class Executor:
         try:
             try:
                 output = flow.fn(payload)
-            except Exception as error:  # the run failed: that is its outcome
-                self.store.finish_run(workflow_id, ERROR, None, dump_error(error))
-                future.set_exception(error)
+            except Exception as error:  # the run failed: that is its outcome — unless the engine is stopping,
+                if self.stopping.is_set():  # when the failure may be the shutdown's (services disposed)
+                    raise EngineStopped() from error
+                self._finish(workflow_id, future, ERROR, None, error)
             else:
-                self.store.finish_run(workflow_id, SUCCESS, dump(output), None)
-                future.set_result(output)
-        except BaseException as stopped:  # stopping, the journal failing, an interpreter exit: stays pending
-            if not isinstance(stopped, EngineStopped):
-                log.warning("run %s stopped unrecorded: %r (resumed at the next launch)", workflow_id, stopped)
-            future.set_exception(stopped)
+                self._finish(workflow_id, future, SUCCESS, output, None)
+        except BaseException as stopped:  # stopping, the journal closed, an interpreter exit: stays pending
+            if not isinstance(stopped, EngineStopped | JournalUnavailable):
+                log.warning("run %s stopped unrecorded: %r (resumed later)", workflow_id, stopped)
+            if not future.done():
+                future.set_exception(stopped)
         finally:
             with self._lock:
                 if self._live.get(workflow_id) is future:
                     del self._live[workflow_id]
+            with self._mail:
+                self._delivered = {key for key in self._delivered if key[0] != workflow_id}
+
+    def _finish(self, workflow_id: str, future: Future[Any], status: str, output: Any,
+                error: BaseException | None) -> None:
+        """Record the outcome and hand it to waiters — the stored one, if another executor finished first."""
+        recorded = self.store.finish_run(workflow_id, status, None if error else dump(output),
+                                         dump_error(error) if error else None)
+        if not recorded:
+            row = self.store.run(workflow_id)
+            try:
+                future.set_result(RunStatus(row).outcome() if row else output)
+            except Exception as stored:
+                future.set_exception(stored)
+        elif error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(output)
 
     def _check_running(self) -> None:
         if self.stopping.is_set():

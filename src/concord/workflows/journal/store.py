@@ -13,6 +13,7 @@ the workflow system database, which may be a different file).
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 from concord.workflows.journal.db import JournalDb
 
 SCHEMA_VERSION = 1
+_SCHEMA_LOCK = 0x636F6E77  # "conw": the advisory lock key creating the schema on PostgreSQL
 PENDING, SUCCESS, ERROR = "PENDING", "SUCCESS", "ERROR"
 EXHAUSTED = "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
 _RUN_COLUMNS = ("workflow_id, name, status, parent_id, executor_id, input, output, error, recovery_attempts, "
@@ -99,13 +101,22 @@ class JournalStore:
         self.t = _tables(db.dialect)
 
     def create_schema(self) -> None:
-        self.db.script(_ddl(self.db.dialect, self.t))
-        rows = self.db.read(f"SELECT version FROM {self.t['meta']}", ())
-        if not rows:
-            self.db.write(lambda cur: cur.execute(f"INSERT INTO {self.t['meta']} (version) VALUES (?)",
-                                                  (SCHEMA_VERSION,)))
-        elif int(rows[0][0]) > SCHEMA_VERSION:
-            raise RuntimeError(f"the workflow journal has schema version {rows[0][0]}; this Concord knows "
+        """Tables and version in one transaction. On PostgreSQL an advisory lock serialises two processes
+        launching at once (CREATE … IF NOT EXISTS alone races there); SQLite's BEGIN IMMEDIATE already does."""
+        meta = self.t["meta"]
+
+        def unit(cur: Any) -> int:
+            if self.db.dialect == "postgresql":
+                cur.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+            for statement in _ddl(self.db.dialect, self.t):
+                cur.execute(statement)
+            cur.execute(f"INSERT INTO {meta} (version) SELECT ? WHERE NOT EXISTS (SELECT 1 FROM {meta})",
+                        (SCHEMA_VERSION,))
+            return int(cur.execute(f"SELECT max(version) FROM {meta}").fetchone()[0])
+
+        found = self.db.write(unit)
+        if found > SCHEMA_VERSION:
+            raise RuntimeError(f"the workflow journal has schema version {found}; this Concord knows "
                                f"{SCHEMA_VERSION}: upgrade Concord")
 
     def exists(self) -> bool:
@@ -135,17 +146,19 @@ class JournalStore:
         params = (workflow_id, name, PENDING, parent_id, executor_id, payload, now, now)
         return bool(self.db.write(lambda cur: cur.execute(sql, params).rowcount))
 
-    def finish_run(self, workflow_id: str, status: str, output: bytes | None, error: bytes | None) -> None:
-        """The run's outcome; its unread messages go with it (nobody will receive them)."""
+    def finish_run(self, workflow_id: str, status: str, output: bytes | None, error: bytes | None) -> bool:
+        """Record the run's outcome (False: it was no longer pending — another executor finished it, or it was
+        given up); its unread messages go with it (nobody will receive them)."""
         run_sql = (f"UPDATE {self.t['run']} SET status = ?, output = ?, error = ?, updated_at = ? "
                    f"WHERE workflow_id = ? AND status = ?")
         inbox_sql = f"DELETE FROM {self.t['message']} WHERE destination = ?"
 
-        def unit(cur: Any) -> None:
-            cur.execute(run_sql, (status, output, error, time.time(), workflow_id, PENDING))
+        def unit(cur: Any) -> bool:
+            done = cur.execute(run_sql, (status, output, error, time.time(), workflow_id, PENDING)).rowcount
             cur.execute(inbox_sql, (workflow_id,))
+            return bool(done)
 
-        self.db.write(unit)
+        return self.db.write(unit)
 
     def run(self, workflow_id: str) -> RunRow | None:
         rows = self.db.read(f"SELECT {_RUN_COLUMNS} FROM {self.t['run']} WHERE workflow_id = ?", (workflow_id,))
@@ -259,15 +272,20 @@ class JournalStore:
     # -- messages ------------------------------------------------------------------------------------------
     def send(self, destination: str, topic: str, body: bytes,
              journal: tuple[str, int, str] | None = None) -> bool:
-        """Queue a message for a run that exists (False if it does not); with `journal` (workflow id, seq,
-        step name) the send is recorded as that step of the sending run, in the same transaction."""
+        """Queue a message for a run that is still running (False: no such run, or it has finished); with
+        `journal` (workflow id, seq, step name) the send and its answer are recorded as that step of the sending
+        run, in the same transaction — a replay gets the same answer without sending again."""
         sql = (f"INSERT INTO {self.t['message']} (destination, topic, body, sent_at) SELECT ?, ?, ?, ? "
-               f"WHERE EXISTS (SELECT 1 FROM {self.t['run']} WHERE workflow_id = ?)")
+               f"WHERE EXISTS (SELECT 1 FROM {self.t['run']} WHERE workflow_id = ? AND status = ?)")
+        recorded = f"SELECT output FROM {self.t['step']} WHERE workflow_id = ? AND seq = ?"
 
         def unit(cur: Any) -> bool:
-            if journal is not None and self._append(cur, journal[0], journal[1], journal[2], None, None):
-                return False  # already sent by an earlier execution of this run
-            return bool(cur.execute(sql, (destination, topic, body, time.time(), destination)).rowcount)
+            if journal is not None and (row := cur.execute(recorded, journal[:2]).fetchone()) is not None:
+                return bool(pickle.loads(row[0])) if row[0] is not None else True  # another execution sent it
+            sent = bool(cur.execute(sql, (destination, topic, body, time.time(), destination, PENDING)).rowcount)
+            if journal is not None:
+                self._append(cur, journal[0], journal[1], journal[2], pickle.dumps(sent), None)
+            return sent
 
         return self.db.write(unit)
 
