@@ -376,3 +376,18 @@ def test_a_failed_launch_does_not_block_the_next(tmp_path: Path) -> None:
         WorkflowEngine(broken, services).launch()
     with WorkflowEngine(WorkflowSettings(database_url=f"sqlite:///{tmp_path / 'concord.db'}"), services):
         pass
+
+
+def test_only_runs_that_make_no_progress_between_takeovers_are_given_up(launch: Launch) -> None:
+    store = launch().store
+    moving, stuck = f"moving:{_key()}", f"stuck:{_key()}"
+    for wid in (moving, stuck):
+        store.insert_run(wid, "test-journal-steps", pickle.dumps(Job(key=wid)), None, "gone-0")
+    for n in range(1, 6):  # five takeovers with a limit of two
+        store.append_step(moving, n, "j-add", pickle.dumps(1), None)  # e.g. a waiting run polling its task
+        claimed = store.claim_orphans(f"gone-{n}", [f"gone-{n - 1}"], ["test-journal-steps"], max_attempts=2)
+        assert moving in [r.workflow_id for r in claimed]
+    stuck_status = run_status(stuck)
+    moving_status = run_status(moving)
+    assert stuck_status is not None and stuck_status.status == "MAX_RECOVERY_ATTEMPTS_EXCEEDED"
+    assert moving_status is not None and moving_status.status == "PENDING" and moving_status.recovery_attempts == 1

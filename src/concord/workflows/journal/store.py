@@ -79,7 +79,8 @@ def _ddl(dialect: str, t: dict[str, str]) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {t['meta']} (version INTEGER NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {t['run']} (workflow_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
         f"status TEXT NOT NULL, parent_id TEXT, executor_id TEXT NOT NULL, input {blob} NOT NULL, output {blob}, "
-        f"error {blob}, recovery_attempts INTEGER NOT NULL DEFAULT 0, created_at {real} NOT NULL, "
+        f"error {blob}, recovery_attempts INTEGER NOT NULL DEFAULT 0, progress INTEGER NOT NULL DEFAULT 0, "
+        f"created_at {real} NOT NULL, "
         f"updated_at {real} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS wf_run_status ON {t['run']} (status, executor_id)",
         f"CREATE INDEX IF NOT EXISTS wf_run_parent ON {t['run']} (parent_id)",
@@ -189,25 +190,30 @@ class JournalStore:
                       max_attempts: int) -> list[RunRow]:
         """Take over the unfinished runs of executors found dead whose workflow is one of `names` (the code this
         process has), each counted as one more recovery attempt; runs past the limit are marked and not returned
-        (a run that kills its process every time must not loop forever). The update names the previous owner:
-        of two executors claiming one run, one wins."""
+        (a run that kills its process every time must not loop forever). A run that recorded steps since it was
+        last taken over made progress — a run waiting days for a person polls its task — and starts counting
+        again. The update names the previous owner: of two executors claiming one run, one wins."""
         if not dead or not names:
             return []
         owners, flows = ", ".join("?" for _ in dead), ", ".join("?" for _ in names)
-        select = (f"SELECT {_RUN_COLUMNS} FROM {self.t['run']} WHERE status = ? AND executor_id IN ({owners}) "
-                  f"AND name IN ({flows}) ORDER BY created_at, workflow_id")
-        take = (f"UPDATE {self.t['run']} SET executor_id = ?, recovery_attempts = recovery_attempts + 1, "
-                f"updated_at = ? WHERE workflow_id = ? AND executor_id = ? AND status = ?")
+        r, s = self.t["run"], self.t["step"]
+        select = (f"SELECT {_RUN_COLUMNS}, progress, (SELECT count(*) FROM {s} WHERE {s}.workflow_id = "
+                  f"{r}.workflow_id) FROM {r} WHERE status = ? AND executor_id IN ({owners}) AND name IN ({flows}) "
+                  f"ORDER BY created_at, workflow_id")
+        take = (f"UPDATE {r} SET executor_id = ?, recovery_attempts = ?, progress = ?, updated_at = ? "
+                f"WHERE workflow_id = ? AND executor_id = ? AND status = ?")
         give_up = (f"UPDATE {self.t['run']} SET status = ?, updated_at = ? WHERE workflow_id = ? AND executor_id = ? "
                    f"AND status = ?")
 
         def unit(cur: Any) -> list[RunRow]:
             claimed = []
-            for row in [_run_row(r) for r in cur.execute(select, (PENDING, *dead, *names)).fetchall()]:
-                if row.recovery_attempts >= max_attempts:
+            for found in cur.execute(select, (PENDING, *dead, *names)).fetchall():
+                row, progress, steps = _run_row(found), int(found[-2]), int(found[-1])
+                attempts = 1 if steps > progress else row.recovery_attempts + 1
+                if attempts > max_attempts:
                     cur.execute(give_up, (EXHAUSTED, time.time(), row.workflow_id, row.executor_id, PENDING))
-                elif cur.execute(take, (executor_id, time.time(), row.workflow_id, row.executor_id,
-                                        PENDING)).rowcount:
+                elif cur.execute(take, (executor_id, attempts, steps, time.time(), row.workflow_id,
+                                        row.executor_id, PENDING)).rowcount:
                     claimed.append(row)
             return claimed
 
