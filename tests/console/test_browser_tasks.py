@@ -32,7 +32,7 @@ T = TypeVar("T")
 
 
 def off_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """DBOS refuses its sync calls on a thread with a running event loop, which Playwright's sync API keeps."""
+    """Blocking workflow calls stay off the thread whose event loop Playwright's sync API keeps running."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(fn, *args, **kwargs).result()
 

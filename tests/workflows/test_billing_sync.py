@@ -8,13 +8,13 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from dbos import DBOS
 
 from concord.events.produce import new_event
 from concord.events.routing import WorkflowSignalTarget, load_routing
 from concord.events.subscribers import WorkflowSignalSubscriber
 from concord.hubconfig import Runtime
 from concord.workflows.engine import WorkflowEngine
+from concord.workflows.journal import steps_of
 from concord.workflows.lifecycle_model import AMEND, SYNC_BILLING, AmendRequest
 from concord.workflows.lifecycle_processes import lifecycle_specs
 from concord.workflows.processes import start_process
@@ -65,7 +65,7 @@ def test_posted_invoice_reaches_crm_and_erp_clears_a_credit_limit_hold(
     view = start_process(engine, lifecycle_specs()[AMEND], AmendRequest(customer_id=customer, change_id="Q-7",
                                                                        seats=6))
     wait_for("the amendment to pause on credit",
-             lambda: any(s["function_name"] == "crm-mark" for s in DBOS.list_workflow_steps(view.workflow_id)))
+             lambda: any(s.name == "crm-mark" for s in steps_of(view.workflow_id)))
     assert golden(engine, customer, "credit_status") == "hold"
     assert sf_account(systems, sf_id)["Credit_Status__c"] == "Hold"
     erp.set_credit_limit(int(party), Decimal("1000.00"))  # finance raises the limit in ERP: the hold clears

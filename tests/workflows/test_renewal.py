@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dbos import DBOS
 
 from concord.events.produce import new_event
 from concord.events.routing import WorkflowSignalTarget, load_routing
@@ -14,6 +13,7 @@ from concord.events.subscribers import WorkflowSignalSubscriber
 from concord.hubconfig import Runtime
 from concord.workflows.credit_signals import CreditSignalWaker
 from concord.workflows.engine import WorkflowEngine, WorkflowSettings
+from concord.workflows.journal import steps_of
 from concord.workflows.lifecycle_model import AMEND, APPLY_HOLD, RELEASE_HOLD, RENEW, AmendRequest, CreditHoldRequest
 from concord.workflows.lifecycle_processes import lifecycle_specs
 from concord.workflows.lifecycle_steps import RecordInput, ingest_fields
@@ -38,7 +38,7 @@ def _quantity(engine: WorkflowEngine, subscription: str) -> Any:
 
 
 def _steps(workflow_id: str) -> set[str]:
-    return {str(step["function_name"]) for step in DBOS.list_workflow_steps(workflow_id)}
+    return {step.name for step in steps_of(workflow_id)}
 
 
 def test_credit_hold_pauses_an_amendment_and_release_resumes_it(engine: WorkflowEngine, systems: Systems,

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dbos import DBOS
 from pydantic import BaseModel
 
 from concord.events.registry import SchemaRegistry
@@ -21,6 +20,7 @@ from concord.tasks import store
 from concord.tasks.models import TaskAction, TaskKind, TaskPublic, TaskStatus
 from concord.workflows.duplicates import ExactKeyDuplicateCheck
 from concord.workflows.engine import EngineNotRunning, WorkflowEngine, WorkflowSettings, services, system_url_for
+from concord.workflows.journal import current_workflow_id, workflow
 from concord.workflows.runs import RunContext, until_accepted
 from concord.workflows.services import WorkflowServices
 from concord.workflows.steps import Rejection, RetryLater, durable_step
@@ -53,9 +53,9 @@ def double(item: Item) -> Doubled:
     return Doubled(value=item.value * 2)
 
 
-@DBOS.workflow(name="test-runtime")
+@workflow("test-runtime")
 def doubling(item: Item) -> Doubled:
-    run = RunContext(process="test", workflow_id=DBOS.workflow_id or "", tenant="default", customer_id=item.key,
+    run = RunContext(process="test", workflow_id=current_workflow_id() or "", tenant="default", customer_id=item.key,
                      correlation_id="corr")
     result, _ = until_accepted(run, "double", double, item, ["value"])
     return result
@@ -102,8 +102,8 @@ def test_the_business_key_is_the_run_and_a_transient_failure_is_retried(engine: 
     key = uuid.uuid4().hex
     first = engine.start(doubling, f"test:{key}", Item(key=key, value=2, fail_times=1))
     second = engine.start(doubling, f"test:{key}", Item(key=key, value=50))
-    assert first.get_result(polling_interval_sec=0.05).value == 4
-    assert second.get_result(polling_interval_sec=0.05).value == 4  # the first run's answer, not a new run
+    assert first.get_result(timeout_s=60).value == 4
+    assert second.get_result(timeout_s=60).value == 4  # the first run's answer, not a new run
     assert CALLS[key] == 2  # one RetryLater, one success; the second start ran nothing
 
 
@@ -114,7 +114,7 @@ def test_exhausted_retries_become_a_task_and_retry_resumes(engine: WorkflowEngin
     assert (task.kind, task.step, task.attempt) == (TaskKind.FAILED, "double", 1)
     assert "busy" in task.message
     _decide(engine, task, TaskAction.RETRY)
-    assert handle.get_result(polling_interval_sec=0.05).value == 6
+    assert handle.get_result(timeout_s=60).value == 6
 
 
 def test_a_refusal_waits_for_a_correction_and_a_bad_correction_asks_again(engine: WorkflowEngine) -> None:
@@ -126,7 +126,7 @@ def test_a_refusal_waits_for_a_correction_and_a_bad_correction_asks_again(engine
     again = _open_task(engine, f"test:{key}")
     assert again.attempt == 2 and "correction was refused" in again.message and again.fields == ["value"]
     _decide(engine, again, TaskAction.RESOLVE, value=21)
-    assert handle.get_result(polling_interval_sec=0.05).value == 42
+    assert handle.get_result(timeout_s=60).value == 42
 
 
 def test_steps_refuse_to_run_without_a_launched_engine_and_system_urls_sit_beside_concords() -> None:
@@ -134,13 +134,13 @@ def test_steps_refuse_to_run_without_a_launched_engine_and_system_urls_sit_besid
         services()
     assert system_url_for("sqlite:////var/lib/concord/concord.db") == \
         "sqlite:////var/lib/concord/concord-workflows.sqlite"
-    assert system_url_for("postgresql+psycopg://u:p@db/concord") == "postgresql://u:p@db/concord"
+    assert system_url_for("postgresql://u:p@db/concord") == "postgresql+psycopg://u:p@db/concord"
 
 
 def test_runs_are_listed_by_business_key_prefix(engine: WorkflowEngine) -> None:
     key = uuid.uuid4().hex
-    engine.start(doubling, f"test:{key}:a", Item(key=f"{key}a", value=1)).get_result(polling_interval_sec=0.05)
-    engine.start(doubling, f"test:{key}:b", Item(key=f"{key}b", value=2)).get_result(polling_interval_sec=0.05)
+    engine.start(doubling, f"test:{key}:a", Item(key=f"{key}a", value=1)).get_result(timeout_s=60)
+    engine.start(doubling, f"test:{key}:b", Item(key=f"{key}b", value=2)).get_result(timeout_s=60)
     runs = engine.runs(f"test:{key}:")
     assert sorted(r.workflow_id for r in runs) == [f"test:{key}:a", f"test:{key}:b"]
     assert {r.status for r in runs} == {"SUCCESS"}

@@ -1,7 +1,7 @@
 """The app `concord serve` runs: the API, plus the workflow runtime when a connections file is configured.
 
 `create_app` takes an already launched engine (tests, `concord workflows worker --serve`). A served process owns
-its engine instead: it is launched when the app starts (DBOS recovers this executor's unfinished runs then) and
+its engine instead: it is launched when the app starts (the journal resumes this executor's unfinished runs then) and
 destroyed when it stops, so `/api/v1/process/...` works from plain `concord serve --connections FILE`.
 """
 
@@ -56,7 +56,7 @@ def create_serving_app(settings: Settings, runtime: Runtime | None = None,
             if shared is not None:
                 stack.callback(shared.close)
             hosting = hosted_workflows(settings, runtime, connections, targets=shared)
-            # DBOS launches synchronously (and recovers runs): off the event loop.
+            # The engine launches synchronously (and resumes runs): off the event loop.
             served.state.workflows = await asyncio.to_thread(stack.enter_context, hosting)
             try:
                 async with inner(served), _syncing(served, plan, settings.sync_idle_s):

@@ -1,7 +1,7 @@
 """`concord explain CUSTOMER` ("why is this customer blocked?") and `concord lifecycle start PROCESS field=value…`
 (renew, amend-subscription, apply/release-credit-hold, sync-billing-status, suspend-account, close-account).
 
-The CLI never runs workflows itself (that is a worker's job, and DBOS would recover other runs here): `start`
+The CLI never runs workflows itself (that is a worker's job, and its executor would resume other runs here): `start`
 validates the request locally, so a bad field is named before anything is sent, then posts it to the process
 API (`--api`, key from CONCORD_API_KEY); `explain` reads the store and the workflow system database directly.
 """
@@ -14,14 +14,13 @@ from typing import Annotated, Any
 import httpx
 import orjson
 import typer
-from dbos import DBOSClient
 from pydantic import ValidationError
 from rich.markup import escape
-from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from concord.cli.common import console, database, fail, settings
 from concord.workflows.engine import system_url_for
 from concord.workflows.explain import Explanation, RunFact, gather, run_prefixes, runs_of
+from concord.workflows.journal import JournalClient
 from concord.workflows.lifecycle_processes import lifecycle_specs
 
 lifecycle_app = typer.Typer(help="Lifecycle processes after onboarding: renewals, credit holds, closures.")
@@ -70,14 +69,11 @@ def start(process: Annotated[str, typer.Argument(help="process name, e.g. amend-
 
 
 def _runs(database_url: str, tenant: str, customer: str) -> list[RunFact]:
-    client = DBOSClient(system_database_url=system_url_for(database_url))
+    client = JournalClient(system_url_for(database_url))
     try:
-        return runs_of(client.list_workflows(workflow_id_prefix=run_prefixes(tenant, customer), load_input=False,
-                                             load_output=False))
-    except (OperationalError, ProgrammingError):  # no worker ever ran here: DBOS has not made its tables yet
-        return []
+        return runs_of(client.runs(run_prefixes(tenant, customer)))  # none if no worker ever ran here
     finally:
-        client.destroy()
+        client.close()
 
 
 def _print(answer: Explanation) -> None:

@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict
 
 from concord.connectors.base import ConnectorError
@@ -27,6 +26,7 @@ from concord.ingest.service import prepare_all, process_in_transaction
 from concord.security.mapping_sync import sync_engine as sync_mappings
 from concord.storage import queries
 from concord.workflows.engine import services
+from concord.workflows.journal import current_workflow_id, result_of, workflow
 from concord.workflows.lifecycle_model import (
     ACTIVATE_CONTRACT,
     AccountSystems,
@@ -233,7 +233,7 @@ def _after_onboarding(run: RunContext, contract_id: str) -> AccountSystems | Non
     if pending is None or pending.contract_id == contract_id:
         return None
     try:
-        DBOS.get_result(pending.workflow_id)  # durable: a restart waits on, it does not wait twice
+        result_of(pending.workflow_id)  # durable: a restart waits on, it does not wait twice
     except Exception:  # a failed onboarding: placing the order below says what is missing
         log.warning("onboarding %s failed; placing the order for %s anyway", pending.workflow_id, contract_id)
     return load_account(run)  # a second read, its own step: the party and organization onboarding made
@@ -273,9 +273,9 @@ def deal_in_crm(contract_id: str | None) -> str | None:
     return str(bound[0]) if bound else None
 
 
-@DBOS.workflow(name=ACTIVATE_CONTRACT)
+@workflow(ACTIVATE_CONTRACT)
 def activate_contract(request: ActivateContractRequest) -> ProcessResult:
-    wid = DBOS.workflow_id or workflow_id(ACTIVATE_CONTRACT, request)
+    wid = current_workflow_id() or workflow_id(ACTIVATE_CONTRACT, request)
     run = RunContext(process=ACTIVATE_CONTRACT, workflow_id=wid, tenant=request.tenant,
                      customer_id=request.customer_id, correlation_id=request.correlation_id or wid)
     try:

@@ -7,11 +7,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, Field
 
 from concord.connectors.base import ConnectorError
 from concord.workflows.engine import services
+from concord.workflows.journal import current_workflow_id, workflow
 from concord.workflows.lifecycle_model import (
     SYNC_BILLING,
     AccountSystems,
@@ -86,9 +86,9 @@ def collect_billing(data: CollectInput) -> BillingFigures:
                           invoices=[*erp.invoices, *billing.invoices])
 
 
-@DBOS.workflow(name=SYNC_BILLING)
+@workflow(SYNC_BILLING)
 def sync_billing_status(request: BillingSyncRequest) -> ProcessResult:
-    wid = DBOS.workflow_id or workflow_id(SYNC_BILLING, request)
+    wid = current_workflow_id() or workflow_id(SYNC_BILLING, request)
     run = RunContext(process=SYNC_BILLING, workflow_id=wid, tenant=request.tenant, customer_id=request.customer_id,
                      correlation_id=request.correlation_id or wid)
     try:

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Literal
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, Field
 
 from concord.connectors.base import ConnectorError
 from concord.tasks.models import TaskAction, TaskKind
 from concord.workflows.engine import services
+from concord.workflows.journal import current_workflow_id, workflow
 from concord.workflows.lifecycle_model import (
     CLOSE,
     SUSPEND,
@@ -184,7 +184,7 @@ def _govern(run: RunContext, request: GovernedRequest, mode: Mode) -> ProcessRes
 
 
 def _guarded(process: str, request: GovernedRequest, mode: Mode) -> ProcessResult:
-    wid = DBOS.workflow_id or workflow_id(process, request)
+    wid = current_workflow_id() or workflow_id(process, request)
     run = RunContext(process=process, workflow_id=wid, tenant=request.tenant, customer_id=request.customer_id,
                      correlation_id=request.correlation_id or wid)
     try:
@@ -193,11 +193,11 @@ def _guarded(process: str, request: GovernedRequest, mode: Mode) -> ProcessResul
         return ProcessResult(status="cancelled", customer_id=run.customer_id, cancelled_at=cancelled.step)
 
 
-@DBOS.workflow(name=SUSPEND)
+@workflow(SUSPEND)
 def suspend_account(request: GovernedRequest) -> ProcessResult:
     return _guarded(SUSPEND, request, "suspended")
 
 
-@DBOS.workflow(name=CLOSE)
+@workflow(CLOSE)
 def close_account(request: GovernedRequest) -> ProcessResult:
     return _guarded(CLOSE, request, "closed")

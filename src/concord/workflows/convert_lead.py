@@ -8,8 +8,7 @@ and an audit entry naming who qualified it. One run per lead: converting the sam
 
 from __future__ import annotations
 
-from dbos import DBOS
-
+from concord.workflows.journal import current_workflow_id, workflow
 from concord.workflows.lifecycle_model import CONVERT_LEAD, ConvertLeadRequest, ProcessResult, workflow_id
 from concord.workflows.lifecycle_steps import (
     SF_STAGE,
@@ -40,9 +39,9 @@ def _convert(run: RunContext, request: ConvertLeadRequest) -> ProcessResult:
                                  "salesforce_id": account.salesforce_id})
 
 
-@DBOS.workflow(name=CONVERT_LEAD)
+@workflow(CONVERT_LEAD)
 def convert_lead(request: ConvertLeadRequest) -> ProcessResult:
-    wid = DBOS.workflow_id or workflow_id(CONVERT_LEAD, request)
+    wid = current_workflow_id() or workflow_id(CONVERT_LEAD, request)
     run = RunContext(process=CONVERT_LEAD, workflow_id=wid, tenant=request.tenant, customer_id=request.customer_id,
                      correlation_id=request.correlation_id or wid)
     try:

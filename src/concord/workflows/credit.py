@@ -13,12 +13,12 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict
 
 from concord.connectors.base import ConnectorError, NotFound
 from concord.storage import queries
 from concord.workflows.engine import engine_settings, services
+from concord.workflows.journal import recv
 from concord.workflows.lifecycle_model import CREDIT_TOPIC, AccountSystems, CreditStanding
 from concord.workflows.lifecycle_steps import SF_CREDIT, RecordInput, mark_crm, record_fields
 from concord.workflows.runs import RunContext, until_resident
@@ -125,7 +125,7 @@ def credit_gate(run: RunContext, account: AccountSystems) -> tuple[CreditStandin
     _record_credit(run, account, standing, "credit-hold")
     poll_s = engine_settings().task_poll_s
     while standing.hold:
-        DBOS.recv(topic=CREDIT_TOPIC, timeout_seconds=poll_s)
+        recv(CREDIT_TOPIC, poll_s)
         standing = until_resident(run, "credit-check", credit_check, CreditInput(run=run, account=account))
     _record_credit(run, account, standing, "credit-cleared")
     return standing, True

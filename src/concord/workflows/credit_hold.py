@@ -8,9 +8,8 @@ re-checks ERP and goes on by itself when nothing else holds it. Both are audited
 
 from __future__ import annotations
 
-from dbos import DBOS
-
 from concord.workflows.credit import CreditInput, credit_check
+from concord.workflows.journal import current_workflow_id, list_runs, send, workflow
 from concord.workflows.lifecycle_model import (
     AMEND,
     APPLY_HOLD,
@@ -34,23 +33,23 @@ from concord.workflows.lifecycle_steps import (
 )
 from concord.workflows.renewal import CustomerVanished
 from concord.workflows.runs import Cancelled, RunContext
+from concord.workflows.steps import durable_step
 
 
 def paused_prefixes(tenant: str, customer_id: str) -> list[str]:
     return [f"{process}:{tenant}:{customer_id}:" for process in (AMEND, RENEW)]
 
 
+@durable_step("find-paused")
 def find_paused(run: RunContext) -> list[str]:
-    """The customer's renewals and amendments still running (a run past its gate ignores a wake-up). DBOS records
-    the listing as a step of the calling workflow, so a replay sees the same list."""
-    pending = DBOS.list_workflows(status=["PENDING", "ENQUEUED"],
-                                  workflow_id_prefix=paused_prefixes(run.tenant, run.customer_id),
-                                  load_input=False, load_output=False)
+    """The customer's renewals and amendments still running (a run past its gate ignores a wake-up). A step:
+    a replay sees the same list."""
+    pending = list_runs(statuses=["PENDING"], prefixes=paused_prefixes(run.tenant, run.customer_id))
     return sorted(s.workflow_id for s in pending)
 
 
 def _context(process: str, request: CreditHoldRequest) -> RunContext:
-    wid = DBOS.workflow_id or workflow_id(process, request)
+    wid = current_workflow_id() or workflow_id(process, request)
     return RunContext(process=process, workflow_id=wid, tenant=request.tenant, customer_id=request.customer_id,
                       correlation_id=request.correlation_id or wid)
 
@@ -92,13 +91,13 @@ def _release(run: RunContext, request: CreditHoldRequest) -> ProcessResult:
                             "erp_credit": standing.status}))
     paused = find_paused(run)
     for paused_id in paused:
-        DBOS.send(paused_id, "released", CREDIT_TOPIC)
+        send(paused_id, CREDIT_TOPIC, "released")
     return ProcessResult(status="completed", customer_id=run.customer_id,
                          detail={"lifecycle_state": "active", "erp_credit": standing.model_dump(mode="json"),
                                  "woken": paused})
 
 
-@DBOS.workflow(name=APPLY_HOLD)
+@workflow(APPLY_HOLD)
 def apply_credit_hold(request: CreditHoldRequest) -> ProcessResult:
     run = _context(APPLY_HOLD, request)
     try:
@@ -107,7 +106,7 @@ def apply_credit_hold(request: CreditHoldRequest) -> ProcessResult:
         return ProcessResult(status="cancelled", customer_id=run.customer_id, cancelled_at=cancelled.step)
 
 
-@DBOS.workflow(name=RELEASE_HOLD)
+@workflow(RELEASE_HOLD)
 def release_credit_hold(request: CreditHoldRequest) -> ProcessResult:
     run = _context(RELEASE_HOLD, request)
     try:

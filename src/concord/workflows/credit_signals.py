@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 
 import orjson
-from dbos import DBOS
 from sqlalchemy import select, update
 
 from concord.events.tables import workflow_signals
 from concord.workflows.credit_hold import paused_prefixes
 from concord.workflows.engine import WorkflowEngine
+from concord.workflows.journal import list_runs
 from concord.workflows.lifecycle_model import CREDIT_TOPIC
 from concord.workflows.signals import SignalStarter
 
@@ -45,8 +45,7 @@ class CreditSignalWaker(SignalStarter):
         return woken
 
     def _wake(self, tenant: str, customer: str) -> int:
-        paused = DBOS.list_workflows(status=["PENDING", "ENQUEUED"], load_input=False, load_output=False,
-                                     workflow_id_prefix=paused_prefixes(tenant, customer))
+        paused = list_runs(statuses=["PENDING"], prefixes=paused_prefixes(tenant, customer))
         for run in paused:
             self.engine.send(run.workflow_id, CREDIT_TOPIC, "released")
         return len(paused)

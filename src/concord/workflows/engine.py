@@ -1,28 +1,33 @@
-"""The one place DBOS's process-global state lives.
+"""The one place the workflow runtime's process-global state lives.
 
-DBOS is a singleton: one instance per process, configured, launched and destroyed through class methods, with
-workflow functions registered by decorators at import time. Concord keeps all of that here: a `WorkflowEngine` is
-built explicitly from `WorkflowSettings` and the `WorkflowServices` the steps use, `launch()` starts DBOS (and
-recovers the runs an earlier process left unfinished), `destroy()` stops it. Steps reach their services through
-`services()`, which refuses to answer while no engine is launched. See docs/decisions/030.
+The runtime is Concord's own durable journal (`concord.workflows.journal`, decision 081; it replaced DBOS,
+decision 030). Like DBOS it is one executor per process, with workflow functions registered by decorators at
+import time. A `WorkflowEngine` is built explicitly from `WorkflowSettings` and the `WorkflowServices` the
+steps use; `launch()` opens the journal and resumes the runs an earlier process left unfinished, `destroy()`
+stops it. Steps reach their services through `services()`, which refuses to answer while no engine is launched.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
-from dbos import DBOS, DBOSClient, SetWorkflowID, WorkflowHandle, WorkflowStatus
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
+from concord.workflows.journal import EngineStopped, JournalClient, JournalUnavailable, RunHandle, RunStatus, Workflow
+from concord.workflows.journal import ops as journal_ops
+from concord.workflows.journal.db import open_db
+from concord.workflows.journal.runtime import Executor
+from concord.workflows.journal.store import JournalStore
 from concord.workflows.services import WorkflowServices
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _active: WorkflowEngine | None = None
@@ -33,8 +38,8 @@ class EngineNotRunning(RuntimeError):
 
 
 class WorkflowSettings(BaseModel):
-    """Where DBOS keeps its state. `system_database_url` None: derived from the Concord database URL (a SQLite
-    file next to it, or the same PostgreSQL database under the `dbos` schema)."""
+    """Where the journal lives. `system_database_url` None: derived from the Concord database URL (a SQLite
+    file next to it, or the same PostgreSQL database under the `concord_workflows` schema)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -44,6 +49,14 @@ class WorkflowSettings(BaseModel):
     executor_id: str = "local"
     sqlite_synchronous: str = Field(default="FULL", pattern=r"^(FULL|NORMAL|EXTRA|OFF)$")
     task_poll_s: float = Field(default=30.0, gt=0, description="how often a waiting run re-reads its task row")
+    message_poll_s: float = Field(default=1.0, gt=0, description="how often a waiting run looks for messages "
+                                  "sent from another process (the CLI); local sends wake it at once")
+    max_recovery_attempts: int = Field(default=100, ge=1, description="a run resumed this many times without "
+                                       "finishing is given up (MAX_RECOVERY_ATTEMPTS_EXCEEDED)")
+    heartbeat_s: float = Field(default=2.0, gt=0, description="how often this process renews its liveness and "
+                               "looks for runs of dead processes to take over")
+    executor_ttl_s: float = Field(default=10.0, gt=0, description="a process whose heartbeat is older is dead: "
+                                  "its unfinished runs are taken over (a dead process on the same host at once)")
 
     def system_url(self) -> str:
         if self.system_database_url:
@@ -59,45 +72,17 @@ def system_url_for(database_url: str) -> str:
             raise ValueError("workflows need a file database: set CONCORD_DATABASE_URL to a sqlite file")
         path = Path(name)
         return f"sqlite:///{path.with_name(path.stem + '-workflows.sqlite')}"
-    # DBOS talks to PostgreSQL through psycopg itself: give it the plain scheme.
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def _sqlite_engine(url: str, synchronous: str) -> sa.Engine:
-    parsed = make_url(url)
-    if parsed.database:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # As DBOS's own SQLite engine (IMMEDIATE transactions serialise writers), plus WAL: DBOS's default
-        # rollback journal costs two fsyncs per step.
-        dbapi_conn.isolation_level = "IMMEDIATE"
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")
-        dbapi_conn.execute(f"PRAGMA synchronous={synchronous}")
-        dbapi_conn.execute("PRAGMA busy_timeout=30000")
-        dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
-    return engine
-
-
-def dbos_config(settings: WorkflowSettings) -> dict[str, Any]:
-    url = settings.system_url()
-    config: dict[str, Any] = {"name": settings.app_name, "system_database_url": url, "run_admin_server": False,
-                              "executor_id": settings.executor_id, "log_level": "WARNING"}
-    if url.startswith("sqlite"):
-        config["system_database_engine"] = _sqlite_engine(url, settings.sqlite_synchronous)
-    return config
+    return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 
 
 class WorkflowEngine:
-    """DBOS for this process: built with settings and services, launched and destroyed explicitly."""
+    """The journal's executor for this process: built with settings and services, launched and destroyed
+    explicitly."""
 
     def __init__(self, settings: WorkflowSettings, services: WorkflowServices) -> None:
         self.settings = settings
         self.services = services
-        self._launched = False
+        self._executor: Executor | None = None
 
     def launch(self) -> WorkflowEngine:
         global _active
@@ -105,25 +90,39 @@ class WorkflowEngine:
             if _active is not None:
                 raise RuntimeError("a WorkflowEngine is already launched in this process")
             _active = self
+        s = self.settings
         try:
-            DBOS(config=dbos_config(self.settings))  # type: ignore[arg-type]
-            DBOS.launch()  # recovers the runs this executor left pending
+            store = JournalStore(open_db(s.system_url(), s.sqlite_synchronous))
+            executor = Executor(store, s.executor_id, s.message_poll_s, s.max_recovery_attempts, s.heartbeat_s,
+                                s.executor_ttl_s)
+            journal_ops.activate(executor)
+            self._executor = executor
+            executor.launch()  # resumes the runs this executor left pending
+            if legacy := store.legacy_pending():
+                log.warning("%d workflow runs were left pending by DBOS, the engine before decision 081; they are "
+                            "not resumed: finish them with the Concord version that started them, or start their "
+                            "processes again (docs/decisions/081)", legacy)
         except BaseException:
-            DBOS.destroy()
-            with _lock:
-                _active = None
+            self._teardown()
             raise
-        self._launched = True
         return self
 
     def destroy(self) -> None:
+        if self._executor is not None:
+            self._teardown()
+
+    def _teardown(self) -> None:
         global _active
-        if not self._launched:
-            return
-        DBOS.destroy()
-        self._launched = False
-        with _lock:
-            _active = None
+        executor, self._executor = self._executor, None
+        try:
+            if executor is not None:
+                executor.stop()
+                executor.store.db.close()
+        finally:
+            if journal_ops.active() is executor:
+                journal_ops.activate(None)
+            with _lock:
+                _active = None
 
     def __enter__(self) -> WorkflowEngine:
         return self.launch()
@@ -132,37 +131,50 @@ class WorkflowEngine:
         self.destroy()
 
     # -- running workflows ------------------------------------------------------------------------------
-    def start(self, workflow: Callable[[Any], R], workflow_id: str, payload: Any) -> WorkflowHandle[R]:
+    def start(self, workflow: Workflow[Any, R], workflow_id: str, payload: Any) -> RunHandle[R]:
         """Start `workflow(payload)` under `workflow_id`, the business key: a second start with the same id
         returns the first run (its input wins; the second payload is ignored)."""
         self._require()
-        with SetWorkflowID(workflow_id):
-            return DBOS.start_workflow(workflow, payload)
+        with _engine_errors():
+            return journal_ops.start_workflow(workflow, payload, workflow_id)
 
-    def status(self, workflow_id: str) -> WorkflowStatus | None:
+    def status(self, workflow_id: str) -> RunStatus | None:
         self._require()
-        return DBOS.get_workflow_status(workflow_id)
+        with _engine_errors():
+            return journal_ops.run_status(workflow_id)
 
     def send(self, workflow_id: str, topic: str, message: Any) -> None:
         self._require()
-        DBOS.send(workflow_id, message, topic)
+        with _engine_errors():
+            journal_ops.send(workflow_id, topic, message)
 
-    def runs(self, workflow_id_prefix: str) -> list[WorkflowStatus]:
+    def runs(self, workflow_id_prefix: str) -> list[RunStatus]:
         """Runs whose id starts with the prefix, e.g. every run for one customer's processes and their children."""
         self._require()
-        return DBOS.list_workflows(workflow_id_prefix=workflow_id_prefix, load_input=False, load_output=False)
+        with _engine_errors():
+            return journal_ops.list_runs(prefixes=workflow_id_prefix)
 
     def wake(self, workflow_id: str, task_id: str) -> None:
         """Nudge a run waiting on `task_id` (it re-reads the task row either way; this only saves the wait)."""
         self.send(workflow_id, task_id, "decided")
 
     def _require(self) -> None:
-        if not self._launched:
+        if self._executor is None:
             raise EngineNotRunning("the workflow engine is not launched")
 
 
+@contextmanager
+def _engine_errors() -> Iterator[None]:
+    """Outside a run, a closed journal (the engine stopping) is an ordinary error for callers such as API
+    handlers and the signal starter, not the BaseException that stops a run."""
+    try:
+        yield
+    except (JournalUnavailable, EngineStopped) as exc:
+        raise EngineNotRunning(f"the workflow engine is stopping: {exc}") from None
+
+
 def services() -> WorkflowServices:
-    """The services of the launched engine, for steps (which DBOS calls without our arguments on recovery)."""
+    """The services of the launched engine, for steps (which a resumed run calls without our arguments)."""
     engine = _active
     if engine is None:
         raise EngineNotRunning("no WorkflowEngine is launched in this process")
@@ -177,13 +189,13 @@ def engine_settings() -> WorkflowSettings:
 
 
 class ClientWaker:
-    """Wakes waiting runs from a process that must not run workflows (the CLI): a DBOS client only sends."""
+    """Wakes waiting runs from a process that must not run workflows (the CLI): a journal client only sends."""
 
     def __init__(self, settings: WorkflowSettings) -> None:
-        self._client = DBOSClient(system_database_url=settings.system_url())
+        self._client = JournalClient(settings.system_url(), settings.sqlite_synchronous)
 
     def wake(self, workflow_id: str, task_id: str) -> None:
-        self._client.send(workflow_id, "decided", topic=task_id)
+        self._client.send(workflow_id, task_id, "decided")
 
     def close(self) -> None:
-        self._client.destroy()
+        self._client.close()

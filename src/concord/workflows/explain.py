@@ -28,7 +28,7 @@ _DOWNSTREAM = {"scim", "zendesk", "stripe", "salesforce", "hubspot"}
 class RunFact(BaseModel):
     workflow_id: str
     process: str
-    status: str  # DBOS status: PENDING, SUCCESS, ERROR, ...
+    status: str  # journal status: PENDING, SUCCESS, ERROR, MAX_RECOVERY_ATTEMPTS_EXCEEDED
     parent: str | None = None  # the run that started this one as its child
 
 
@@ -159,7 +159,7 @@ def run_prefixes(tenant: str, customer_id: str) -> list[str]:
 
 
 def runs_of(statuses: list[Any]) -> list[RunFact]:
-    """DBOS `WorkflowStatus` rows (from DBOS.list_workflows or a DBOSClient) as facts."""
+    """The journal's `RunStatus` rows (from the engine or a `JournalClient`) as facts."""
     return [RunFact(workflow_id=s.workflow_id, process=str(s.name), status=str(s.status),
                     parent=getattr(s, "parent_workflow_id", None)) for s in statuses]
 

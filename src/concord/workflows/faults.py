@@ -1,5 +1,5 @@
 """A crash hook for the crash tests: SIGKILL this process right after a named step's side effects took place
-and before DBOS recorded the step's result — the moment a restart is most likely to repeat an effect.
+and before the journal recorded the step's result — the moment a restart is most likely to repeat an effect.
 
 Off unless `CONCORD_WORKFLOW_CRASH_AT` names a step, optionally for one subject only (`erp-create@<customer id>`);
 read once, when the services are built, not at import.

@@ -1,5 +1,6 @@
 """Hosting the workflow runtime in a process: one place that builds the connectors from a connections file,
-launches DBOS (recovering unfinished runs) and runs the event-signal starter and the credit waker beside it.
+launches the workflow engine (resuming unfinished runs) and runs the event-signal starter and the credit
+waker beside it.
 
 Both `concord workflows worker` and `concord serve --connections FILE` (CONCORD_CONNECTIONS) host workflows through
 `hosted_workflows()`, so a plain API server answers `/api/v1/process/...` for real (see docs/decisions/070). The
@@ -66,7 +67,7 @@ def hosted_workflows(settings: Settings, runtime: Runtime, connections: Path, po
         services = standard_services(db, runtime, targets.default, settings.config_dir, targets.residency)
         wf_settings = WorkflowSettings(database_url=settings.database_url,
                                        sqlite_synchronous=settings.sqlite_synchronous)
-        specs = {**process_specs(), **lifecycle_specs()}  # imports every workflow before launch: DBOS recovers them
+        specs = {**process_specs(), **lifecycle_specs()}  # every workflow imported before launch: runs resume
         with WorkflowEngine(wf_settings, services) as engine:
             starter = SignalStarter(engine, specs)
             starter.start(poll_interval_s)

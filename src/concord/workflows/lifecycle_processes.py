@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from concord.canonical.lifecycle import IllegalTransition, LifecycleState, check_transition
 from concord.storage import queries
 from concord.workflows import activate_contract, billing_sync, closure, convert_lead, credit_hold, renewal
+from concord.workflows.journal import Workflow
 from concord.workflows.lifecycle_model import (
     ACTIVATE_CONTRACT,
     AMEND,
@@ -95,7 +96,7 @@ def _activation_may_start(engine: Engine, request: Any) -> None:
         raise NotAllowedInState(current, "a contract activation")
 
 
-def _spec(name: str, request: type[Any], workflow: Callable[[Any], Any], preflight: Callable[[Engine, Any], None],
+def _spec(name: str, request: type[Any], workflow: Workflow[Any, Any], preflight: Callable[[Engine, Any], None],
           target: LifecycleState | None = None) -> ProcessSpec:
     return ProcessSpec(name=name, request=request, workflow=workflow,
                        workflow_id=lambda r: workflow_id(name, r), preflight=preflight, target_state=target)

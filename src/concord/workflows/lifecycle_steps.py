@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict
 
 from concord.connectors.base import ConnectorError
@@ -17,6 +16,7 @@ from concord.security.audit import Entry, append_many
 from concord.security.mapping_sync import sync_engine as sync_mappings
 from concord.storage import queries
 from concord.workflows.engine import services
+from concord.workflows.journal import run_status
 from concord.workflows.lifecycle_model import AccountSystems
 from concord.workflows.onboarding_model import workflow_id_for
 from concord.workflows.provisioning import CHILDREN
@@ -70,7 +70,7 @@ class AuditInput(BaseModel):
 
 def _onboarded_ids(tenant: str, customer_id: str) -> dict[str, dict[str, str]]:
     onboarding = workflow_id_for(tenant, customer_id)
-    status = DBOS.get_workflow_status(onboarding)
+    status = run_status(onboarding)
     output = None if status is None else status.output
     systems = getattr(output, "systems", None)
     if isinstance(systems, dict):
@@ -79,7 +79,7 @@ def _onboarded_ids(tenant: str, customer_id: str) -> dict[str, dict[str, str]]:
     # provisioning children finished — their results name the support organization, billing customer, group.
     made: dict[str, dict[str, str]] = {}
     for child in CHILDREN:
-        child_status = DBOS.get_workflow_status(f"{onboarding}/{child}")
+        child_status = run_status(f"{onboarding}/{child}")
         result = None if child_status is None else child_status.output
         ids, system = getattr(result, "ids", None), getattr(result, "system", None)
         if isinstance(ids, dict) and ids and isinstance(system, str):
@@ -98,12 +98,10 @@ class PendingOnboarding(BaseModel):
 
 def pending_onboarding(tenant: str, customer_id: str) -> PendingOnboarding | None:
     """Read from the workflow engine (call it in a step or a preflight, never straight from a workflow body)."""
-    status = DBOS.get_workflow_status(workflow_id_for(tenant, customer_id))
+    status = run_status(workflow_id_for(tenant, customer_id))
     if status is None or status.status not in ("PENDING", "ENQUEUED"):
         return None
-    args = status.input["args"] if status.input else ()
-    return PendingOnboarding(workflow_id=status.workflow_id,
-                             contract_id=getattr(args[0], "contract_id", None) if args else None)
+    return PendingOnboarding(workflow_id=status.workflow_id, contract_id=getattr(status.input, "contract_id", None))
 
 
 @durable_step("load-account")

@@ -14,10 +14,9 @@ an exception task and pauses the run until a person corrects the data, retries o
 
 from __future__ import annotations
 
-from dbos import DBOS, SetWorkflowID
-
 from concord.canonical.lifecycle import LifecycleState
 from concord.tasks.models import TaskKind
+from concord.workflows.journal import RunHandle, current_workflow_id, start_workflow, workflow
 from concord.workflows.onboarding_model import (
     CORRECTABLE,
     PROCESS,
@@ -87,14 +86,13 @@ def _enriched(run: RunContext, facts: CustomerFacts) -> tuple[CustomerFacts, Enr
 
 
 def _provision(run: RunContext, request: OnboardRequest, name: str, currency: str) -> dict[str, ProvisionResult]:
-    handles = {}
+    handles: dict[str, RunHandle[ProvisionResult]] = {}
     for system, child in CHILDREN.items():
         child_run = run.model_copy(update={"workflow_id": f"{run.workflow_id}/{system}"})
         data = ProvisionInput(run=child_run, name=name, admin_email=request.admin_email,
                               plan_price=request.plan_price, seats=request.seats, support_tier=request.support_tier,
                               currency=currency)
-        with SetWorkflowID(child_run.workflow_id):
-            handles[system] = DBOS.start_workflow(child, data)
+        handles[system] = start_workflow(child, data, child_run.workflow_id)
     return {system: handle.get_result() for system, handle in handles.items()}
 
 
@@ -138,9 +136,9 @@ def _result(run: RunContext, erp: ErpResult, salesforce_id: str | None, enrichme
                          not_provisioned=sorted(r.system for r in provisioned.values() if r.cancelled))
 
 
-@DBOS.workflow(name=PROCESS)
+@workflow(PROCESS)
 def onboard_customer(request: OnboardRequest) -> OnboardResult:
-    workflow_id = DBOS.workflow_id or workflow_id_for(request.tenant, request.customer_id)
+    workflow_id = current_workflow_id() or workflow_id_for(request.tenant, request.customer_id)
     # The starter fills the correlation id: anything random here would differ when the run is replayed.
     run = RunContext(process=PROCESS, workflow_id=workflow_id, tenant=request.tenant,
                      customer_id=request.customer_id, correlation_id=request.correlation_id or workflow_id)

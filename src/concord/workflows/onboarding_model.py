@@ -145,7 +145,7 @@ class ErpInput(BaseModel):
     facts: CustomerFacts
     enrichment: Enrichment
     # Whose region's ERP the party goes to (data residency, decision 072) and whose mapping the ERP match reads
-    # candidates with (a tenant's override, decision 071). Required: DBOS records a step's output, not its input,
+    # candidates with (a tenant's override, decision 071). Required: the journal records a step's output, not its input,
     # so a run started before the field existed rebuilds this input with the tenant when it resumes.
     tenant: str
 

@@ -1,5 +1,5 @@
 """Onboarding's steps. Each takes one input, returns one result, and is safe to run again with the same input:
-a run killed after a step's effect but before DBOS recorded its result repeats the step on recovery."""
+a run killed after a step's effect but before the journal recorded its result repeats the step on recovery."""
 
 from __future__ import annotations
 

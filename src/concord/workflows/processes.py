@@ -21,6 +21,7 @@ from concord.tasks.models import TaskPublic, TaskStatus
 from concord.tasks.store import list_tasks
 from concord.workflows import onboarding
 from concord.workflows.engine import WorkflowEngine
+from concord.workflows.journal import Workflow
 from concord.workflows.onboarding_model import PROCESS as ONBOARD
 from concord.workflows.onboarding_model import OnboardRequest, workflow_id_for
 
@@ -48,7 +49,7 @@ class RunView(BaseModel):
 class ProcessSpec:
     name: str
     request: type[BaseModel]
-    workflow: Callable[[Any], Any]
+    workflow: Workflow[Any, Any]
     workflow_id: Callable[[Any], str]
     preflight: Callable[[Engine, Any], None]
     target_state: LifecycleState | None = None
@@ -118,7 +119,6 @@ def run_view(engine: WorkflowEngine, workflow_id: str) -> RunView | None:
         state = "cancelled"
     else:
         state = "waiting" if tasks else "running"
-    args = status.input["args"] if status.input else ()
-    tenant = getattr(args[0], "tenant", None) if args else None
+    tenant = getattr(status.input, "tenant", None)
     return RunView(workflow_id=workflow_id, process=status.name, tenant=tenant, status=state, result=result,
                    error=None if status.error is None else str(status.error), open_tasks=tasks)

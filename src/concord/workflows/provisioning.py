@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, Field
 
 from concord.connectors.base import ConnectorError
 from concord.connectors.runtime.writes import ExactlyOnceWriter
 from concord.workflows.engine import services
+from concord.workflows.journal import Workflow, workflow
 from concord.workflows.runs import Cancelled, RunContext, until_accepted
 from concord.workflows.steps import Rejection, connector_call, durable_step, rejection_of
 
@@ -118,20 +118,20 @@ def _provision(name: str, data: ProvisionInput, step: Callable[[ProvisionInput],
     return result
 
 
-@DBOS.workflow(name="onboard-provision-identity")
+@workflow("onboard-provision-identity")
 def provision_identity(data: ProvisionInput) -> ProvisionResult:
     return _provision("scim", data, identity_step)
 
 
-@DBOS.workflow(name="onboard-provision-support")
+@workflow("onboard-provision-support")
 def provision_support(data: ProvisionInput) -> ProvisionResult:
     return _provision("zendesk", data, support_step)
 
 
-@DBOS.workflow(name="onboard-provision-billing")
+@workflow("onboard-provision-billing")
 def provision_billing(data: ProvisionInput) -> ProvisionResult:
     return _provision("stripe", data, billing_step)
 
 
-CHILDREN: dict[str, Callable[[ProvisionInput], ProvisionResult]] = {
+CHILDREN: dict[str, Workflow[ProvisionInput, ProvisionResult]] = {
     "identity": provision_identity, "support": provision_support, "billing": provision_billing}

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict
 
 from concord.connectors.base import ConnectorError
 from concord.tasks.models import TaskKind
 from concord.workflows.credit import credit_gate
 from concord.workflows.engine import services
+from concord.workflows.journal import current_workflow_id, workflow
 from concord.workflows.lifecycle_model import AMEND, RENEW, AccountSystems, AmendRequest, ProcessResult, workflow_id
 from concord.workflows.lifecycle_steps import load_account
 from concord.workflows.runs import Cancelled, Problem, RunContext, ask, until_accepted
@@ -95,7 +95,7 @@ def _run(run: RunContext, request: AmendRequest) -> ProcessResult:
 
 
 def _context(process: str, request: AmendRequest) -> RunContext:
-    wid = DBOS.workflow_id or workflow_id(process, request)
+    wid = current_workflow_id() or workflow_id(process, request)
     return RunContext(process=process, workflow_id=wid, tenant=request.tenant, customer_id=request.customer_id,
                       correlation_id=request.correlation_id or wid)
 
@@ -108,11 +108,11 @@ def _guarded(process: str, request: AmendRequest) -> ProcessResult:
         return ProcessResult(status="cancelled", customer_id=run.customer_id, cancelled_at=cancelled.step)
 
 
-@DBOS.workflow(name=AMEND)
+@workflow(AMEND)
 def amend_subscription(request: AmendRequest) -> ProcessResult:
     return _guarded(AMEND, request)
 
 
-@DBOS.workflow(name=RENEW)
+@workflow(RENEW)
 def renew_subscription(request: AmendRequest) -> ProcessResult:
     return _guarded(RENEW, request)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from dbos._error import DBOSMaxStepRetriesExceeded
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from concord.tasks.models import TaskAction, TaskCreate, TaskDecision, TaskKind
+from concord.workflows.journal import StepRetriesExhausted
 from concord.workflows.services import RegionRefused
 from concord.workflows.steps import Rejection
 from concord.workflows.waiting import await_decision
@@ -119,7 +119,7 @@ def until_accepted(run: RunContext, step: str, call: Callable[[In], Out], data: 
     while True:
         try:
             result = call(data)
-        except DBOSMaxStepRetriesExceeded as exc:
+        except StepRetriesExhausted as exc:
             problem = Problem(kind=TaskKind.FAILED, system=step, message=str(exc.errors[-1] if exc.errors else exc),
                               fields=[])
         except RegionRefused as refused:

@@ -23,7 +23,7 @@ class MissingConnector(LookupError):
 class RegionRefused(ResidencyRefused):
     """A pinned tenant's step needs a system with no endpoint in the tenant's region. Raised instead of calling
     any other region's endpoint; the run turns it into an exception task (docs/decisions/072). Its arguments are
-    its state, so it survives DBOS pickling it into the system database and replaying it."""
+    its state, so it survives being pickled into the workflow journal and replayed."""
 
     def __init__(self, system: str, reason: str) -> None:
         super().__init__(system, reason)

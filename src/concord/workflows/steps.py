@@ -1,9 +1,9 @@
 """How a step is declared: one Pydantic input, one Pydantic result, idempotent on a business key.
 
 Transient trouble (a timeout, a 5xx after the connector's own retries, an open circuit, a spent quota) is raised
-as `RetryLater`, which DBOS retries with backoff; anything a system *refuses* is returned in the result as a
+as `RetryLater`, which the journal retries with backoff; anything a system *refuses* is returned in the result as a
 `Rejection`, never raised, because the workflow turns it into an exception task. Exceptions raised by steps
-are pickled into the system database, so `RetryLater` carries a single string: vendor errors with richer
+are pickled into the workflow journal, so `RetryLater` carries a single string: vendor errors with richer
 constructors do not survive unpickling.
 """
 
@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
-from dbos import DBOS
 from pydantic import BaseModel, ConfigDict, Field
 
 from concord.connectors.base import ConnectorError, DataRejected, QuotaExhausted, RetryableError
 from concord.connectors.runtime.breaker import CircuitOpen
 from concord.connectors.runtime.writes import UnverifiableWrite
 from concord.observability.logs import log_context
+from concord.workflows import journal
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,10 +49,9 @@ def _retry_later(error: BaseException) -> bool:
 
 def durable_step(name: str, attempts: int = STEP_ATTEMPTS, interval_s: float = 0.5) -> Callable[
         [Callable[P, R]], Callable[P, R]]:
-    """A DBOS step retried on `RetryLater` only (exponential backoff from `interval_s`); every log line and
+    """A durable step retried on `RetryLater` only (exponential backoff from `interval_s`); every log line and
     connector metric inside it carries the run's tenant, customer and correlation id."""
-    step = DBOS.step(name=name, retries_allowed=True, max_attempts=attempts, interval_seconds=interval_s,
-                     backoff_rate=2.0, should_retry=_retry_later)
+    step = journal.step(name, attempts=attempts, interval_s=interval_s, backoff=2.0, retry_on=_retry_later)
 
     def declare(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)

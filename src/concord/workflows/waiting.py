@@ -1,17 +1,16 @@
 """Pausing a run on an exception task until a person decides it.
 
 The task row is written by a step (idempotent on workflow, step and attempt), then the run alternates between
-reading the row (a step, so a replay sees the same answer) and `DBOS.recv` on the task's topic, which the
+reading the row (a step, so a replay sees the same answer) and `recv` on the task's topic, which the
 deciding side uses to wake it early. Waiting costs no thread beyond the run's own and survives restarts.
 """
 
 from __future__ import annotations
 
-from dbos import DBOS
-
 from concord.tasks import store
 from concord.tasks.models import TaskCreate, TaskDecision
 from concord.workflows.engine import engine_settings, services
+from concord.workflows.journal import recv
 from concord.workflows.steps import durable_step
 
 
@@ -35,5 +34,5 @@ def await_decision(task: TaskCreate) -> TaskDecision:
         decision = read_decision(task_id)
         if decision is not None:
             return decision
-        DBOS.recv(topic=task_id, timeout_seconds=poll_s)
+        recv(task_id, poll_s)
 

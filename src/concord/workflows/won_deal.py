@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dbos import DBOS, SetWorkflowID
-
 from concord.canonical.lifecycle import LifecycleState
 from concord.storage import queries
 from concord.workflows import activate_contract, convert_lead
 from concord.workflows.engine import services
+from concord.workflows.journal import run_status, start_workflow
 from concord.workflows.lifecycle_model import (
     ACTIVATE_CONTRACT,
     CONVERT_LEAD,
@@ -55,7 +54,7 @@ def lead_conversion(conversion: ConvertLeadRequest) -> bool:
     state = None if record is None or record.tenant != conversion.tenant else record.value("lifecycle_state")
     if state == LifecycleState.PROSPECT.value:
         return True
-    return DBOS.get_workflow_status(workflow_id(CONVERT_LEAD, conversion)) is not None
+    return run_status(workflow_id(CONVERT_LEAD, conversion)) is not None
 
 
 def convert_first(run: RunContext, request: OnboardRequest) -> None:
@@ -66,8 +65,7 @@ def convert_first(run: RunContext, request: OnboardRequest) -> None:
     conversion = conversion_request(run, request)
     if not lead_conversion(conversion):
         return
-    with SetWorkflowID(workflow_id(CONVERT_LEAD, conversion)):
-        handle = DBOS.start_workflow(convert_lead.convert_lead, conversion)
+    handle = start_workflow(convert_lead.convert_lead, conversion, workflow_id(CONVERT_LEAD, conversion))
     handle.get_result()
 
 
@@ -79,8 +77,7 @@ def place_won_order(run: RunContext, contract_id: str | None) -> dict[str, Any] 
         return None
     activation = activation_request(run, contract_id)
     activation_id = workflow_id(ACTIVATE_CONTRACT, activation)
-    with SetWorkflowID(activation_id):
-        handle = DBOS.start_workflow(activate_contract.activate_contract, activation)
+    handle = start_workflow(activate_contract.activate_contract, activation, activation_id)
     result: ProcessResult = handle.get_result()
     order = result.detail.get("order") or {}
     return {"workflow_id": activation_id, "contract_id": contract_id, "status": result.status,

@@ -1,0 +1,39 @@
+"""The journal from a process that must not run workflows (the CLI): list runs, wake a waiting one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from concord.workflows.journal.db import open_db
+from concord.workflows.journal.records import RunStatus, dump
+from concord.workflows.journal.store import JournalStore
+
+
+class JournalClient:
+    """Reads and sends only: it never resumes or executes a run, and never creates a journal that is not there
+    (no worker ever ran here: there is nothing to list and nobody to wake)."""
+
+    def __init__(self, url: str, synchronous: str = "FULL") -> None:
+        parsed = make_url(url)
+        missing = parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file()
+        self._store = None if missing else JournalStore(open_db(url, synchronous))
+
+    def runs(self, prefixes: Sequence[str], statuses: Sequence[str] | None = None) -> list[RunStatus]:
+        """Runs whose id starts with one of `prefixes`."""
+        if self._store is None or not self._store.exists():
+            return []
+        return [RunStatus(r) for r in self._store.runs(statuses, prefixes)]
+
+    def send(self, workflow_id: str, topic: str, message: Any) -> bool:
+        """Queue a message (the run's executor picks it up within its poll interval); False: no such run."""
+        if self._store is None or not self._store.exists():
+            return False
+        return self._store.send(workflow_id, topic, dump(message))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.db.close()
