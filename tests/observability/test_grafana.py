@@ -25,6 +25,8 @@ def test_every_panel_queries_an_exported_metric(ops_run: OpsRun) -> None:
     exported |= {"concord_rate_limit_headroom", "concord_rate_limit_capacity", "concord_daily_quota_remaining",
                  "concord_daily_quota_limit", "concord_connector_call_seconds_bucket",
                  "concord_connector_call_errors_total"}  # live series: present once a connector runs
+    exported |= {"concord_workflow_runs", "concord_workflow_oldest_pending_seconds",
+                 "concord_workflow_executors"}  # from the journal, once workflows ran (test_workflow_metrics)
     assert len(queried) >= 12
     assert queried <= exported, queried - exported
     assert {v["name"] for v in dashboard["templating"]["list"]} == {"datasource", "tenant", "system"}

@@ -38,12 +38,28 @@ def _engine_of(app: FastAPI) -> Callable[[], Engine | None]:
     return engine
 
 
+def _journal_of(app: FastAPI) -> Callable[[], str | None]:
+    """The workflow journal beside the app's database (whichever process hosts the workflows)."""
+    def url() -> str | None:
+        from concord.workflows.engine import system_url_for
+
+        ctx = getattr(app.state, "concord", None)
+        if ctx is None:
+            return None
+        try:
+            return system_url_for(ctx.engine.url.render_as_string(hide_password=False))
+        except ValueError:  # an in-memory database has no journal
+            return None
+
+    return url
+
+
 def install_operations(app: FastAPI, otlp_endpoint: str | None) -> OpsState:
     configure_tracing(otlp_endpoint)
     def catch_up(engine: Engine) -> int:
         return state.projector(engine).catch_up()
 
-    state = OpsState(metrics=build_metrics(_engine_of(app), catch_up))
+    state = OpsState(metrics=build_metrics(_engine_of(app), catch_up, _journal_of(app)))
     app.state.ops = state
 
     @app.middleware("http")

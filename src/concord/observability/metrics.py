@@ -23,6 +23,7 @@ from concord.connectors.runtime.governor import RateGovernor, RateKey
 from concord.connectors.runtime.http import CallSample
 from concord.observability import figures
 from concord.observability.logs import UNKNOWN_TENANT, current_tenant
+from concord.observability.workflow_metrics import WorkflowCollector
 
 # Every family carries a `tenant` label (issue #8): HUB_WIDE for figures that span tenants by nature (event
 # subscriptions, replays, the embedded log), UNKNOWN_TENANT where a figure has no tenant in its context.
@@ -184,9 +185,13 @@ class OpsMetrics:
         return taken
 
 
-def build_metrics(engine_of: Callable[[], Engine | None], catch_up: Callable[[Engine], object]) -> OpsMetrics:
+def build_metrics(engine_of: Callable[[], Engine | None], catch_up: Callable[[Engine], object],
+                  journal_url_of: Callable[[], str | None] | None = None) -> OpsMetrics:
+    """`journal_url_of`: where the workflow journal is (None: no workflow figures)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(engine_of, catch_up))
+    if journal_url_of is not None:
+        registry.register(WorkflowCollector(journal_url_of))
     headroom = HeadroomCollector()
     registry.register(headroom)
     labels = ["tenant", "system", "operation", "outcome"]

@@ -22,6 +22,18 @@ class JournalClient:
         missing = parsed.get_backend_name() == "sqlite" and not Path(parsed.database or "").is_file()
         self._store = None if missing else JournalStore(open_db(url, synchronous))
 
+    @property
+    def ready(self) -> bool:
+        """Whether there is a journal to read (a SQLite file that exists, with its tables)."""
+        return self._store is not None and self._store.exists()
+
+    def census(self, now: float) -> list[tuple[str | None, str, str, int, float]]:
+        """Runs by tenant, workflow and status, with the oldest one's age (see `JournalStore.census`)."""
+        return self._store.census(now) if self._store is not None and self._store.exists() else []
+
+    def executors(self) -> int:
+        return len(self._store.executors()) if self._store is not None and self._store.exists() else 0
+
     def runs(self, prefixes: Sequence[str], statuses: Sequence[str] | None = None) -> list[RunStatus]:
         """Runs whose id starts with one of `prefixes`."""
         if self._store is None or not self._store.exists():

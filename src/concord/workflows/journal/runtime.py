@@ -65,6 +65,15 @@ def register(name: str, fn: Callable[[In], Out]) -> Workflow[In, Out]:
     return flow
 
 
+def tenant_of(payload: object) -> str | None:
+    """The tenant a run serves, for the metrics: its input names it, or holds the run context that does."""
+    for holder in (payload, getattr(payload, "run", None)):
+        tenant = getattr(holder, "tenant", None)
+        if isinstance(tenant, str):
+            return tenant
+    return None
+
+
 @dataclass
 class RunState:
     """The run this thread executes: where it is in its journal."""
@@ -174,7 +183,7 @@ class Executor:
         self._check_running()
         parent = current.get()
         if self.store.insert_run(workflow_id, flow.name, dump(payload), parent.workflow_id if parent else None,
-                                 self.executor_id):
+                                 self.executor_id, tenant_of(payload)):
             self._spawn(flow, workflow_id, payload, {}, self._claim(workflow_id))
 
     def run_here(self, flow: Workflow[In, Out], payload: In, workflow_id: str) -> Out:
@@ -182,7 +191,7 @@ class Executor:
         self._check_running()
         parent = current.get()
         if not self.store.insert_run(workflow_id, flow.name, dump(payload), parent.workflow_id if parent else None,
-                                     self.executor_id):
+                                     self.executor_id, tenant_of(payload)):
             result: Out = self.result(workflow_id)
             return result
         future = self._claim(workflow_id)

@@ -78,9 +78,9 @@ def _ddl(dialect: str, t: dict[str, str]) -> list[str]:
     return [*schema,
         f"CREATE TABLE IF NOT EXISTS {t['meta']} (version INTEGER NOT NULL)",
         f"CREATE TABLE IF NOT EXISTS {t['run']} (workflow_id TEXT PRIMARY KEY, name TEXT NOT NULL, "
-        f"status TEXT NOT NULL, parent_id TEXT, executor_id TEXT NOT NULL, input {blob} NOT NULL, output {blob}, "
-        f"error {blob}, recovery_attempts INTEGER NOT NULL DEFAULT 0, progress INTEGER NOT NULL DEFAULT 0, "
-        f"created_at {real} NOT NULL, "
+        f"status TEXT NOT NULL, parent_id TEXT, tenant TEXT, executor_id TEXT NOT NULL, input {blob} NOT NULL, "
+        f"output {blob}, error {blob}, recovery_attempts INTEGER NOT NULL DEFAULT 0, "
+        f"progress INTEGER NOT NULL DEFAULT 0, created_at {real} NOT NULL, "
         f"updated_at {real} NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS wf_run_status ON {t['run']} (status, executor_id)",
         f"CREATE INDEX IF NOT EXISTS wf_run_parent ON {t['run']} (parent_id)",
@@ -139,12 +139,12 @@ class JournalStore:
 
     # -- runs ----------------------------------------------------------------------------------------------
     def insert_run(self, workflow_id: str, name: str, payload: bytes, parent_id: str | None,
-                   executor_id: str) -> bool:
+                   executor_id: str, tenant: str | None = None) -> bool:
         """Create the run; False when the id is taken (the business key already has a run)."""
         now = time.time()
-        sql = (f"INSERT INTO {self.t['run']} (workflow_id, name, status, parent_id, executor_id, input, "
-               f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
-        params = (workflow_id, name, PENDING, parent_id, executor_id, payload, now, now)
+        sql = (f"INSERT INTO {self.t['run']} (workflow_id, name, status, parent_id, tenant, executor_id, input, "
+               f"created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        params = (workflow_id, name, PENDING, parent_id, tenant, executor_id, payload, now, now)
         return bool(self.db.write(lambda cur: cur.execute(sql, params).rowcount))
 
     def finish_run(self, workflow_id: str, status: str, output: bytes | None, error: bytes | None) -> bool:
@@ -294,6 +294,13 @@ class JournalStore:
             return sent
 
         return self.db.write(unit)
+
+    def census(self, now: float) -> list[tuple[str | None, str, str, int, float]]:
+        """(tenant, workflow name, status, runs, age of the oldest in seconds) for the metrics; the age only
+        means something for PENDING runs (how long the oldest unfinished run has been running)."""
+        rows = self.db.read(f"SELECT tenant, name, status, count(*), min(created_at) FROM {self.t['run']} "
+                            f"GROUP BY tenant, name, status", ())
+        return [(r[0], str(r[1]), str(r[2]), int(r[3]), max(0.0, now - float(r[4]))) for r in rows]
 
     def has_message(self, workflow_id: str, topic: str) -> bool:
         """A read before `receive`'s write transaction: a waiting run polls, and most polls find nothing."""
