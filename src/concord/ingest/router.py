@@ -76,5 +76,5 @@ def route(runtime: Runtime, record: GoldenRecord, changed: dict[str, JsonValue],
         commands.append(OutboundCommand(
             system=system, op="create" if create else "update", object=mapper.spec.object, entity=record.entity,
             canonical_id=record.id, external_id=external_id, fields=native, canonical_fields=tuple(sorted(selected)),
-            mapping_version=mapper.spec.label))
+            mapping_version=mapper.label))
     return commands
