@@ -1,4 +1,4 @@
-"""`prepare.nul_field` screens a change's fields by encoding them once (decision 080) before walking them; it must
+"""`prepare.nul_field` screens a change's fields by encoding them once (decision 074) before walking them; it must
 name the same path the walk names, for every document, or let a NUL through to PostgreSQL."""
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def test_audit_api_filters_and_stays_in_tenant(world: World) -> None:
 
 def test_a_seal_digest_is_the_per_row_hash_it_always_was() -> None:
     """Stored seals were computed one hash update per row over a list of the sealed columns; the batched digest
-    (decision 080) must give the same hex for the same rows, or every existing seal would read as altered."""
+    (decision 074) must give the same hex for the same rows, or every existing seal would read as altered."""
     from hashlib import sha256
 
     from concord.security.sealing import SEALED_COLUMNS, digest
@@ -131,7 +131,7 @@ def test_a_seal_digest_is_the_per_row_hash_it_always_was() -> None:
 
 
 def test_a_forked_chain_head_is_sqlalchemys_integrity_error(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
-    """append_many talks to the driver (decision 080); a second writer that read the same head must still fail
+    """append_many talks to the driver (decision 074); a second writer that read the same head must still fail
     as IntegrityError, the class callers retry on, and leave the chain as it was."""
     from sqlalchemy.exc import IntegrityError
 

@@ -1,5 +1,5 @@
 """The background checkpointer moves committed WAL frames into the database file on its own thread (decisions
-008 and 080): without it `wal_autocheckpoint=0` would leave every page in the WAL."""
+008 and 074): without it `wal_autocheckpoint=0` would leave every page in the WAL."""
 
 from __future__ import annotations
 

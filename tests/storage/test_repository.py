@@ -59,7 +59,7 @@ def _rows_of(engine: Engine, table: Table, order: str) -> list[dict[str, object]
 
 
 def test_driver_inserts_store_what_sqlalchemys_insert_stores(engine: Engine) -> None:
-    """The group commit binds each row's values by position (decision 080); every column must land exactly as
+    """The group commit binds each row's values by position (decision 074); every column must land exactly as
     SQLAlchemy's own insert of the same row dicts would store it, NULLs, floats and text included."""
     now = 1_700_000_000.123456
     changes = [{"change_id": f"ch-{i}", "tenant": "default", "idempotency_key": f"k-{i}", "correlation_id": f"co-{i}",

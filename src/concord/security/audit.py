@@ -60,7 +60,7 @@ def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
 def _driver(conn: Connection, sql: str, params: list[dict[str, Any]] | None = None) -> Any:
     """Run `sql` on the DBAPI cursor of `conn` (its transaction), with `params` as an executemany; the first
     row fetched for a query. Every ingest batch runs two of these (its seal): even exec_driver_sql's execution
-    context and result wrapping cost more than the statements (decision 080). Driver errors are raised as
+    context and result wrapping cost more than the statements (decision 074). Driver errors are raised as
     SQLAlchemy would have raised them."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
