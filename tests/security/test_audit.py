@@ -112,3 +112,37 @@ def test_audit_api_filters_and_stays_in_tenant(world: World) -> None:
     hub = world.client.get("/api/v1/audit/verify", headers=bearer(world.hub_admin)).json()
     assert hub["ok"] is True and hub["checked"] > 0
     assert world.client.get("/api/v1/audit/verify", headers=a).status_code == 403
+
+
+def test_a_seal_digest_is_the_per_row_hash_it_always_was() -> None:
+    """Stored seals were computed one hash update per row over a list of the sealed columns; the batched digest
+    (decision 074) must give the same hex for the same rows, or every existing seal would read as altered."""
+    from hashlib import sha256
+
+    from concord.security.sealing import SEALED_COLUMNS, digest
+
+    rows = [{c: f"{c}-{i}-é\"\\" for c in SEALED_COLUMNS} | {"extra": i} for i in range(5)]
+    rows[1]["payload"] = '{"Name":"x\\u0000"}'
+    expected = sha256()
+    for row in rows:
+        expected.update(orjson.dumps([row[c] for c in SEALED_COLUMNS]))
+    assert digest(rows) == expected.hexdigest()
+    assert digest([]) == sha256().hexdigest()
+
+
+def test_a_forked_chain_head_is_sqlalchemys_integrity_error(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """append_many talks to the driver (decision 074); a second writer that read the same head must still fail
+    as IntegrityError, the class callers retry on, and leave the chain as it was."""
+    from sqlalchemy.exc import IntegrityError
+
+    entry = audit.Entry(tenant="default", actor="a", action="x", object_type="t", object_id="1")
+    with engine.begin() as conn:
+        assert audit.head(conn) == audit.GENESIS
+        first = audit.append(conn, entry, now=1.0)
+        assert audit.head(conn) == first
+    monkeypatch.setattr(audit, "head", lambda _conn: audit.GENESIS)  # a writer that read the head before `first`
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        audit.append(conn, entry, now=2.0)
+    monkeypatch.undo()
+    with engine.connect() as conn:
+        assert audit.head(conn) == first and audit.verify(conn).checked == 1

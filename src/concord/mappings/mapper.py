@@ -55,6 +55,9 @@ class Mapper:
 
     def __init__(self, spec: MappingSpec, transforms: dict[str, Transform]) -> None:
         self.spec = spec
+        # The spec is frozen: its label (recorded by every change this mapper maps, and by every command it
+        # routes) is formatted once here, not twice per change (docs/decisions/074).
+        self.label = spec.label
         self._transforms = transforms
         self._inbound = {fm.native: fm for fm in spec.fields if fm.inbound}
         self._outbound = [fm for fm in spec.fields if fm.outbound]

@@ -9,6 +9,7 @@ and idempotent, so any arrival order of the same changes yields the same record,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from concord.canonical.fields import JsonValue
 from concord.canonical.golden import FieldValue, GoldenRecord, Provenance, value_digest
@@ -18,8 +19,9 @@ from concord.ownership.policy import FieldRule, OwnershipMode, RuleIndex
 STEWARD = "steward"
 
 
-@dataclass(frozen=True)
-class IncomingChange:
+class IncomingChange(NamedTuple):
+    """Immutable (a NamedTuple: built once per ingested change, at a fraction of a frozen dataclass's cost)."""
+
     tenant: str
     entity: str
     system: str

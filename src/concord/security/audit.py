@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import DBAPIError
 
 from concord.security.tables import audit_log
 
@@ -56,10 +57,28 @@ def entry_hash(prev_hash: str, row: dict[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + b"\n" + orjson.dumps(content)).hexdigest()
 
 
+def _driver(conn: Connection, sql: str, params: list[dict[str, Any]] | None = None) -> Any:
+    """Run `sql` on the DBAPI cursor of `conn` (its transaction), with `params` as an executemany; the first
+    row fetched for a query. Every ingest batch runs two of these (its seal): even exec_driver_sql's execution
+    context and result wrapping cost more than the statements (decision 074). Driver errors are raised as
+    SQLAlchemy would have raised them."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if params is None:
+            cursor.execute(sql)
+            return cursor.fetchone()
+        cursor.executemany(sql, params)
+        return None
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
+
+
 def head(conn: Connection) -> str:
     # Plain SQL: every ingest batch asks (its seal), and building the Core statement cost more than the query.
-    last = conn.exec_driver_sql("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1").scalar()
-    return str(last) if last else GENESIS
+    last = _driver(conn, "SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+    return str(last[0]) if last and last[0] else GENESIS
 
 
 def append_many(conn: Connection, entries: list[Entry], now: float | None = None) -> str:
@@ -78,7 +97,7 @@ def append_many(conn: Connection, entries: list[Entry], now: float | None = None
         row["prev_hash"] = prev
         row["hash"] = prev = entry_hash(prev, row)
         rows.append(row)
-    conn.exec_driver_sql(_insert_sql(conn.dialect.name), rows)
+    _driver(conn, _insert_sql(conn.dialect.name), rows)
     return prev
 
 

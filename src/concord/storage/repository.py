@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -148,14 +149,15 @@ class IngestRepository:
             if self.postgres:
                 self.conn.execute(_insert_ignore(self.conn, t.match_keys), batch.match_keys)
             else:  # first writer of a match key wins, as _insert_ignore says
-                self._execute_many(_insert_sql("sqlite", t.match_keys) + " ON CONFLICT DO NOTHING", batch.match_keys)
+                self._execute_many(_insert_sql("sqlite", t.match_keys) + " ON CONFLICT DO NOTHING",
+                                   list(map(_row_values(t.match_keys), batch.match_keys)))
         for table, rows in ((t.change_log, batch.changes), (t.outbox, batch.outbox), (t.approvals, batch.approvals)):
             if rows:
                 self._insert_many(table, rows)
 
     def _insert_many(self, table: Table, rows: list[dict[str, Any]]) -> None:
         if not self.postgres:
-            self._execute_many(_insert_sql("sqlite", table), rows)
+            self._execute_many(_insert_sql("sqlite", table), list(map(_row_values(table), rows)))
             return
         # PostgreSQL executes an executemany row by row (~40 µs each, measured); COPY streams the batch
         # in one statement inside the same transaction.
@@ -163,9 +165,10 @@ class IngestRepository:
         sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
         cursor = self._cursor()
         try:
+            values = _row_values(table)
             with cursor.copy(sql) as copy:
                 for row in rows:
-                    copy.write_row([row[c] for c in columns])
+                    copy.write_row(values(row))
         except self.conn.dialect.loaded_dbapi.Error as exc:  # e.g. a binding race: retried as IntegrityError
             raise _wrapped(self.conn, sql, rows, exc) from exc
         finally:
@@ -179,7 +182,8 @@ class IngestRepository:
             if self.postgres:
                 self.conn.execute(insert(t.golden_records), new)
             else:  # a duplicate id still fails the primary key here (IntegrityError: the batch is retried)
-                self._execute_many(_insert_sql("sqlite", t.golden_records), new)
+                self._execute_many(_insert_sql("sqlite", t.golden_records),
+                                   list(map(_row_values(t.golden_records), new)))
         if not batch.changed_records:
             return
         params = [(r.version, dumps(r.to_json()), r.value("lifecycle_state"), now, r.id, old)
@@ -214,11 +218,22 @@ def _insert_columns(table: Table) -> list[str]:
 
 
 @cache
+def _row_values(table: Table) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """A row dict's values in `_insert_columns` order, as a tuple (itemgetter: C speed, a KeyError for a
+    missing column as the named parameters gave one)."""
+    columns = _insert_columns(table)
+    get = itemgetter(*columns)
+    return get if len(columns) > 1 else lambda row: (get(row),)
+
+
+@cache
 def _insert_sql(dialect: str, table: Table) -> str:
     """A plain driver-level INSERT: the hot path skips SQLAlchemy's per-row parameter processing (~40% of the
-    write cost in profiles); rows are dicts keyed by column name."""
+    write cost in profiles). SQLite's statement takes positional parameters (rows pass through `_row_values`):
+    sqlite3 binds a named parameter by building a string and looking it up in the row dict, once per column
+    and row, which cost twice as much per row as binding a tuple (docs/decisions/074)."""
     columns = _insert_columns(table)
-    marks = [f"%({c})s" if dialect == "postgresql" else f":{c}" for c in columns]
+    marks = [f"%({c})s" for c in columns] if dialect == "postgresql" else ["?"] * len(columns)
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
 
 
