@@ -97,6 +97,14 @@ def test_same_key_twice_is_one_run_and_tasks_are_decided_over_http(
     assert again.json()["result"]["customer_number"] == customer
     run = client.get(f"/api/v1/process/runs/{run_id}").json()
     assert (run["status"], run["process"]) == ("completed", "onboard-customer")
+    names = [s["name"] for s in run["steps"]]  # the journal: the task opened, waited on, read, then the rest
+    assert names[0] == "load-customer" and names.index("open-task") < names.index("erp-create")
+    assert "recv" in names and "read-task" in names and "publish-onboarded" in names
+    assert [s["seq"] for s in run["steps"]] == list(range(1, len(names) + 1)) and not any(s["failed"] for s in
+                                                                                          run["steps"])
+    assert run["started_at"] <= run["updated_at"] and run["resumed"] == 0 and run["parent"] is None
+    child = client.get(f"/api/v1/process/runs/{run_id}/billing").json()
+    assert child["parent"] == run_id and [s["name"] for s in child["steps"]] == ["provision-stripe"]
 
 
 def test_a_routed_event_starts_onboarding_once(systems: Systems, runtime: Runtime, database_url: str,

@@ -14,6 +14,7 @@ from concord.cli import (
     events_cmds,
     lifecycle_cmds,
     ownership_cmds,
+    run_cmds,  # noqa: F401 — declares `concord workflows runs` / `show` on workflow_cmds' group
     sandbox_cmds,
     security_cmds,
     sync_cmd,

@@ -19,7 +19,15 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import make_url
 
-from concord.workflows.journal import EngineStopped, JournalClient, JournalUnavailable, RunHandle, RunStatus, Workflow
+from concord.workflows.journal import (
+    EngineStopped,
+    JournalClient,
+    JournalUnavailable,
+    RunHandle,
+    RunStatus,
+    StepRecord,
+    Workflow,
+)
 from concord.workflows.journal import ops as journal_ops
 from concord.workflows.journal.db import open_db
 from concord.workflows.journal.runtime import Executor
@@ -142,6 +150,12 @@ class WorkflowEngine:
         self._require()
         with _engine_errors():
             return journal_ops.run_status(workflow_id)
+
+    def steps(self, workflow_id: str) -> list[StepRecord]:
+        """The run's journal: each recorded step, send and receive, oldest first."""
+        self._require()
+        with _engine_errors():
+            return journal_ops.steps_of(workflow_id)
 
     def send(self, workflow_id: str, topic: str, message: Any) -> None:
         self._require()

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
 from concord.canonical.lifecycle import LifecycleState, check_transition
@@ -22,6 +23,7 @@ from concord.tasks.store import list_tasks
 from concord.workflows import onboarding
 from concord.workflows.engine import WorkflowEngine
 from concord.workflows.journal import Workflow
+from concord.workflows.journal.runtime import tenant_of
 from concord.workflows.onboarding_model import PROCESS as ONBOARD
 from concord.workflows.onboarding_model import OnboardRequest, workflow_id_for
 
@@ -34,6 +36,15 @@ class UnknownCustomer(LookupError):
         self.customer_id = customer_id
 
 
+class StepView(BaseModel):
+    """One recorded operation of a run: a step, or a message sent or received (`recv`, `send`)."""
+
+    seq: int
+    name: str
+    failed: bool = Field(description="the step's recorded outcome is an error (it is raised again on replay)")
+    at: datetime
+
+
 class RunView(BaseModel):
     workflow_id: str
     process: str
@@ -43,6 +54,11 @@ class RunView(BaseModel):
     result: dict[str, Any] | None = None
     error: str | None = None
     open_tasks: list[TaskPublic] = []
+    parent: str | None = Field(default=None, description="the run that started this one as its child")
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    resumed: int = Field(default=0, description="times a process took the run over after its executor stopped")
+    steps: list[StepView] = Field(default=[], description="the run's journal so far, oldest first")
 
 
 @dataclass(frozen=True)
@@ -119,6 +135,13 @@ def run_view(engine: WorkflowEngine, workflow_id: str) -> RunView | None:
         state = "cancelled"
     else:
         state = "waiting" if tasks else "running"
-    tenant = getattr(status.input, "tenant", None)
+    tenant = tenant_of(status.input)  # a child's input holds its parent's run context, which names the tenant
+    steps = [StepView(seq=s.seq, name=s.name, failed=s.failed, at=_utc(s.at)) for s in engine.steps(workflow_id)]
     return RunView(workflow_id=workflow_id, process=status.name, tenant=tenant, status=state, result=result,
-                   error=None if status.error is None else str(status.error), open_tasks=tasks)
+                   error=None if status.error is None else str(status.error), open_tasks=tasks,
+                   parent=status.parent_workflow_id, started_at=_utc(status.created_at),
+                   updated_at=_utc(status.updated_at), resumed=status.recovery_attempts, steps=steps)
+
+
+def _utc(stamp: float) -> datetime:
+    return datetime.fromtimestamp(stamp, UTC)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from concord.workflows.journal.db import open_db
-from concord.workflows.journal.records import RunStatus, dump
+from concord.workflows.journal.records import RunStatus, StepRecord, dump
 from concord.workflows.journal.store import JournalStore
 
 
@@ -34,11 +34,21 @@ class JournalClient:
     def executors(self) -> int:
         return len(self._store.executors()) if self._store is not None and self._store.exists() else 0
 
-    def runs(self, prefixes: Sequence[str], statuses: Sequence[str] | None = None) -> list[RunStatus]:
-        """Runs whose id starts with one of `prefixes`."""
+    def runs(self, prefixes: Sequence[str] | None = None, statuses: Sequence[str] | None = None,
+             name: str | None = None, tenant: str | None = None, limit: int = 1000) -> list[RunStatus]:
+        """Runs by id prefix(es), status, workflow name and tenant, oldest first."""
         if self._store is None or not self._store.exists():
             return []
-        return [RunStatus(r) for r in self._store.runs(statuses, prefixes)]
+        return [RunStatus(r) for r in self._store.runs(statuses, prefixes, name, limit, tenant)]
+
+    def run(self, workflow_id: str) -> RunStatus | None:
+        row = self._store.run(workflow_id) if self._store is not None and self._store.exists() else None
+        return None if row is None else RunStatus(row)
+
+    def steps(self, workflow_id: str) -> list[StepRecord]:
+        if self._store is None or not self._store.exists():
+            return []
+        return [StepRecord(s.seq, s.name, s.error is not None, s.at) for s in self._store.steps(workflow_id)]
 
     def send(self, workflow_id: str, topic: str, message: Any) -> bool:
         """Queue a message (the run's executor picks it up within its poll interval); False: no such run."""

@@ -166,9 +166,12 @@ class JournalStore:
         return _run_row(rows[0]) if rows else None
 
     def runs(self, statuses: Sequence[str] | None = None, prefixes: Sequence[str] | None = None,
-             name: str | None = None, limit: int = 1000) -> list[RunRow]:
+             name: str | None = None, limit: int = 1000, tenant: str | None = None) -> list[RunRow]:
         where: list[str] = []
         params: list[Any] = []
+        if tenant is not None:
+            where.append("tenant = ?")
+            params.append(tenant)
         if statuses:
             where.append(f"status IN ({', '.join('?' for _ in statuses)})")
             params.extend(statuses)
