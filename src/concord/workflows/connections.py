@@ -1,5 +1,6 @@
 """Which systems a workflow runtime talks to, and how: the one connections format, shared with `concord worker
---connectors` (deploy/connectors.yaml.example, `concord.scale.connectors`), regional endpoints included:
+--connectors` (deploy/connectors.yaml.example, `concord.scale.connectors`) and `concord reconcile` / `backfill`
+(`concord.reconciliation.connectors`, decision 082), regional endpoints included:
 
     systems:
       tryton:
