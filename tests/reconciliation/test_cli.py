@@ -28,10 +28,10 @@ def sandbox(tmp_path: Path) -> Iterator[tuple[Any, dict[str, str]]]:
     settings = SalesforceTwinSettings()
     app = create_app(settings)
     handle = serve_in_thread(app)
-    config = tmp_path / "connectors.yaml"
-    config.write_text(yaml.safe_dump({"salesforce": {"login_url": handle.base_url, "client_id": settings.client_id,
-                                                     "client_secret": settings.client_secret}}))
-    env = {"CONCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CONCORD_CONNECTORS_FILE": str(config)}
+    config = tmp_path / "systems.yaml"
+    config.write_text(yaml.safe_dump({"systems": {"salesforce": {"connector": "salesforce", "config": {
+        "login_url": handle.base_url, "client_id": settings.client_id, "client_secret": settings.client_secret}}}}))
+    env = {"CONCORD_DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "CONCORD_CONNECTIONS": str(config)}
     yield app.state.store, env
     handle.stop()
 
@@ -114,3 +114,38 @@ def test_reconcile_compares_with_the_activated_mapping_not_the_file(sandbox: tup
 
     report = json.loads(_invoke(env, "reconcile", "--system", "salesforce", "--json").output)
     assert report["counts"]["field"] == 0  # compared through the activated spec, which no longer maps Phone
+
+
+def test_the_deprecated_connectors_option_still_reads_a_flat_file_and_says_so_once(
+        sandbox: tuple[Any, dict[str, str]], tmp_path: Path) -> None:
+    store, env = sandbox
+    store.inject("Account", {"Name": "Initech"})
+    systems = Path(env.pop("CONCORD_CONNECTIONS"))
+    flat = tmp_path / "connectors.yaml"  # the file the old scripts hand over: `system: {config}` at the top
+    flat.write_text(yaml.safe_dump({"salesforce": yaml.safe_load(systems.read_text())["systems"]["salesforce"][
+        "config"]}))
+    old = CliRunner().invoke(build(), ["backfill", "--system", "salesforce", "--connectors", str(flat)], env=env)
+    assert old.exit_code == 0 and "complete; 1 records" in old.stdout, old.output
+    assert old.stderr.count("warning:") == 1
+    assert "use --connections" in old.stderr and "flat connections format" in old.stderr
+    by_env = CliRunner().invoke(build(), ["reconcile", "--system", "salesforce", "--json"],
+                                env={**env, "CONCORD_CONNECTORS_FILE": str(flat)})
+    assert by_env.exit_code == 0 and json.loads(by_env.stdout)["records"] == 1 and "deprecated" in by_env.stderr
+    current = CliRunner().invoke(build(), ["reconcile", "--system", "salesforce", "--connections", str(systems)],
+                                 env=env)
+    assert current.exit_code == 0 and "1 records read" in current.stdout and current.stderr == ""
+
+
+def test_a_bad_connections_file_is_refused_naming_file_line_and_field(
+        sandbox: tuple[Any, dict[str, str]], tmp_path: Path) -> None:
+    _, env = sandbox
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("systems:\n  salesforce:\n    connector: salesforse\n    config:\n"
+                   "      login_url: https://login.example\n")
+    for command in ("reconcile", "backfill"):
+        result = CliRunner().invoke(build(), [command, "--system", "salesforce", "--connections", str(bad)], env=env)
+        assert result.exit_code == 2
+        assert f"{bad}:3: systems.salesforce.connector" in result.stderr, result.stderr
+    missing = CliRunner().invoke(build(), ["reconcile", "--system", "salesforce", "--connections",
+                                           str(tmp_path / "nowhere.yaml")], env=env)
+    assert missing.exit_code == 2 and "nowhere.yaml" in missing.stderr

@@ -16,7 +16,7 @@ from typing import Any
 from concord.canonical.fields import FieldValidationError, JsonValue, normalize_values
 from concord.connectors.base import ExternalRecord
 from concord.mappings.mapper import Mapper, MappingError, flatten_native
-from concord.ownership.policy import RuleIndex
+from concord.ownership.policy import OwnershipMode, RuleIndex
 
 
 class DriftKind(StrEnum):
@@ -69,6 +69,9 @@ class FieldComparer:
     system: str
     mapper: Mapper
     rules: RuleIndex
+    # The system issues these records and nobody else writes them (a read-only invoice feed): a field it may
+    # fill (`fill_if_empty`) is its own here, so its drift heals by pull, and nothing is pushed to it
+    issuer: bool = False
     owners: dict[str, str] = field(default_factory=dict)
     owned: frozenset[str] = frozenset()  # paths the system owns (set up in __post_init__)
     pushable: tuple[str, ...] = ()  # paths Concord writes to the system and the system does not own
@@ -90,10 +93,16 @@ class FieldComparer:
             found = self.owners[path] = self.rules.rule_for(self.tenant, self.entity, path).owner
         return found
 
+    def _owns(self, path: str) -> bool:
+        if self.owner(path) == self.system:
+            return True
+        return self.issuer and self.rules.rule_for(self.tenant, self.entity, path).mode is OwnershipMode.FILL_IF_EMPTY
+
     def __post_init__(self) -> None:
         paths = {fm.canonical for fm in self.mapper.spec.fields}
-        self.owned = frozenset(p for p in paths if self.owner(p) == self.system)
-        self.pushable = tuple(sorted(p for p in self.mapper.outbound_paths if p not in self.owned))
+        self.owned = frozenset(p for p in paths if self._owns(p))
+        self.pushable = () if self.issuer else tuple(sorted(p for p in self.mapper.outbound_paths
+                                                            if p not in self.owned))
         self.native_of = {p: frozenset(fm.native for fm in self.mapper.spec.fields if fm.canonical == p and fm.outbound)
                           for p in self.pushable}
         # The fast path compares, in the system's own terms, every plain field the full comparison looks at:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, select
 
 from concord.canonical.fields import JsonValue
 from concord.connectors.base import ChangePage, Connector, ExternalRecord
+from concord.connectors.runtime.readonly import ReadOnlyFeed
 from concord.delivery.store import DeliveryStore
 from concord.hubconfig import Runtime
 from concord.ingest.models import ChangeCreate
@@ -100,9 +101,12 @@ class Reconciler:
         mapper = self.runtime.mappings.get(self.system, self.entity, self.tenant)
         if mapper is None:
             raise ReconcileError(f"no mapping for system {self.system!r} and entity {self.entity!r}")
-        self.comparer = FieldComparer(self.tenant, self.system, mapper, self.runtime.rules)
+        # A read-only feed (invoices, decision 049) serves records its system issues: their fields heal by
+        # ingesting the system's value, nothing is ever pushed to or created in it (it refuses every write)
+        self.read_only = isinstance(self.connector, ReadOnlyFeed)
+        self.comparer = FieldComparer(self.tenant, self.system, mapper, self.runtime.rules, issuer=self.read_only)
         self.obj = mapper.spec.object
-        self.auto_create = self.entity in tenant.auto_create.get(self.system, ())
+        self.auto_create = self.entity in tenant.auto_create.get(self.system, ()) and not self.read_only
 
     @property
     def cursor_key(self) -> str:
@@ -211,7 +215,7 @@ class Reconciler:
                                           g.id.not_in(bound_here), g.id.not_in(dropped))
         for cid, data in conn.execute(stmt):
             raw = orjson.loads(data)
-            expected = self.auto_create or self.system in raw.get("creating", [])
+            expected = self.auto_create or (self.system in raw.get("creating", []) and not self.read_only)
             if expected and raw.get("f") and cid not in in_flight:
                 report.drifts.append(Drift(DriftKind.MISSING, Heal.CREATE, cid, None))
 

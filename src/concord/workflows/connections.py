@@ -1,5 +1,6 @@
 """Which systems a workflow runtime talks to, and how: the one connections format, shared with `concord worker
---connectors` (deploy/connectors.yaml.example, `concord.scale.connectors`), regional endpoints included:
+--connectors` (deploy/connectors.yaml.example, `concord.scale.connectors`) and `concord reconcile` / `backfill`
+(`concord.reconciliation.connectors`, decision 082), regional endpoints included:
 
     systems:
       tryton:
@@ -28,6 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from concord.connectors.base import Connector
+from concord.connectors.hubspot.config import HubSpotConfig
 from concord.connectors.runtime.governor_store import GovernorStore
 from concord.connectors.salesforce import SalesforceConfig, SalesforceConnector
 from concord.connectors.scim import ScimConfig, ScimConnector
@@ -46,12 +48,9 @@ FEED_PARENTS: dict[str, str] = {"tryton_invoices": "tryton", "stripe_invoices": 
 
 def _config_model(kind: str) -> type[BaseModel]:
     kind = FEED_PARENTS.get(kind, kind)
-    if kind == "hubspot":  # imported on demand: the workflow runtime rarely talks to HubSpot
-        from concord.connectors.hubspot import HubSpotConfig
-
-        return HubSpotConfig
-    models: dict[str, type[BaseModel]] = {"salesforce": SalesforceConfig, "tryton": TrytonConfig,
-                                          "stripe": StripeConfig, "zendesk": ZendeskConfig, "scim": ScimConfig}
+    models: dict[str, type[BaseModel]] = {"salesforce": SalesforceConfig, "hubspot": HubSpotConfig,
+                                          "tryton": TrytonConfig, "stripe": StripeConfig, "zendesk": ZendeskConfig,
+                                          "scim": ScimConfig}
     return models[kind]
 
 
@@ -151,6 +150,8 @@ class Connections(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     salesforce: SalesforceConfig | None = None
+    # the flat files of `concord reconcile --connectors` named HubSpot too; they convert like the others
+    hubspot: HubSpotConfig | None = None
     tryton: TrytonConfig | None = None
     stripe: StripeConfig | None = None
     zendesk: ZendeskConfig | None = None
@@ -167,6 +168,10 @@ class Connections(BaseModel):
         built: dict[str, Connector] = {}
         if self.salesforce is not None:
             built["salesforce"] = SalesforceConnector(self.salesforce)
+        if self.hubspot is not None:
+            from concord.connectors.hubspot import HubSpotConnector
+
+            built["hubspot"] = HubSpotConnector(self.hubspot)
         if self.tryton is not None:
             built["tryton"] = TrytonConnector(self.tryton)
         if self.stripe is not None:
