@@ -59,70 +59,61 @@ def test_a_failing_unit_fails_alone_and_its_statements_are_undone(tmp_path: Path
         db.write(lambda cur: cur.execute("INSERT INTO t (k, v) VALUES ('c', 3)"))
 
 
-def test_a_bad_unit_in_a_shared_commit_does_not_fail_the_others(tmp_path: Path) -> None:
-    db = _db(tmp_path)
-    entered, release = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
+class HeldCommit:
+    """A leader whose unit holds its commit open until released, so later writes queue behind it."""
 
-    def slow(cur: Any) -> int:  # holds the leader's commit open so the next two units queue into one batch
-        entered.set()
-        release.wait(10)
+    def __init__(self, db: SqliteJournalDb) -> None:
+        self.db = db
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.outcomes: dict[str, object] = {}
+        self.threads: list[threading.Thread] = []
+        self.write("slow", self._slow)
+        self.entered.wait(10)
+
+    def _slow(self, cur: Any) -> int:
+        self.entered.set()
+        self.release.wait(10)
         return int(cur.execute("INSERT INTO t (k, v) VALUES ('slow', 1)").rowcount)
 
-    def run(name: str, unit: Any) -> None:
-        try:
-            outcomes[name] = db.write(unit)
-        except Exception as exc:
-            outcomes[name] = type(exc).__name__
+    def write(self, name: str, unit: Any) -> None:
+        def run() -> None:
+            try:
+                self.outcomes[name] = self.db.write(unit)
+            except BaseException as exc:
+                self.outcomes[name] = type(exc).__name__
 
-    leader = threading.Thread(target=run, args=("slow", slow))
-    leader.start()
-    entered.wait(10)
-    followers = [threading.Thread(target=run, args=("bad", lambda cur: cur.execute(
-                     "INSERT INTO t (k, v) VALUES (?, ?)", (object(), 1)))),
-                 threading.Thread(target=run, args=("good", lambda cur: cur.execute(
-                     "INSERT INTO t (k, v) VALUES ('good', 2)").rowcount))]
-    for t in followers:
-        t.start()
+        thread = threading.Thread(target=run)
+        self.threads.append(thread)
+        thread.start()
+
+    def finish(self, *others: threading.Thread) -> dict[str, object]:
+        self.release.set()
+        for t in [*self.threads, *others]:
+            t.join(10)
+        return self.outcomes
+
+
+def test_a_bad_unit_in_a_shared_commit_does_not_fail_the_others(tmp_path: Path) -> None:
+    db = _db(tmp_path)
+    held = HeldCommit(db)  # the next two units queue into one batch
+    held.write("bad", lambda cur: cur.execute("INSERT INTO t (k, v) VALUES (?, ?)", (object(), 1)))
+    held.write("good", lambda cur: cur.execute("INSERT INTO t (k, v) VALUES ('good', 2)").rowcount)
     time.sleep(0.2)
-    release.set()
-    for t in [leader, *followers]:
-        t.join(10)
-    assert outcomes == {"slow": 1, "bad": "ProgrammingError", "good": 1}
+    assert held.finish() == {"slow": 1, "bad": "ProgrammingError", "good": 1}
     assert db.read("SELECT k FROM t ORDER BY k", ()) == [("good",), ("slow",)]
     db.close()
 
 
 def test_closing_fails_queued_writes_instead_of_using_a_closed_connection(tmp_path: Path) -> None:
     db = _db(tmp_path)
-    entered, release = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
-
-    def slow(cur: Any) -> int:
-        entered.set()
-        release.wait(10)
-        return int(cur.execute("INSERT INTO t (k, v) VALUES ('slow', 1)").rowcount)
-
-    def run(name: str, unit: Any) -> None:
-        try:
-            outcomes[name] = db.write(unit)
-        except BaseException as exc:
-            outcomes[name] = type(exc).__name__
-
-    threads = [threading.Thread(target=run, args=("slow", slow))]
-    threads[0].start()
-    entered.wait(10)
-    threads.append(threading.Thread(target=run, args=("queued", lambda cur: cur.execute(
-        "INSERT INTO t (k, v) VALUES ('queued', 2)").rowcount)))
-    threads[1].start()
+    held = HeldCommit(db)
+    held.write("queued", lambda cur: cur.execute("INSERT INTO t (k, v) VALUES ('queued', 2)").rowcount)
     time.sleep(0.1)
     closer = threading.Thread(target=db.close)
     closer.start()
     time.sleep(0.1)
-    release.set()  # the batch in progress finishes; close() waits for it, then closes the connections
-    for t in [*threads, closer]:
-        t.join(10)
-    assert outcomes == {"slow": 1, "queued": "JournalUnavailable"}
+    # the batch in progress finishes; close() waits for it, then closes the connections
+    assert held.finish(closer) == {"slow": 1, "queued": "JournalUnavailable"}
 
 
 def test_a_locked_database_is_waited_for_not_reported(tmp_path: Path) -> None:
