@@ -45,33 +45,51 @@ class BatchProcessor:
     checker: DuplicateChecker | None = None  # the online duplicate check, kept current with each change here
     held: list[dict[str, Any]] = field(default_factory=list)  # held_changes rows of this batch
 
+    # Set by `load`, read by `process` and `flush`.
+    repo: IngestRepository | None = None
+    items: list[PreparedChange] = field(default_factory=list)
+    results: list[Outcome | None] = field(default_factory=list)
+    first_of: dict[tuple[str, str], int] = field(default_factory=dict)
+    todo: list[int] = field(default_factory=list)
+
     def run(self, items: list[PreparedChange]) -> list[Outcome]:
-        repo = IngestRepository(self.conn)
-        results: list[Outcome | None] = [None] * len(items)
+        self.load(items)
+        outcomes = self.process()
+        self.flush()
+        return outcomes
+
+    def load(self, items: list[PreparedChange], ready: Callable[[], None] | None = None) -> None:
+        """Read what the batch needs in a few statements: replays, bindings, golden records. Every read after
+        this one goes through `ready` first (the pipelined writer waits there for the previous commit)."""
+        repo = self.repo = IngestRepository(self.conn)
+        self.items, self.results = items, [None] * len(items)
         replays = repo.replays(sorted({(p.request.tenant, p.request.idempotency_key) for p in items}))
-        first_of: dict[tuple[str, str], int] = {}
-        todo: list[int] = []
         for i, p in enumerate(items):
             key = (p.request.tenant, p.request.idempotency_key)
             if key in replays:
-                results[i] = ChangePublic.model_validate({**replays[key], "replayed": True})
-            elif key not in first_of:
-                first_of[key] = i
-                todo.append(i)
+                self.results[i] = ChangePublic.model_validate({**replays[key], "replayed": True})
+            elif key not in self.first_of:
+                self.first_of[key] = i
+                self.todo.append(i)
         binder = self.binder = BatchBinder(repo, self.writes, self.bindings, checker=self.checker)
-        ids = binder.preload([items[i] for i in todo])
+        ids = binder.preload([items[i] for i in self.todo])
         loaded = self.cache.get_many(ids)
         loaded.update(repo.golden(sorted(ids - loaded.keys())))
         self.records.update(loaded)
         self.read_versions.update({rid: rec.version for rid, rec in loaded.items()})
         self.absent = ids - loaded.keys()
-        for i in todo:
-            results[i] = self._one(binder, repo, items[i])
+        repo.ready = ready
+
+    def process(self) -> list[Outcome]:
+        """Binder → gate → router for every change, in memory; one outcome per item, in order."""
+        assert self.repo is not None and self.binder is not None, "load() first"
+        results, items = self.results, self.items
+        for i in self.todo:
+            results[i] = self._one(self.binder, self.repo, items[i])
         for i, p in enumerate(items):
             if results[i] is None:  # a repeat of a key first seen earlier in this same batch
-                first = results[first_of[(p.request.tenant, p.request.idempotency_key)]]
+                first = results[self.first_of[(p.request.tenant, p.request.idempotency_key)]]
                 results[i] = first.model_copy(update={"replayed": True}) if isinstance(first, ChangePublic) else first
-        self._flush(repo)
         return [r for r in results if r is not None]
 
     def _record(self, repo: IngestRepository, tenant: str, entity: str, canonical_id: str) -> GoldenRecord:
@@ -184,7 +202,9 @@ class BatchProcessor:
                  "correlation_id": p.correlation_id, "status": "pending", "created_at": now, "decided_by": None,
                  "decided_at": None, "reason": None} for a in decision.pending]
 
-    def _flush(self, repo: IngestRepository) -> None:
+    def flush(self) -> None:
+        """Write everything the batch decided, one statement per table."""
+        assert self.repo is not None, "load() first"
         for rid, record in self.records.items():
             old = self.read_versions[rid]
             if old == 0:
@@ -192,7 +212,7 @@ class BatchProcessor:
                 self.writes.new_records.append(record)
             elif record.version != old:
                 self.writes.changed_records.append((record, old))
-        repo.write(self.writes)
+        self.repo.write(self.writes)
         if self.binder is not None and self.binder.review_rows:
             self.conn.execute(insert(match_reviews), self.binder.review_rows)
         if self.held:

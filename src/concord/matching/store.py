@@ -170,6 +170,18 @@ class DuplicateChecker:
         with self.lock:
             self.touched.clear()
 
+    def segment(self) -> set[Named]:
+        """Hand over what has been reported so far, as one transaction's part: the pipelined writer reports the
+        next batch's records before the previous batch's commit is known (`rolled_back` if it fails)."""
+        with self.lock:
+            named, self.touched = self.touched, set()
+            return named
+
+    def rolled_back(self, named: set[Named]) -> None:
+        """A transaction whose part `segment` handed over rolled back: re-read those records on the next check."""
+        with self.lock:
+            self.suspect |= named
+
     def forget(self) -> None:
         """The transaction that reported `updated` / `removed` rolled back: re-read those records from the store
         on the next check (committed ones arrive through the change log anyway)."""

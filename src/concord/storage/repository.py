@@ -60,8 +60,17 @@ class BatchWrites:
 
 class IngestRepository:
     def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+        self._conn = conn
         self.postgres = conn.dialect.name == "postgresql"
+        # Called before every use of the connection once set: the pipelined writer's reads wait there until the
+        # previous batch's commit has finished with the connection (docs/decisions/083).
+        self.ready: Callable[[], None] | None = None
+
+    @property
+    def conn(self) -> Connection:
+        if self.ready is not None:
+            self.ready()
+        return self._conn
 
     def _cursor(self) -> Any:
         """The DBAPI cursor of this same connection, hence of its transaction. The group commit's statements
