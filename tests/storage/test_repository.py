@@ -105,3 +105,17 @@ def test_a_row_missing_a_column_is_refused_before_anything_is_written(engine: En
         IngestRepository(conn).write(BatchWrites(bindings=[broken]))
     with engine.connect() as conn:
         assert IngestRepository(conn).bindings_by_canonical(["cus-1"]) == {}
+
+
+def test_hot_reads_are_never_prepared_on_the_server(engine: Engine) -> None:
+    # psycopg prepares a statement after its fifth run; PostgreSQL then keeps the plan made for the tables as
+    # they were for the connection's life (for the idempotency lookup, a whole change-log scan per batch).
+    if engine.dialect.name != "postgresql":
+        pytest.skip("server-side prepared statements are PostgreSQL's")
+    with engine.begin() as conn:
+        repo = IngestRepository(conn)
+        for _ in range(8):
+            assert repo.replays([("default", "k-1"), ("default", "k-2")]) == {}
+            assert repo.bindings_by_external([("default", "salesforce", "account", "001A")]) == {}
+        prepared = conn.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements").scalar_one()
+        assert prepared == 0

@@ -81,10 +81,15 @@ class IngestRepository:
     # The hot reads below are plain driver SQL: building and caching SQLAlchemy expressions for an IN list of a
     # different length every batch cost more than the queries themselves (profiles of bench/ingest).
     def _rows(self, sql: str, params: list[Any]) -> list[Any]:
-        sql = sql.replace("?", "%s") if self.postgres else sql
         cursor = self._cursor()
         try:
-            cursor.execute(sql, tuple(params))
+            if self.postgres:
+                # Never a server-side prepared statement: psycopg prepares a text after five runs, and the plan
+                # PostgreSQL then keeps for the connection's life was made for the tables as they were — for
+                # the idempotency lookup, a scan of the whole change log per batch (10 → 305 µs per change).
+                cursor.execute(sql.replace("?", "%s"), tuple(params), prepare=False)
+            else:
+                cursor.execute(sql, tuple(params))
             return list(cursor.fetchall())
         except self.conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(self.conn, sql, params, exc) from exc
