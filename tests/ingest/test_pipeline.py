@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from functools import partial
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from concord.hubconfig import Runtime
 from concord.ingest import processor
@@ -234,3 +234,80 @@ def test_committer_runs_in_order_and_reports_errors() -> None:
         assert order == ["c0", "a0", "c1", "a1", "c2", "a2", "c3", "a3"]  # nothing acknowledged for the failure
     finally:
         committer.stop()
+
+
+def test_a_cancelled_caller_in_a_serial_redo_does_not_kill_the_writer(engine: Engine, runtime: Runtime,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # A caller that gave up (asyncio.wrap_future cancels the concurrent future when the request is cancelled) sits
+    # in a batch that is redone serially because another change of it fails.
+    real_route = processor.route
+
+    def route(*args: object, **kwargs: object) -> object:
+        record = args[1]
+        if getattr(record, "value", lambda _p: None)("name") == "Broken":
+            raise ValueError("a router bug (injected)")
+        return real_route(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(processor, "route", route)
+    service = IngestService(engine, runtime, max_batch=8)
+    try:
+        gone = service.submit([change("salesforce", "0C1", {"Name": "Gone"})])
+        assert gone.cancel()
+        bad = service.submit([change("salesforce", "0C2", {"Name": "Broken"})])
+        kept = service.submit([change("salesforce", "0C3", {"Name": "Kept"})])
+        service.start()
+        with pytest.raises(ValueError):
+            bad.result(timeout=30)
+        assert len(kept.result(timeout=30)) == 1
+        later = service.submit([change("salesforce", "0C4", {"Name": "Later"})])
+        assert len(later.result(timeout=30)) == 1
+        assert count(engine, t.change_log) == 3
+    finally:
+        service.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_the_writer_survives_a_dropped_connection(engine: Engine, runtime: Runtime) -> None:
+    service = IngestService(engine, runtime, max_batch=8)
+    service.start()
+    try:
+        assert len(service.submit([change("salesforce", "0D1", {"Name": "One"})]).result(timeout=30)) == 1
+        with engine.connect() as conn:
+            killed = conn.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()")).all()
+            conn.commit()
+        assert killed
+        outcomes = [service.submit([change("salesforce", f"0D{i}", {"Name": f"N {i}"})]) for i in range(2, 6)]
+        done = [f.result(timeout=60) for f in outcomes]
+        assert len(done) == 4
+        assert len(service.submit([change("salesforce", "0D9", {"Name": "Nine"})]).result(timeout=30)) == 1
+    finally:
+        service.stop()
+
+
+def test_a_failed_commit_with_nothing_to_overlap_is_rolled_back_before_its_redo(
+        engine: Engine, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A lone batch is committed by the writer itself (`_finish`). Its commit fails the way the pipelined tests
+    # inject it: nothing committed, the driver's transaction still open (SQLite: IOERR/FULL/BUSY may leave it so).
+    real = engine.dialect.do_commit
+    failed: list[bool] = []
+
+    def do_commit(dbapi_connection: object) -> None:
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("disk I/O error (injected)")
+        real(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_commit", do_commit)
+    service = IngestService(engine, runtime, max_batch=8)
+    service.start()
+    try:
+        first = service.submit([change("salesforce", "0E1", {"Name": "Lone"})])
+        assert len(first.result(timeout=20)) == 1 and failed
+        later = service.submit([change("salesforce", "0E2", {"Name": "Later"})])
+        assert len(later.result(timeout=20)) == 1
+        assert count(engine, t.change_log) == 2
+    finally:
+        service.stop()

@@ -241,11 +241,29 @@ class PipelinedWriter:
             return
         self._acknowledge(written)
 
+    @staticmethod
+    def _rollback(conn: Connection) -> None:
+        """End whatever transaction the connection holds, at the driver too: a commit that failed (SQLAlchemy's
+        own, in `_finish`) leaves SQLAlchemy outside a transaction while the driver may still hold it, and with it
+        SQLite's write lock (the serial redo would wait for it) or PostgreSQL's row locks. A connection that cannot
+        even roll back (lost) is dropped: the next batch gets a new one from the pool."""
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+            driver = conn.connection.dbapi_connection
+            if driver is not None:
+                driver.rollback()
+        except Exception:
+            log.warning("the ingest writer's connection could not roll back; reconnecting", exc_info=True)
+            if not conn.invalidated:
+                conn.invalidate()
+            if conn.in_transaction():
+                conn.rollback()  # of an invalidated connection: resets SQLAlchemy's state, no round trip
+
     def _recover(self, conn: Connection, failed: Written | None, jobs: list[_Job]) -> None:
         """Roll back, forget what the caches learnt from uncommitted batches, and redo `failed` (a written batch
         whose commit did not happen) and `jobs` through the serial path."""
-        if conn.in_transaction():
-            conn.rollback()
+        self._rollback(conn)
         svc = self.svc
         svc.redone += 1
         svc.cache.clear()

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 
 from opentelemetry.trace import Link
@@ -48,7 +48,16 @@ class _Job:
     link: Link | None = None  # the submitter's span: the writer thread's commit span links back to it
 
     def finish(self, outcomes: list[Outcome]) -> None:
-        self.future.set_result(merge(self.count, outcomes, self.errors) if self.errors else outcomes)
+        try:
+            self.future.set_result(merge(self.count, outcomes, self.errors) if self.errors else outcomes)
+        except InvalidStateError:  # the caller gave up (asyncio.wrap_future cancels it): the others still hear
+            log.info("an ingest caller had cancelled before its outcome")
+
+    def fail(self, exc: BaseException) -> None:
+        try:
+            self.future.set_exception(exc)
+        except InvalidStateError:
+            log.info("an ingest caller had cancelled before its failure")
 
 
 def process_in_transaction(engine: Engine, runtime: Runtime, prepared: list[PreparedChange],
@@ -202,7 +211,7 @@ class IngestService:
                     self.commit_serially([job])
                 return
             log.exception("ingest batch failed")
-            jobs[0].future.set_exception(exc)
+            jobs[0].fail(exc)
             return
         self.batches += 1
         self.committed += len(prepared)
