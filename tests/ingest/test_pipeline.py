@@ -311,3 +311,20 @@ def test_a_failed_commit_with_nothing_to_overlap_is_rolled_back_before_its_redo(
         assert count(engine, t.change_log) == 2
     finally:
         service.stop()
+
+
+def test_a_writer_stopped_by_a_defect_answers_every_waiting_caller(queued: IngestService,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failed batches are redone, never fatal; this is for a bug in the loop itself. Callers must hear it, not hang.
+    from concord.ingest.pipeline import PipelinedWriter
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("a defect in the writer loop (injected)")
+
+    monkeypatch.setattr(PipelinedWriter, "_batch", broken)
+    futures = [queued.submit([change("salesforce", f"008{i}", {"Name": f"Eta {i}"})]) for i in range(6)]
+    queued.start()
+    later = [queued.submit([change("salesforce", "008Z", {"Name": "Late"})]) for _ in range(2)]
+    for future in [*futures, *later]:  # taken, queued, and submitted after the writer died
+        with pytest.raises(RuntimeError, match="ingest writer stopped"):
+            future.result(timeout=20)

@@ -150,8 +150,18 @@ class PipelinedWriter:
         self.committer = Committer()
 
     def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # a defect, not a failed batch (those are redone): answer, never hang
+            log.critical("the ingest writer stopped", exc_info=True)
+            self.svc.writer_stopped(RuntimeError(f"the ingest writer stopped: {exc!r}"))
+            if not isinstance(exc, Exception):
+                raise
+
+    def _loop(self) -> None:
         with self.svc.engine.connect() as conn:
             written: Written | None = None
+            jobs: list[_Job] = []
             try:
                 while True:
                     # Block only when nothing waits for its commit: an empty queue means commit now.
@@ -172,6 +182,11 @@ class PipelinedWriter:
                         if written is not None:
                             self._finish(conn, written)
                         return
+            except BaseException as exc:
+                # Taken or written, never committed (rolled back below): their callers hear why.
+                for job in [*(written.jobs if written is not None else []), *jobs]:
+                    job.fail(RuntimeError(f"the ingest writer stopped: {exc!r}"))
+                raise
             finally:
                 self.committer.stop()
                 if conn.in_transaction():
@@ -203,13 +218,13 @@ class PipelinedWriter:
                 gate.ready()
                 proc.flush()
                 seal_batch(conn, proc.writes.changes)
+                svc.cache.put_many(proc.records.values())  # the next batch builds on these (void if it fails)
+                if proc.binder is not None:
+                    proc.binder.committed()
+                return Written(jobs, outcomes, svc.checker.segment() if svc.checker is not None else set())
             except Exception:
                 self._recover(conn, written if not gate.settle() else None, jobs)
                 return None
-        svc.cache.put_many(proc.records.values())  # the next batch builds on these (void if the commit fails)
-        if proc.binder is not None:
-            proc.binder.committed()
-        return Written(jobs, outcomes, svc.checker.segment() if svc.checker is not None else set())
 
     def _start_commit(self, conn: Connection, written: Written) -> Ticket:
         driver = conn.connection.dbapi_connection  # looked up here: the committer runs only the commit

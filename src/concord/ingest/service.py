@@ -130,6 +130,7 @@ class IngestService:
         self.committed = 0
         self.overlapped = 0  # commits run beside the next batch's work (ingest/pipeline.py)
         self.redone = 0  # times the pipelined writer fell back to the serial path (a failure or a write race)
+        self.stopped_by: BaseException | None = None  # set if the writer thread died of a defect
         self.cache = RecordCache()
         self.bindings = BindingCache()
         # Accounts only: a contact's account reference is resolved after the check would run, and its exact
@@ -159,13 +160,13 @@ class IngestService:
             future.set_result(merge(len(changes), [], errors))
             return future
         link = handoff_link("ingest.submit", {"concord.changes": len(changes), "concord.refused": len(errors)})
-        self._queue.put(_Job(prepared, future, errors, len(changes), link))
+        self._enqueue(_Job(prepared, future, errors, len(changes), link))
         return future
 
     def submit_prepared(self, prepared: list[PreparedChange]) -> Future[list[Outcome]]:
         """For changes Concord builds itself (steward approvals, workflows): already canonical and valid."""
         future: Future[list[Outcome]] = Future()
-        self._queue.put(_Job(prepared, future, {}, len(prepared)))
+        self._enqueue(_Job(prepared, future, {}, len(prepared)))
         return future
 
     def ingest(self, changes: list[ChangeCreate]) -> list[Outcome]:
@@ -195,6 +196,26 @@ class IngestService:
             jobs.append(nxt)
             size += len(nxt.prepared)
         return jobs, False
+
+    def _enqueue(self, job: _Job) -> None:
+        self._queue.put(job)
+        if self.stopped_by is not None:  # the writer died: answer now (also what slipped in as it died)
+            self.fail_waiting(self.stopped_by)
+
+    def writer_stopped(self, exc: BaseException) -> None:
+        """The writer thread ended on a defect: every caller, waiting or to come, hears it instead of hanging."""
+        self.stopped_by = exc
+        self.fail_waiting(exc)
+
+    def fail_waiting(self, exc: BaseException) -> None:
+        """Answer every job still queued with `exc` (the writer cannot take them any more)."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                job.fail(exc)
 
     def commit_serially(self, jobs: list[_Job]) -> None:
         """One transaction for `jobs` (retried on a write race); a failing one is isolated from the others."""
