@@ -107,11 +107,11 @@ def test_a_row_missing_a_column_is_refused_before_anything_is_written(engine: En
         assert IngestRepository(conn).bindings_by_canonical(["cus-1"]) == {}
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 def test_hot_reads_are_never_prepared_on_the_server(engine: Engine) -> None:
     # psycopg prepares a statement after its fifth run; PostgreSQL then keeps the plan made for the tables as
     # they were for the connection's life (for the idempotency lookup, a whole change-log scan per batch).
-    if engine.dialect.name != "postgresql":
-        pytest.skip("server-side prepared statements are PostgreSQL's")
     with engine.begin() as conn:
         repo = IngestRepository(conn)
         for _ in range(8):
