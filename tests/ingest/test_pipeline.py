@@ -106,7 +106,7 @@ def test_reads_and_writes_wait_for_the_previous_commit(queued: IngestService, en
         return call
 
     wrap_commits(monkeypatch, slow)
-    monkeypatch.setattr(BatchProcessor, "flush", timed(BatchProcessor.flush, flushed, at_exit=False))
+    monkeypatch.setattr(BatchProcessor, "write", timed(BatchProcessor.write, flushed, at_exit=False))
     monkeypatch.setattr(IngestRepository, "match_keys", timed(IngestRepository.match_keys, looked_up, at_exit=True))
     queued.max_batch = 1
     crm = queued.submit([change("salesforce", "001P", {"Name": "Pipe AG", "Domain__c": "pipe.example"})])

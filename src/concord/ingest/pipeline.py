@@ -34,9 +34,10 @@ from concord.ingest.processor import BatchProcessor, Outcome
 from concord.matching.follow import Named
 from concord.observability.logs import log_context
 from concord.observability.tracing import span
+from concord.security import audit
 from concord.security.mapping_sync import sync as sync_mappings
 from concord.security.ownership_changes import sync as sync_ownership
-from concord.security.sealing import seal_batch
+from concord.security.sealing import seals
 
 if TYPE_CHECKING:
     from concord.ingest.service import IngestService, _Job
@@ -215,9 +216,12 @@ class PipelinedWriter:
                 return None
             try:
                 outcomes = proc.process()
+                # Serialised beside the previous commit too: the writer would only wait for it otherwise.
+                proc.freeze()
+                sealed = seals(proc.writes.changes)
                 gate.ready()
-                proc.flush()
-                seal_batch(conn, proc.writes.changes)
+                proc.write()
+                audit.append_many(conn, sealed)
                 svc.cache.put_many(proc.records.values())  # the next batch builds on these (void if it fails)
                 if proc.binder is not None:
                     proc.binder.committed()

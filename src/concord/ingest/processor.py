@@ -204,7 +204,12 @@ class BatchProcessor:
 
     def flush(self) -> None:
         """Write everything the batch decided, one statement per table."""
-        assert self.repo is not None, "load() first"
+        self.freeze()
+        self.write()
+
+    def freeze(self) -> None:
+        """Settle which records the batch writes and serialise them (no database work: the pipelined writer does
+        it while the previous batch's commit still holds the connection)."""
         for rid, record in self.records.items():
             old = self.read_versions[rid]
             if old == 0:
@@ -212,6 +217,10 @@ class BatchProcessor:
                 self.writes.new_records.append(record)
             elif record.version != old:
                 self.writes.changed_records.append((record, old))
+        self.writes.freeze(time.time())
+
+    def write(self) -> None:
+        assert self.repo is not None, "load() first"
         self.repo.write(self.writes)
         if self.binder is not None and self.binder.review_rows:
             self.conn.execute(insert(match_reviews), self.binder.review_rows)

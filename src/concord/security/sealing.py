@@ -32,6 +32,12 @@ def digest(rows: list[dict[str, Any]]) -> str:
 
 def seal_batch(conn: Connection, changes: list[dict[str, Any]]) -> None:
     """Append the seal of this batch's change_log rows, in the batch's own transaction."""
+    audit.append_many(conn, seals(changes))
+
+
+def seals(changes: list[dict[str, Any]]) -> list[audit.Entry]:
+    """The audit entries sealing these change_log rows, one per tenant (no database work: the pipelined writer
+    computes them while the previous batch's commit still holds the connection)."""
     by_tenant: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in changes:
         by_tenant[row["tenant"]].append(row)
@@ -40,7 +46,7 @@ def seal_batch(conn: Connection, changes: list[dict[str, Any]]) -> None:
                            system=rows[0]["system"] if len({r["system"] for r in rows}) == 1 else None,
                            after={"changes": [r["change_id"] for r in rows], "digest": digest(rows)})
                for tenant, rows in sorted(by_tenant.items())]
-    audit.append_many(conn, entries)
+    return entries
 
 
 def check_seal(conn: Connection, entry: dict[str, Any]) -> list[str]:

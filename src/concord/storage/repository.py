@@ -56,6 +56,17 @@ class BatchWrites:
     changes: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     approvals: list[dict[str, Any]] = field(default_factory=list)
+    # The golden rows as serialised by `freeze` (None: not yet), so a pipelined writer can serialise them while
+    # the previous batch's commit still holds the connection (ingest/pipeline.py).
+    golden_new: list[dict[str, Any]] | None = None
+    golden_changed: list[tuple[Any, ...]] | None = None
+
+    def freeze(self, now: float) -> None:
+        self.golden_new = [{"id": r.id, "tenant": r.tenant, "entity": r.entity, "version": r.version,
+                            "lifecycle_state": r.value("lifecycle_state"), "data": dumps(r.to_json()),
+                            "created_at": now, "updated_at": now} for r in self.new_records]
+        self.golden_changed = [(r.version, dumps(r.to_json()), r.value("lifecycle_state"), now, r.id, old)
+                               for r, old in self.changed_records]
 
 
 class IngestRepository:
@@ -189,19 +200,18 @@ class IngestRepository:
             cursor.close()
 
     def _write_golden(self, batch: BatchWrites, now: float) -> None:
-        if batch.new_records:
-            new = [{"id": r.id, "tenant": r.tenant, "entity": r.entity, "version": r.version,
-                    "lifecycle_state": r.value("lifecycle_state"), "data": dumps(r.to_json()),
-                    "created_at": now, "updated_at": now} for r in batch.new_records]
+        if batch.golden_new is None or batch.golden_changed is None:
+            batch.freeze(now)
+        assert batch.golden_new is not None and batch.golden_changed is not None
+        new, params = batch.golden_new, batch.golden_changed
+        if new:
             if self.postgres:
                 self.conn.execute(insert(t.golden_records), new)
             else:  # a duplicate id still fails the primary key here (IntegrityError: the batch is retried)
                 self._execute_many(_insert_sql("sqlite", t.golden_records),
                                    list(map(_row_values(t.golden_records), new)))
-        if not batch.changed_records:
+        if not params:
             return
-        params = [(r.version, dumps(r.to_json()), r.value("lifecycle_state"), now, r.id, old)
-                  for r, old in batch.changed_records]
         sql = ("UPDATE golden_records SET version = ?, data = ?, lifecycle_state = ?, updated_at = ?"
                " WHERE id = ? AND version = ?")
         # The version check is the optimistic lock: fewer rows changed than sent means someone else wrote.
