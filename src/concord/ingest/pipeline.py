@@ -13,8 +13,8 @@ box (docs/decisions/083). Now the order on the writer's one connection is:
 Invariants: a caller is acknowledged only after its transaction committed; the connection is never used by two
 threads at once (every use after N+1's first reads passes `_Gate.ready`, which waits for N's commit); N+1 is
 built on N's uncommitted state (the caches learn N's records and bindings when N is written), so when N's commit
-fails, N+1 is void: both go through the serial path again (`IngestService._commit`: retries, isolation), with
-the caches dropped and the duplicate checker told to re-read what N reported.
+fails, N+1 is void: both go through the serial path again (`IngestService.commit_serially`: retries, isolation),
+with the caches dropped and the duplicate checker told to re-read what N reported.
 """
 
 from __future__ import annotations
