@@ -59,6 +59,19 @@ def wrap_commits(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[int, CommitFn]
     return seen
 
 
+def break_router_on_broken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The router raises for a record named "Broken": a bug inside one change's processing."""
+    real_route = processor.route
+
+    def route(*args: object, **kwargs: object) -> object:
+        record = args[1]
+        if getattr(record, "value", lambda _p: None)("name") == "Broken":
+            raise ValueError("a router bug (injected)")
+        return real_route(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(processor, "route", route)
+
+
 def test_each_change_lands_once_and_later_batches_build_on_uncommitted_ones(queued: IngestService,
                                                                             engine: Engine) -> None:
     # 30 updates of 5 customers, 4 per batch: nearly every batch updates a record the batch before it wrote
@@ -151,15 +164,7 @@ def test_a_failed_commit_redoes_it_and_the_batch_built_on_it(queued: IngestServi
 
 def test_a_failing_batch_leaves_the_commit_beside_it_alone(queued: IngestService, engine: Engine,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    real_route = processor.route
-
-    def route(*args: object, **kwargs: object) -> object:
-        record = args[1]
-        if getattr(record, "value", lambda _p: None)("name") == "Broken":
-            raise ValueError("a router bug (injected)")
-        return real_route(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(processor, "route", route)
+    break_router_on_broken(monkeypatch)
     good = [queued.submit([change("salesforce", f"003{i}", {"Name": f"Gamma {i}"})]) for i in range(6)]
     bad = queued.submit([change("salesforce", "003X", {"Name": "Broken"})])
     after = [queued.submit([change("salesforce", f"004{i}", {"Name": f"Delta {i}"})]) for i in range(3)]
@@ -240,15 +245,7 @@ def test_a_cancelled_caller_in_a_serial_redo_does_not_kill_the_writer(engine: En
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # A caller that gave up (asyncio.wrap_future cancels the concurrent future when the request is cancelled) sits
     # in a batch that is redone serially because another change of it fails.
-    real_route = processor.route
-
-    def route(*args: object, **kwargs: object) -> object:
-        record = args[1]
-        if getattr(record, "value", lambda _p: None)("name") == "Broken":
-            raise ValueError("a router bug (injected)")
-        return real_route(*args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(processor, "route", route)
+    break_router_on_broken(monkeypatch)
     service = IngestService(engine, runtime, max_batch=8)
     try:
         gone = service.submit([change("salesforce", "0C1", {"Name": "Gone"})])

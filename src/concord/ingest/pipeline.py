@@ -202,8 +202,7 @@ class PipelinedWriter:
             gate = _Gate(conn)
             proc = BatchProcessor(svc.runtime, conn, cache=svc.cache, bindings=svc.bindings, checker=svc.checker)
             try:
-                if not conn.in_transaction():
-                    conn.begin()
+                gate.ready()  # no commit in flight yet: only opens the transaction if none is
                 sync_ownership(conn, svc.runtime)  # an activated ownership version reaches every writer within ~1 s
                 sync_mappings(conn, svc.runtime)  # and an activated mapping version the router's outbound mapping
                 proc.load(prepared, ready=gate.ready)  # in the previous batch's transaction: sees its writes
@@ -239,17 +238,7 @@ class PipelinedWriter:
 
     def _acknowledge(self, written: Written) -> None:
         """After the commit: resolve each caller's future."""
-        svc = self.svc
-        svc.batches += 1
-        svc.committed += len(written.outcomes)
-        start = 0
-        for job in written.jobs:
-            end = start + len(job.prepared)
-            try:
-                job.finish(written.outcomes[start:end])
-            except Exception:  # a caller that gave up (cancelled future) must not fail the committed batch
-                log.warning("could not acknowledge a committed ingest job", exc_info=True)
-            start = end
+        self.svc.answer(written.jobs, written.outcomes)
 
     def _finish(self, conn: Connection, written: Written) -> None:
         """Commit a written batch now, in this thread (nothing to overlap it with)."""

@@ -234,10 +234,14 @@ class IngestService:
             log.exception("ingest batch failed")
             jobs[0].fail(exc)
             return
+        self.answer(jobs, outcomes)
+
+    def answer(self, jobs: list[_Job], outcomes: list[Outcome]) -> None:
+        """After their commit: count the batch and resolve each job's future with its share of `outcomes`."""
         self.batches += 1
-        self.committed += len(prepared)
+        self.committed += len(outcomes)
         start = 0
         for job in jobs:
-            job.finish(outcomes[start:start + len(job.prepared)])
+            job.finish(outcomes[start:start + len(job.prepared)])  # a caller that gave up is skipped
             start += len(job.prepared)
 
