@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -49,13 +49,10 @@ def _systems(given: Mapping[str, Connector] | None, hosted: WorkflowEngine | Non
     return owned, owned
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None,
-               connectors: Mapping[str, Connector] | None = None, scale: ScaleSettings | None = None) -> FastAPI:
-    """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
-    a launched engine serving the process API (without one, process routes answer 503). `connectors` (or the
-    `connections` setting): the systems /readyz probes and whose rate-limit headroom the dashboard charts. With
-    `settings.scale`, POST /changes publishes to the bus configured by `scale` (decision 064)."""
-    runtime = runtime or load_runtime(settings.config_dir, settings.mapping_sync_s)
+def _lifespan(settings: Settings, runtime: Runtime, connectors: Mapping[str, Connector] | None,
+              scale: ScaleSettings | None) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """The app's start and stop: the database is migrated and the ingest writer started only when the app starts
+    (building one touches nothing), and stopping closes what starting opened, newest first."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -80,6 +77,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None, workflows: Wo
             service.stop()
             engine.dispose()
 
+    return lifespan
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None, workflows: WorkflowEngine | None = None,
+               connectors: Mapping[str, Connector] | None = None, scale: ScaleSettings | None = None) -> FastAPI:
+    """Build the app; the database is migrated and the ingest writer started when the app starts. `workflows`:
+    a launched engine serving the process API (without one, process routes answer 503). `connectors` (or the
+    `connections` setting): the systems /readyz probes and whose rate-limit headroom the dashboard charts. With
+    `settings.scale`, POST /changes publishes to the bus configured by `scale` (decision 064)."""
+    runtime = runtime or load_runtime(settings.config_dir, settings.mapping_sync_s)
+    lifespan = _lifespan(settings, runtime, connectors, scale)
     app = FastAPI(title="Concord", version=concord.__version__, lifespan=lifespan,
                   description="Customer lifecycle hub: canonical model, field ownership, golden records.")
     install_problem_handlers(app)

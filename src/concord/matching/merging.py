@@ -108,16 +108,36 @@ def _tell_merge(conn: Connection, runtime: Runtime, merged: GoldenRecord, pair: 
     return told + (_parent_commands(conn, runtime, merged, before, merge_id) if reparented else [])
 
 
-def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, actor: str,
-          reason: str = "", runtime: Runtime | None = None) -> MergeResult:
-    """Fold `absorbed_id` into `survivor_id`: survivorship by ownership, bindings and keys moved, an event;
-    with `runtime`, the systems holding a relinked record are sent its new reference (`relink_outbound`)."""
+def _mergeable_rows(conn: Connection, tenant: str, survivor_id: str,
+                    absorbed_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The survivor's and the absorbed record's rows; refused unless they are two records of one entity."""
     if survivor_id == absorbed_id:
         raise MergeRefused("a record cannot be merged into itself")
     keep, gone = _row(conn, tenant, survivor_id), _row(conn, tenant, absorbed_id)
     if keep["entity"] != gone["entity"]:
         raise MergeRefused(f"{survivor_id} is a {keep['entity']}, {absorbed_id} a {gone['entity']}")
-    b, k, g = t.bindings.c, t.match_keys.c, t.golden_records.c
+    return keep, gone
+
+
+def _replace_pair(conn: Connection, keep: dict[str, Any], merged: GoldenRecord, survivor_id: str, absorbed_id: str,
+                  version: int, now: float) -> None:
+    """The merged record takes the survivor's row and the absorbed row goes. The version check refuses the
+    merge when the survivor was written since it was read: survivorship ran on what was read."""
+    g = t.golden_records.c
+    done = conn.execute(update(t.golden_records).where(g.id == survivor_id, g.version == keep["version"]).values(
+        version=version, data=dumps(merged.to_json()), lifecycle_state=merged.value("lifecycle_state"),
+        updated_at=now)).rowcount
+    if done != 1:
+        raise MergeRefused(f"{survivor_id} changed during the merge; try again")
+    conn.execute(delete(t.golden_records).where(g.id == absorbed_id))
+
+
+def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, actor: str,
+          reason: str = "", runtime: Runtime | None = None) -> MergeResult:
+    """Fold `absorbed_id` into `survivor_id`: survivorship by ownership, bindings and keys moved, an event;
+    with `runtime`, the systems holding a relinked record are sent its new reference (`relink_outbound`)."""
+    keep, gone = _mergeable_rows(conn, tenant, survivor_id, absorbed_id)
+    b, k = t.bindings.c, t.match_keys.c
     moved = [r._asdict() for r in conn.execute(select(b.id, b.system).where(b.canonical_id == absorbed_id))]
     keys = [r.key for r in conn.execute(select(k.key).where(k.tenant == tenant, k.canonical_id == absorbed_id))]
     before = _record(keep)
@@ -131,12 +151,7 @@ def merge(conn: Connection, tenant: str, survivor_id: str, absorbed_id: str, act
     # Before the write, so the echo marks of what the systems are told are stored with the survivor.
     told = [] if runtime is None else _tell_merge(conn, runtime, merged, (before, _record(gone)), (own, theirs),
                                                   merge_id, reparented)
-    done = conn.execute(update(t.golden_records).where(g.id == survivor_id, g.version == keep["version"]).values(
-        version=version, data=dumps(merged.to_json()), lifecycle_state=merged.value("lifecycle_state"),
-        updated_at=now)).rowcount
-    if done != 1:
-        raise MergeRefused(f"{survivor_id} changed during the merge; try again")
-    conn.execute(delete(t.golden_records).where(g.id == absorbed_id))
+    _replace_pair(conn, keep, merged, survivor_id, absorbed_id, version, now)
     if told:
         conn.execute(insert(t.outbox), told)
     _move_identity(conn, tenant, absorbed_id, survivor_id)

@@ -140,9 +140,7 @@ def relink(conn: Connection, tenant: str, target: str, absorbed_id: str, survivo
         registry = registry or SchemaRegistry.default()
         events.append(updated_event(record, {p: (absorbed_id, survivor_id) for p in paths}, merge_id,
                                     change["change_id"], registry))
-    if changes:
-        conn.execute(insert(t.change_log), changes)
-        conn.execute(insert(t.outbox), events)
+    _log_relinks(conn, changes, events)
     return moved, changes
 
 
@@ -150,6 +148,33 @@ def _with_change(old: FieldValue, change_id: str) -> Provenance:
     p = old.provenance
     return Provenance(system=p.system, source_ts_us=p.source_ts_us, change_id=change_id,
                    mapping_version=p.mapping_version, approved_by=p.approved_by)
+
+
+def _current_row(conn: Connection, record_id: str) -> dict[str, Any] | None:
+    g = t.golden_records.c
+    current = conn.execute(select(t.golden_records).where(g.id == record_id)).first()
+    return None if current is None else {str(k): v for k, v in current._asdict().items()}
+
+
+def _put_back(conn: Connection, entry: dict[str, Any], cur: dict[str, Any], record: GoldenRecord, old: GoldenRecord,
+              paths: list[str], change: dict[str, Any], now: float,
+              routing: RelinkRouting | None) -> tuple[GoldenRecord, list[dict[str, Any]]]:
+    """Write one relinked record back; returns the record as restored and the systems' commands. The stored row
+    goes back byte for byte only when nothing touched it since and no system is told anything (telling one
+    stores its echo marks in the record, so the row must be written anew)."""
+    before = entry["row"]
+    record.fields = {**record.fields, **{p: old.fields[p] for p in paths}}
+    untouched = cur["version"] == entry["version_after"]
+    if untouched:
+        record = old
+    commands = routing.route(conn, record, paths, change) if routing is not None else []
+    if untouched and not commands:
+        g = t.golden_records.c
+        conn.execute(update(t.golden_records).where(g.id == record.id).values(
+            data=before["data"], updated_at=before["updated_at"], version=cur["version"] + 1))
+    else:
+        _write(conn, cur, record, cur["version"] + 1, now)
+    return record, commands
 
 
 def restore(conn: Connection, moved: list[dict[str, Any]], absorbed_id: str, survivor_id: str, merge_id: str,
@@ -161,13 +186,11 @@ def restore(conn: Connection, moved: list[dict[str, Any]], absorbed_id: str, sur
     changes: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     registry: SchemaRegistry | None = None
-    g = t.golden_records.c
     for entry in moved:
         before = entry["row"]
-        current = conn.execute(select(t.golden_records).where(g.id == entry["id"])).first()
-        if current is None:
+        cur = _current_row(conn, entry["id"])
+        if cur is None:
             continue  # deleted (merged away itself) since: nothing left to point back
-        cur = {str(k): v for k, v in current._asdict().items()}
         record = _record(cur)
         old = _record(before)
         paths = [p for p in entry["paths"] if record.value(p) == survivor_id]
@@ -175,26 +198,22 @@ def restore(conn: Connection, moved: list[dict[str, Any]], absorbed_id: str, sur
             continue  # re-pointed by someone since: theirs is the newer word
         change = change_row(before["tenant"], record.entity, record.id, f"unmerge:{merge_id}:{record.id}",
                             merge_id, {p: absorbed_id for p in paths}, paths, now)
-        record.fields = {**record.fields, **{p: old.fields[p] for p in paths}}
-        untouched = cur["version"] == entry["version_after"]
-        if untouched:
-            record = old
-        commands = routing.route(conn, record, paths, change) if routing is not None else []
-        if untouched and not commands:
-            conn.execute(update(t.golden_records).where(g.id == record.id).values(
-                data=before["data"], updated_at=before["updated_at"], version=cur["version"] + 1))
-        else:
-            _write(conn, cur, record, cur["version"] + 1, now)
+        record, commands = _put_back(conn, entry, cur, record, old, paths, change, now, routing)
         events.extend(commands)
         restored.append(record.id)
         changes.append(change)
         registry = registry or SchemaRegistry.default()
         events.append(updated_event(record, {p: (survivor_id, absorbed_id) for p in paths}, merge_id,
                                     change["change_id"], registry))
+    _log_relinks(conn, changes, events)
+    return restored, changes
+
+
+def _log_relinks(conn: Connection, changes: list[dict[str, Any]], events: list[dict[str, Any]]) -> None:
+    """One insert each for the whole merge's change rows and events; nothing relinked, nothing written."""
     if changes:
         conn.execute(insert(t.change_log), changes)
         conn.execute(insert(t.outbox), events)
-    return restored, changes
 
 
 def snapshot(moved: list[Repoint]) -> list[dict[str, Any]]:

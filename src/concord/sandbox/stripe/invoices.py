@@ -41,14 +41,35 @@ def subscription_of(invoice: StripeObject) -> str | None:
     return subscription
 
 
-def _line(store: StripeStore, invoice_id: str, spec: LineSpec, subscription_id: str | None) -> StripeObject:
+def _line_description(store: StripeStore, spec: LineSpec) -> str:
+    """The caller's description, else the one Stripe writes: "2 x Pro (at $9.00 / month)"."""
     price = spec.price
     recurring = price.get("recurring") or {}
     product = store.get("product", price["product"]) or {"name": price["product"]}
-    description = spec.description or (
+    return spec.description or (
         f"{spec.quantity} x {product['name']} (at ${price['unit_amount'] / 100:.2f}"
         + (f" / {recurring['interval']})" if recurring else ")")
     )
+
+
+def _line_parent(spec: LineSpec, subscription_id: str | None) -> StripeObject:
+    """Every twin line is billed through a subscription item, so its parent always names one."""
+    return {
+        "type": "subscription_item_details",
+        "invoice_item_details": None,
+        "subscription_item_details": {
+            "invoice_item": None,
+            "proration": spec.proration,
+            "proration_details": {"credited_items": None},
+            "subscription": subscription_id,
+            "subscription_item": spec.subscription_item,
+        },
+    }
+
+
+def _line(store: StripeStore, invoice_id: str, spec: LineSpec, subscription_id: str | None) -> StripeObject:
+    price = spec.price
+    description = _line_description(store, spec)
     return {
         "id": new_id("il"),
         "object": "line_item",
@@ -61,17 +82,7 @@ def _line(store: StripeStore, invoice_id: str, spec: LineSpec, subscription_id: 
         "invoice": invoice_id,
         "livemode": False,
         "metadata": {},
-        "parent": {
-            "type": "subscription_item_details",
-            "invoice_item_details": None,
-            "subscription_item_details": {
-                "invoice_item": None,
-                "proration": spec.proration,
-                "proration_details": {"credited_items": None},
-                "subscription": subscription_id,
-                "subscription_item": spec.subscription_item,
-            },
-        },
+        "parent": _line_parent(spec, subscription_id),
         "period": {"start": spec.period[0], "end": spec.period[1]},
         "pretax_credit_amounts": [],
         "pricing": {

@@ -73,8 +73,23 @@ class User:
     tags: list[str] = field(default_factory=list)
     user_fields: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self, base_url: str, field_keys: tuple[str, ...]) -> JsonDict:
+    def _permissions_json(self) -> JsonDict:
+        """Access fields (role restrictions, suspension) in the order Zendesk lists them. The twin has no custom
+        roles: an end user sees only the tickets they requested, and every other role moderates."""
         end_user = self.role == "end-user"
+        return {
+            "role_type": None,
+            "custom_role_id": None,
+            "moderator": not end_user,
+            "ticket_restriction": "requested" if end_user else None,
+            "only_private_comments": False,
+            "restricted_agent": end_user,
+            "suspended": self.suspended,
+            "default_group_id": None,
+            "report_csv": False,
+        }
+
+    def to_json(self, base_url: str, field_keys: tuple[str, ...]) -> JsonDict:
         return {
             "id": self.id,
             "url": f"{base_url}/api/v2/users/{self.id}.json",
@@ -103,15 +118,7 @@ class User:
             "signature": None,
             "details": self.details,
             "notes": self.notes,
-            "role_type": None,
-            "custom_role_id": None,
-            "moderator": not end_user,
-            "ticket_restriction": "requested" if end_user else None,
-            "only_private_comments": False,
-            "restricted_agent": end_user,
-            "suspended": self.suspended,
-            "default_group_id": None,
-            "report_csv": False,
+            **self._permissions_json(),
             "user_fields": {key: self.user_fields.get(key) for key in field_keys},
         }
 
