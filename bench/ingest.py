@@ -137,7 +137,7 @@ def postgres_url() -> str | None:
 
 def main() -> None:
     tune_gc_for_throughput()  # as `concord serve` does
-    count = int(os.environ.get("BENCH_INGEST_CHANGES", "40000"))
+    count = int(os.environ.get("BENCH_INGEST_CHANGES", "100000"))  # sustained: the WAL starts over many times
     changes = workload(count, customers=5000)
     naive_changes = changes[: max(count // 8, 1000)]
     results = []

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
@@ -38,6 +38,7 @@ from concord.security import audit
 from concord.security.mapping_sync import sync as sync_mappings
 from concord.security.ownership_changes import sync as sync_ownership
 from concord.security.sealing import seals
+from concord.storage.engine import finish_restart
 
 if TYPE_CHECKING:
     from concord.ingest.service import IngestService, _Job
@@ -234,7 +235,13 @@ class PipelinedWriter:
         if driver is None:
             raise RuntimeError("the ingest writer's connection was invalidated")
         self.svc.overlapped += 1
-        return self.committer.start(driver.commit, partial(self._acknowledge, written))
+        return self.committer.start(partial(self._commit, driver), partial(self._acknowledge, written))
+
+    def _commit(self, driver: Any) -> None:
+        """The committer's part: the commit, then (when the checkpointer asks) the WAL's last frames copied back,
+        before the gate lets the next batch's writes begin their transaction (docs/decisions/084)."""
+        driver.commit()
+        finish_restart(driver, self.svc.checkpointer.restart_due)
 
     def _acknowledge(self, written: Written) -> None:
         """After the commit: resolve each caller's future."""
@@ -248,6 +255,9 @@ class PipelinedWriter:
             self._recover(conn, written, [])
             return
         self._acknowledge(written)
+        driver = conn.connection.dbapi_connection
+        if driver is not None:
+            finish_restart(driver, self.svc.checkpointer.restart_due)
 
     @staticmethod
     def _rollback(conn: Connection) -> None:

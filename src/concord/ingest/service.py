@@ -120,7 +120,8 @@ def merge(count: int, prepared_results: list[Outcome], errors: dict[int, ChangeE
 class IngestService:
     """The durable front door for changes; thread-safe; one writer thread per process."""
 
-    def __init__(self, engine: Engine, runtime: Runtime, max_batch: int = 512, online_check: bool = True) -> None:
+    def __init__(self, engine: Engine, runtime: Runtime, max_batch: int = 512, online_check: bool = True,
+                 checkpointer: Checkpointer | None = None) -> None:
         self.engine = engine
         self.runtime = runtime
         self.max_batch = max_batch
@@ -136,20 +137,20 @@ class IngestService:
         # Accounts only: a contact's account reference is resolved after the check would run, and its exact
         # key (email) already links the common case (docs/decisions/022).
         self.checker = DuplicateChecker(entities=frozenset({"account"})) if online_check else None
-        self._checkpointer = Checkpointer(engine)
+        self.checkpointer = checkpointer or Checkpointer(engine)
 
     def start(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="concord-ingest-writer", daemon=True)
             self._thread.start()
-            self._checkpointer.start()
+            self.checkpointer.start()
 
     def stop(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=30)
             self._thread = None
-            self._checkpointer.stop()
+            self.checkpointer.stop()
 
     def submit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
         """Validate now (a bad change never reaches the writer); the future holds one outcome per change."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 log = logging.getLogger(__name__)
+CATCH_UP_PASSES = 8  # each copies what the one before let through; the rest shrinks quickly
+WAL_SIZE_LIMIT = 64 * 1024 * 1024  # bytes a restarted WAL file is cut back to (it grows again if it must)
 
 
 def _sqlite_pragmas(synchronous: str) -> Any:
@@ -32,6 +35,8 @@ def _sqlite_pragmas(synchronous: str) -> Any:
         # (the p99 spikes). `Checkpointer` runs them from another thread instead; SQLite still checkpoints
         # when the last connection of a process closes.
         cur.execute("PRAGMA wal_autocheckpoint=0")
+        # A WAL that grew past this (a long reader held restarts back) is cut back when it next starts over.
+        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -52,17 +57,41 @@ def make_engine(url: str, sqlite_synchronous: str = "FULL", pool_size: int = 5) 
     return create_engine(url, pool_size=pool_size, pool_pre_ping=True)
 
 
+@dataclass(frozen=True)
+class WalState:
+    """What a PASSIVE checkpoint reports: frames in the WAL and frames copied back into the database file."""
+
+    frames: int
+    copied: int
+
+    @property
+    def left(self) -> int:
+        return self.frames - self.copied
+
+
 class Checkpointer:
     """Moves SQLite's WAL into the database file in the background (PASSIVE: never blocks the writer).
 
-    Once a second: a checkpoint copies each page changed since the last one once, however often it changed, and
-    ingest rewrites the same hot pages (golden records, index leaves) many times a second. Every 0.25 s it cost
-    ~13 µs of CPU per ingested change on the 2-core box the writer shares; every second ~6 µs (bench/ingest,
-    docs/decisions/074). Durability does not depend on it: a commit is durable in the WAL."""
+    Twice a second: a checkpoint copies each page changed since the last one once, however often it changed, and
+    ingest rewrites the same hot pages (golden records, index leaves) many times a second; fewer passes copy fewer
+    pages (decision 074 measured 1 s against 0.25 s), but a smaller WAL to start over was faster still under
+    sustained ingest (decision 084). Durability does not depend on it: a commit is durable in the WAL.
 
-    def __init__(self, engine: Engine, interval_s: float = 1.0) -> None:
+    Restarting the WAL (docs/decisions/084): SQLite rewinds the WAL to its start only when a write transaction
+    begins with every frame already copied back. A writer that never pauses (the pipelined ingest writer always
+    has the next batch under way) never met that moment, and the WAL grew without end: 877 MB over bench/ingest's
+    40,000 changes, each commit appending to the file. Once the WAL holds `restart_frames`, this thread catches
+    up (passes back to back, each copying what was committed during the one before) until a pass found at most
+    `tail_frames` new ones, then sets `restart_due`; the writer copies that short tail itself between two transactions
+    (`finish_restart`), so its next write transaction starts the WAL over."""
+
+    def __init__(self, engine: Engine, interval_s: float = 0.5, restart_frames: int = 4096,
+                 tail_frames: int = 256) -> None:
         self.engine = engine
         self.interval_s = interval_s
+        self.restart_frames = restart_frames
+        self.tail_frames = tail_frames
+        self.restart_due = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -78,16 +107,50 @@ class Checkpointer:
             self._thread = None
         self._stop.clear()
 
-    def checkpoint(self) -> None:
+    def checkpoint(self) -> WalState:
         with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            _busy, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+        return WalState(int(frames), int(copied))  # -1, -1 for a database not in WAL mode (in memory)
+
+    def catch_up(self) -> WalState:
+        """One pass; when the WAL is due for a restart, more until one is short (little was committed while it
+        ran: PASSIVE reports only the frames there were when it began), then tell the writer."""
+        state = self.checkpoint()
+        if state.frames < self.restart_frames:
+            return state
+        for _ in range(CATCH_UP_PASSES):
+            before, state = state, self.checkpoint()
+            if state.frames < before.frames or self._stop.is_set():
+                break  # the WAL started over meanwhile (a writer began while it was all copied back)
+            if state.frames - before.frames <= self.tail_frames and state.left == 0:
+                self.restart_due.set()
+                break
+        return state
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             try:
-                self.checkpoint()
+                self.catch_up()
             except Exception:  # a failed checkpoint is retried at the next tick
                 log.warning("WAL checkpoint failed", exc_info=True)
+
+
+def finish_restart(driver: Any, due: threading.Event) -> None:
+    """Between a writer's two transactions (`driver`: its DBAPI connection, none open): when a restart is due, copy
+    the WAL's last frames, so that the next write transaction starts the WAL over. Skipped if another connection
+    commits first or a reader still holds old frames; the checkpointer asks again at its next restart."""
+    if not due.is_set():
+        return
+    due.clear()
+    try:
+        cur = driver.cursor()
+        try:
+            cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cur.fetchall()
+        finally:
+            cur.close()
+    except Exception:  # only a restart missed: the commit before it stands, and the writer must not redo it
+        log.warning("WAL checkpoint before a restart failed", exc_info=True)
 
 
 def alembic_config(engine: Engine) -> Config:
