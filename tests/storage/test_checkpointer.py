@@ -3,16 +3,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
-from concord.storage.engine import Checkpointer, WalState, finish_restart, make_engine
+from concord.storage.engine import CHECKPOINT_NICE, Checkpointer, WalState, finish_restart, make_engine
 
 
 def _rows_in_main_file(db: Path, tmp: Path) -> int:
@@ -134,3 +137,22 @@ def test_a_failed_restart_checkpoint_is_only_a_missed_restart() -> None:
     finish_restart(_BrokenDriver(), due)
     assert not due.is_set()
     finish_restart(_BrokenDriver(), due)  # not due: the driver is not even touched
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_the_checkpointer_thread_gives_way_to_the_writers(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    checkpointer = Checkpointer(engine, interval_s=0.01)
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + 5
+        thread = next(th for th in threading.enumerate() if th.name == "concord-wal-checkpoint")
+        assert thread.native_id is not None
+        while os.getpriority(os.PRIO_PROCESS, thread.native_id) == before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert os.getpriority(os.PRIO_PROCESS, thread.native_id) == max(before, CHECKPOINT_NICE)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before  # only that thread
+    finally:
+        checkpointer.stop()
+        engine.dispose()
