@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from concord.storage.engine import CHECKPOINT_NICE, Checkpointer, WalState, finish_restart, make_engine
+from concord.storage.engine import CHECKPOINT_NICE, Checkpointer, WalState, make_engine
 
 
 def _rows_in_main_file(db: Path, tmp: Path) -> int:
@@ -77,7 +77,7 @@ def _overlapping_writer_round(engine: Engine, checkpointer: Checkpointer, finish
         assert checkpointer.restart_due.is_set()
         writer.commit()
         if finish:
-            finish_restart(writer.driver_connection, checkpointer.restart_due)
+            checkpointer.finish_restart(writer.driver_connection)
         cur.execute("INSERT INTO t VALUES ('next')")
         writer.commit()
     finally:
@@ -132,11 +132,12 @@ class _BrokenDriver:
 
 def test_a_failed_restart_checkpoint_is_only_a_missed_restart() -> None:
     # It runs right after a commit that stands: raising would make the writer redo a committed batch.
-    due = threading.Event()
+    checkpointer = Checkpointer(make_engine("sqlite://"))
+    due = checkpointer.restart_due
     due.set()
-    finish_restart(_BrokenDriver(), due)
+    checkpointer.finish_restart(_BrokenDriver())
     assert not due.is_set()
-    finish_restart(_BrokenDriver(), due)  # not due: the driver is not even touched
+    checkpointer.finish_restart(_BrokenDriver())  # not due: the driver is not even touched
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")

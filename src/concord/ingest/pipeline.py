@@ -38,7 +38,6 @@ from concord.security import audit
 from concord.security.mapping_sync import sync as sync_mappings
 from concord.security.ownership_changes import sync as sync_ownership
 from concord.security.sealing import seals
-from concord.storage.engine import finish_restart
 
 if TYPE_CHECKING:
     from concord.ingest.service import IngestService, _Job
@@ -241,7 +240,7 @@ class PipelinedWriter:
         """The committer's part: the commit, then (when the checkpointer asks) the WAL's last frames copied back,
         before the gate lets the next batch's writes begin their transaction (docs/decisions/084)."""
         driver.commit()
-        finish_restart(driver, self.svc.checkpointer.restart_due)
+        self.svc.checkpointer.finish_restart(driver)
 
     def _acknowledge(self, written: Written) -> None:
         """After the commit: resolve each caller's future."""
@@ -257,7 +256,7 @@ class PipelinedWriter:
         self._acknowledge(written)
         driver = conn.connection.dbapi_connection
         if driver is not None:
-            finish_restart(driver, self.svc.checkpointer.restart_due)
+            self.svc.checkpointer.finish_restart(driver)
 
     @staticmethod
     def _rollback(conn: Connection) -> None:

@@ -86,7 +86,7 @@ class Checkpointer:
     40,000 changes, each commit appending to the file. Once the WAL holds `restart_frames`, this thread catches
     up (passes back to back, each copying what was committed during the one before) until a pass found at most
     `tail_frames` new ones, then sets `restart_due`; the writer copies that short tail itself between two transactions
-    (`finish_restart`), so its next write transaction starts the WAL over."""
+    (`Checkpointer.finish_restart`), so its next write transaction starts the WAL over."""
 
     def __init__(self, engine: Engine, interval_s: float = 0.5, restart_frames: int = 4096,
                  tail_frames: int = 256) -> None:
@@ -130,6 +130,23 @@ class Checkpointer:
                 break
         return state
 
+    def finish_restart(self, driver: Any) -> None:
+        """Between a writer's two transactions (`driver`: its DBAPI connection, none open): when a restart is due,
+        copy the WAL's last frames, so that the next write transaction starts the WAL over. Skipped if another
+        connection commits first or a reader still holds old frames; the next catch-up asks again."""
+        if not self.restart_due.is_set():
+            return
+        self.restart_due.clear()
+        try:
+            cur = driver.cursor()
+            try:
+                cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                cur.fetchall()
+            finally:
+                cur.close()
+        except Exception:  # only a restart missed: the commit before it stands, and the writer must not redo it
+            log.warning("WAL checkpoint before a restart failed", exc_info=True)
+
     def _run(self) -> None:
         yield_cpu_to_writers()
         while not self._stop.wait(self.interval_s):
@@ -150,24 +167,6 @@ def yield_cpu_to_writers() -> None:
             os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), CHECKPOINT_NICE))
         except OSError:
             log.debug("could not lower the checkpointer's priority", exc_info=True)
-
-
-def finish_restart(driver: Any, due: threading.Event) -> None:
-    """Between a writer's two transactions (`driver`: its DBAPI connection, none open): when a restart is due, copy
-    the WAL's last frames, so that the next write transaction starts the WAL over. Skipped if another connection
-    commits first or a reader still holds old frames; the checkpointer asks again at its next restart."""
-    if not due.is_set():
-        return
-    due.clear()
-    try:
-        cur = driver.cursor()
-        try:
-            cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            cur.fetchall()
-        finally:
-            cur.close()
-    except Exception:  # only a restart missed: the commit before it stands, and the writer must not redo it
-        log.warning("WAL checkpoint before a restart failed", exc_info=True)
 
 
 def alembic_config(engine: Engine) -> Config:
