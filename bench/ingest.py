@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import statistics
 import tempfile
 import threading
@@ -38,6 +39,11 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     batches: int
+    cpu_s: float  # user + system CPU of this process (all its threads) while the changes ran
+
+    @property
+    def cores(self) -> float:
+        return self.cpu_s / self.seconds
 
     @property
     def rate(self) -> float:
@@ -119,12 +125,30 @@ def run(label: str, url: str, changes: list[ChangeCreate], max_batch: int, in_fl
         with engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
             conn.commit()
-    batches_before = service.batches
+    batches_before, cpu_before = service.batches, _cpu_s()
     seconds, latencies = drive(service, changes[500:], in_flight)
-    result = Result(label, len(changes) - 500, seconds, latencies, service.batches - batches_before)
+    result = Result(label, len(changes) - 500, seconds, latencies, service.batches - batches_before,
+                    _cpu_s() - cpu_before)
     service.stop()
     engine.dispose()
     return result
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def reference_s() -> float:
+    """Seconds a fixed pure-Python loop takes (best of three): how fast this box's interpreter runs right now.
+    The same box ran it 30% slower or faster from one hour to the next; runs are compared by it (decision 085)."""
+    best = float("inf")
+    for _ in range(3):
+        started, total = time.perf_counter(), 0
+        for i in range(3_000_000):
+            total += i & 7
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def postgres_url() -> str | None:
@@ -145,6 +169,7 @@ def postgres_url() -> str | None:
 
 def main() -> None:
     tune_gc_for_throughput()  # as `concord serve` does
+    reference = reference_s()
     count = int(os.environ.get("BENCH_INGEST_CHANGES", "100000"))  # sustained: the WAL starts over many times
     changes = workload(count, customers=5000)
     naive_changes = changes[: max(count // 8, 1000)]
@@ -163,12 +188,15 @@ def main() -> None:
         results.append(run("PostgreSQL, one transaction per change (peer)", postgres_url() or pg, naive_changes,
                            1, 64))
     title = "bench/ingest — durable ingest + gate + golden record + outbox (target ≥ 5,000/s, p99 ≤ 25 ms)"
-    table = Table("path", "changes", "changes/s", "ack p50 ms", "ack p99 ms", "changes per commit", title=title)
+    table = Table("path", "changes", "changes/s", "ack p50 ms", "ack p99 ms", "changes per commit",
+                  "Concord CPU (cores)", title=title)
     for r in results:
         table.add_row(r.label, f"{r.changes:,}", f"{r.rate:,.0f}", f"{r.pct(50):.1f}", f"{r.pct(99):.1f}",
-                      f"{r.changes / max(r.batches, 1):.1f}")
+                      f"{r.changes / max(r.batches, 1):.1f}", f"{r.cores:.2f}")
     console = Console()
     console.print(table)
+    console.print(f"box: reference loop {reference * 1000:.0f} ms before, {reference_s() * 1000:.0f} ms after "
+                  "(lower is faster); Concord CPU excludes PostgreSQL's own processes")
     console.print(f"group commit / one-per-change on SQLite: {results[0].rate / results[2].rate:.1f}x")
     if pg:
         console.print(f"group commit / one-per-change on PostgreSQL: {results[3].rate / results[4].rate:.1f}x")
