@@ -17,7 +17,7 @@ install: $(STAMP)
 
 lint: install
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/mypy src bench
 
 test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -10,11 +10,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import patch
 
 from rich.console import Console
 from rich.table import Table
 
 from bench.ingest import Result, run, workload
+from concord.ingest import pipeline as ingest_pipeline
 from concord.ingest import service as ingest_service
 from concord.security import sealing
 from concord.storage.engine import make_engine, upgrade
@@ -23,12 +25,11 @@ from concord.tuning import tune_gc_for_throughput
 
 @contextmanager
 def sealing_off() -> Iterator[None]:
-    original = ingest_service.seal_batch
-    ingest_service.seal_batch = lambda conn, changes: None
-    try:
+    """No seal on either ingest path: the serial one seals through `seal_batch`, the pipelined writer computes
+    `seals` beside the previous commit (decision 083) — patching only the first left the peer sealed."""
+    with patch.object(ingest_service, "seal_batch", lambda conn, changes: None), \
+            patch.object(ingest_pipeline, "seals", lambda changes: []):
         yield
-    finally:
-        ingest_service.seal_batch = original
 
 
 def seal_cost_ms(tmp: Path, rounds: int = 50) -> float:

@@ -57,7 +57,7 @@ class Row:
 
 def _faults(proxy_url: str) -> int:
     stats = httpx.get(f"{proxy_url}/__faults__/stats").json()
-    return int(stats["rate_limited"]) + sum(stats["server_errors"].values())
+    return int(stats["rate_limited"]) + int(sum(stats["server_errors"].values()))
 
 
 def hubspot(count: int) -> Row:

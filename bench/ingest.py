@@ -108,7 +108,7 @@ def drive(service: IngestService, changes: list[ChangeCreate], in_flight: int) -
     for change in changes:
         slots.acquire()
         started = time.perf_counter()
-        service.submit([change]).add_done_callback(lambda f, s=started: finished(s, f))
+        service.submit([change]).add_done_callback(partial(finished, started))
     done.wait()
     if failures:
         raise failures[0]

@@ -189,8 +189,9 @@ def bare(c: dict[str, Any]) -> dict[str, Any]:
 
 
 def direct(c: dict[str, Any]) -> dict[str, Any]:
-    return x_provision.__wrapped__(x_publish.__wrapped__(x_crm.__wrapped__(  # type: ignore[attr-defined]
+    result: dict[str, Any] = x_provision.__wrapped__(x_publish.__wrapped__(x_crm.__wrapped__(  # type: ignore[attr-defined]
         x_erp.__wrapped__(x_validate.__wrapped__(c)))))  # type: ignore[attr-defined]
+    return result
 
 
 # -- measuring -------------------------------------------------------------------------------------------------
@@ -247,7 +248,7 @@ def _services(workdir: Path) -> WorkflowServices:
     db = make_engine(url, sqlite_synchronous="NORMAL")
     upgrade(db)
     TWINS.update({name: MemoryTwin(name) for name in ("erp", "crm", "events", "billing")})
-    return WorkflowServices(engine=db, runtime=load_runtime(None), connectors=dict(TWINS),  # type: ignore[arg-type]
+    return WorkflowServices(engine=db, runtime=load_runtime(None), connectors=dict(TWINS),
                             policy=PolicyStore(policy_path(None)), duplicates=ExactKeyDuplicateCheck(db),
                             events=SchemaRegistry.default())
 
