@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from concord.ingest.admission import DEFAULT_MAX_WAITING
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONCORD_", extra="ignore")
@@ -17,6 +19,8 @@ class Settings(BaseSettings):
                                                               "mappings/; the bundled defaults when unset")
     sqlite_synchronous: str = Field(default="FULL", pattern=r"^(FULL|NORMAL|EXTRA)$")
     max_batch: int = Field(default=512, ge=1, le=10_000, description="changes per group commit at most")
+    ingest_max_waiting: int = Field(default=DEFAULT_MAX_WAITING, ge=1, description="changes waiting for the "
+                                    "writer beyond which the change API answers 503 with Retry-After")
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     log_level: str = "info"

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from concord.api.app import create_app
 from concord.hubconfig import Runtime
 from concord.settings import Settings
+from tests.factories import change
 from tests.security.support import bearer, key_for
 
 
@@ -123,3 +124,28 @@ def test_health(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     checks = {c["name"]: c["status"] for c in client.get("/readyz").json()["checks"]}
     assert checks["database"] == "ok"
+
+
+def test_an_overloaded_writer_answers_503_with_retry_after_and_queues_nothing(database_url: str,
+                                                                              runtime: Runtime) -> None:
+    app = create_app(Settings(database_url=database_url, sqlite_synchronous="NORMAL", ingest_max_waiting=2), runtime)
+    with TestClient(app) as client:
+        client.headers.update(bearer(key_for(app.state.concord.engine)))
+        service = app.state.concord.ingest
+        service.stop()  # the writer falls behind: what Concord queues itself waits
+        backlog = service.submit([change("salesforce", f"001B{i}", {"Name": f"Backlog {i}"}) for i in range(3)])
+        single = client.post("/api/v1/changes", json=body(ext="001OVER", key="over-1"))
+        problem = assert_problem(single, 503)
+        assert problem["waiting"] == 3 and problem["limit"] == 2 and "retry" in problem["detail"]
+        assert int(single.headers["Retry-After"]) >= 1
+        batch = client.post("/api/v1/changes/batch", json={"changes": [body(ext="001OVER2", key="over-2")]})
+        assert_problem(batch, 503)
+        hub_key = key_for(app.state.concord.engine, tenant="*", name="operator")
+        metrics = client.get("/metrics", headers=bearer(hub_key)).text
+        assert 'concord_ingest_waiting_changes{tenant="*"} 3.0' in metrics
+        assert 'concord_ingest_refused_changes_total{tenant="*"} 2.0' in metrics
+        service.start()
+        backlog.result(timeout=30)
+        again = client.post("/api/v1/changes", json=body(ext="001OVER", key="over-1"))
+        assert again.status_code == 202, again.text
+        assert "Idempotent-Replayed" not in again.headers  # the refused attempt left nothing behind

@@ -59,7 +59,7 @@ def _lifespan(settings: Settings, runtime: Runtime, connectors: Mapping[str, Con
         engine = make_engine(settings.database_url, settings.sqlite_synchronous)
         upgrade(engine)
         start_security(engine, runtime)
-        service = IngestService(engine, runtime, settings.max_batch)
+        service = IngestService(engine, runtime, settings.max_batch, max_waiting=settings.ingest_max_waiting)
         service.start()
         front = ScaleFront.open(runtime, scale or ScaleSettings(), engine) if settings.scale else None
         app.state.concord = AppContext(settings=settings, engine=engine, runtime=runtime, ingest=service,

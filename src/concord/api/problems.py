@@ -13,21 +13,23 @@ PROBLEM = "application/problem+json"
 
 
 class Problem(Exception):
-    def __init__(self, status: int, title: str, detail: str, **extra: Any) -> None:
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None,
+                 **extra: Any) -> None:
         super().__init__(detail)
         self.status = status
         self.title = title
         self.detail = detail
+        self.headers = headers  # e.g. Retry-After on a 503
         self.extra = extra
 
 
 def problem_response(status: int, title: str, detail: str, instance: str | None = None,
-                     **extra: Any) -> JSONResponse:
+                     headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
     if instance:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
@@ -53,7 +55,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         redirect = _sign_in_redirect(request, exc.status)
         if redirect is not None:
             return redirect
-        return problem_response(exc.status, exc.title, exc.detail, request.url.path, **exc.extra)
+        return problem_response(exc.status, exc.title, exc.detail, request.url.path, exc.headers, **exc.extra)
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from concord.hubconfig import Runtime
+from concord.ingest.admission import DEFAULT_MAX_WAITING, WaitingCount
 from concord.ingest.cache import BindingCache, RecordCache
 from concord.ingest.models import ChangeCreate, ChangeError
 from concord.ingest.pipeline import PipelinedWriter, batch_tenant
@@ -121,7 +122,7 @@ class IngestService:
     """The durable front door for changes; thread-safe; one writer thread per process."""
 
     def __init__(self, engine: Engine, runtime: Runtime, max_batch: int = 512, online_check: bool = True,
-                 checkpointer: Checkpointer | None = None) -> None:
+                 checkpointer: Checkpointer | None = None, max_waiting: int = DEFAULT_MAX_WAITING) -> None:
         self.engine = engine
         self.runtime = runtime
         self.max_batch = max_batch
@@ -138,6 +139,7 @@ class IngestService:
         # key (email) already links the common case (docs/decisions/022).
         self.checker = DuplicateChecker(entities=frozenset({"account"})) if online_check else None
         self.checkpointer = checkpointer or Checkpointer(engine)
+        self.waiting = WaitingCount(max_waiting)  # outside callers are refused (`admit`) beyond it
 
     def start(self) -> None:
         if self._thread is None:
@@ -163,6 +165,12 @@ class IngestService:
         link = handoff_link("ingest.submit", {"concord.changes": len(changes), "concord.refused": len(errors)})
         self._enqueue(_Job(prepared, future, errors, len(changes), link))
         return future
+
+    def admit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
+        """`submit` for an outside caller (the HTTP API): raises `IngestOverloaded`, with nothing queued, while
+        the queue holds more changes than it admits (docs/decisions/086)."""
+        self.waiting.admit(len(changes))
+        return self.submit(changes)
 
     def submit_prepared(self, prepared: list[PreparedChange]) -> Future[list[Outcome]]:
         """For changes Concord builds itself (steward approvals, workflows): already canonical and valid."""
@@ -193,12 +201,15 @@ class IngestService:
             except queue.Empty:
                 break
             if nxt is None:
+                self.waiting.taken(size)
                 return jobs, True
             jobs.append(nxt)
             size += len(nxt.prepared)
+        self.waiting.taken(size)
         return jobs, False
 
     def _enqueue(self, job: _Job) -> None:
+        self.waiting.queued(len(job.prepared))
         self._queue.put(job)
         if self.stopped_by is not None:  # the writer died: answer now (also what slipped in as it died)
             self.fail_waiting(self.stopped_by)
@@ -216,6 +227,7 @@ class IngestService:
             except queue.Empty:
                 return
             if job is not None:
+                self.waiting.taken(len(job.prepared))
                 job.fail(exc)
 
     def commit_serially(self, jobs: list[_Job]) -> None:
@@ -241,6 +253,7 @@ class IngestService:
         """After their commit: count the batch and resolve each job's future with its share of `outcomes`."""
         self.batches += 1
         self.committed += len(outcomes)
+        self.waiting.committed(len(outcomes))
         start = 0
         for job in jobs:
             job.finish(outcomes[start:start + len(job.prepared)])  # a caller that gave up is skipped

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import Engine
 
+from concord.ingest.admission import WaitingCount
 from concord.observability.health import SystemProbe
 from concord.observability.logs import UNKNOWN_TENANT, log_context
 from concord.observability.metrics import OpsMetrics, build_metrics
@@ -38,6 +39,14 @@ def _engine_of(app: FastAPI) -> Callable[[], Engine | None]:
     return engine
 
 
+def _waiting_of(app: FastAPI) -> Callable[[], WaitingCount | None]:
+    def waiting() -> WaitingCount | None:
+        ctx = getattr(app.state, "concord", None)
+        return None if ctx is None else ctx.ingest.waiting
+
+    return waiting
+
+
 def _journal_of(app: FastAPI) -> Callable[[], str | None]:
     """The workflow journal beside the app's database (whichever process hosts the workflows)."""
     def url() -> str | None:
@@ -59,7 +68,7 @@ def install_operations(app: FastAPI, otlp_endpoint: str | None) -> OpsState:
     def catch_up(engine: Engine) -> int:
         return state.projector(engine).catch_up()
 
-    state = OpsState(metrics=build_metrics(_engine_of(app), catch_up, _journal_of(app)))
+    state = OpsState(metrics=build_metrics(_engine_of(app), catch_up, _journal_of(app), _waiting_of(app)))
     app.state.ops = state
 
     @app.middleware("http")

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from concord.connectors.runtime.governed import GovernedKey
 from concord.connectors.runtime.governor import RateGovernor, RateKey
 from concord.connectors.runtime.http import CallSample
+from concord.ingest.admission import WaitingCount
 from concord.observability import figures
 from concord.observability.logs import UNKNOWN_TENANT, current_tenant
 from concord.observability.workflow_metrics import WorkflowCollector
@@ -156,6 +157,31 @@ class HeadroomCollector(Collector):
         yield from (tokens, capacity, daily, limit)
 
 
+class IngestQueueCollector(Collector):
+    """The ingest queue at scrape time: changes waiting for the writer, the limit, and changes refused as
+    overloaded (decision 086). Hub-wide: one queue serves every tenant."""
+
+    def __init__(self, waiting_of: Callable[[], WaitingCount | None]) -> None:
+        self._waiting_of = waiting_of
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        count = self._waiting_of()
+        if count is None:
+            return
+        for family, value in (
+                (GaugeMetricFamily("concord_ingest_waiting_changes", "Changes queued for the ingest writer",
+                                   labels=["tenant"]), count.waiting),
+                (GaugeMetricFamily("concord_ingest_waiting_limit", "Changes the ingest queue admits before the "
+                                   "change API answers 503", labels=["tenant"]), count.limit),
+                (CounterMetricFamily("concord_ingest_refused_changes", "Changes refused because the ingest queue "
+                                     "was full (503, Retry-After)", labels=["tenant"]), count.refused)):
+            family.add_metric([HUB_WIDE], value)
+            yield family
+
+
 @dataclass
 class OpsMetrics:
     """The registry `/metrics` serves, with the live instruments recorded into it."""
@@ -186,10 +212,14 @@ class OpsMetrics:
 
 
 def build_metrics(engine_of: Callable[[], Engine | None], catch_up: Callable[[Engine], object],
-                  journal_url_of: Callable[[], str | None] | None = None) -> OpsMetrics:
-    """`journal_url_of`: where the workflow journal is (None: no workflow figures)."""
+                  journal_url_of: Callable[[], str | None] | None = None,
+                  waiting_of: Callable[[], WaitingCount | None] | None = None) -> OpsMetrics:
+    """`journal_url_of`: where the workflow journal is (None: no workflow figures); `waiting_of`: the ingest
+    queue's count (None: no queue figures)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(DatabaseCollector(engine_of, catch_up))
+    if waiting_of is not None:
+        registry.register(IngestQueueCollector(waiting_of))
     if journal_url_of is not None:
         registry.register(WorkflowCollector(journal_url_of))
     headroom = HeadroomCollector()

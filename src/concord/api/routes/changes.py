@@ -4,6 +4,7 @@ JetStream stream the workers read)."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Future
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
@@ -12,7 +13,9 @@ from sqlalchemy import select
 
 from concord.api.deps import AppContext, authorize, context, require_tenant
 from concord.api.problems import Problem
+from concord.ingest.admission import IngestOverloaded
 from concord.ingest.models import BatchItemResult, ChangeCreate, ChangeError, ChangePublic, ChangeQueued
+from concord.ingest.processor import Outcome
 from concord.scale.front import BusUnavailable
 from concord.security.scopes import Principal, Scope
 from concord.storage import queries
@@ -71,9 +74,19 @@ async def publish(ctx: AppContext, changes: list[ChangeCreate]) -> list[ChangeQu
         raise Problem(503, "Service unavailable", f"{exc}; nothing was accepted, retry the request") from exc
 
 
+def admit(ctx: AppContext, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
+    """Queue for the writer, or 503 with Retry-After while it is too far behind (nothing queued: decision 086)."""
+    try:
+        return ctx.ingest.admit(changes)
+    except IngestOverloaded as exc:
+        raise Problem(503, "Ingest overloaded", str(exc), headers={"Retry-After": str(exc.retry_after_s)},
+                      waiting=exc.waiting, limit=exc.limit) from exc
+
+
 @router.post("/changes", status_code=202, response_model=ChangePublic | ChangeQueued,
              responses={409: {"description": "illegal lifecycle transition"}, 422: {"description": "invalid"},
-                        503: {"description": "scale mode: the change bus is unavailable"}})
+                        503: {"description": "ingest overloaded (Retry-After), or in scale mode the change bus "
+                                              "is unavailable"}})
 async def create_change(change: ChangeCreate, ctx: Ctx, response: Response,
                         principal: Writer) -> ChangePublic | ChangeQueued:
     change = in_tenant(principal, change)
@@ -84,7 +97,7 @@ async def create_change(change: ChangeCreate, ctx: Ctx, response: Response,
             _raise(queued)
         assert isinstance(queued, ChangeQueued)
         return queued
-    outcome = (await asyncio.wrap_future(ctx.ingest.submit([change])))[0]
+    outcome = (await asyncio.wrap_future(admit(ctx, [change])))[0]
     if isinstance(outcome, ChangeError):
         _raise(outcome)
     assert isinstance(outcome, ChangePublic)
@@ -93,7 +106,9 @@ async def create_change(change: ChangeCreate, ctx: Ctx, response: Response,
     return outcome
 
 
-@router.post("/changes/batch", status_code=202, response_model=ChangeBatchPublic)
+@router.post("/changes/batch", status_code=202, response_model=ChangeBatchPublic,
+             responses={503: {"description": "ingest overloaded (Retry-After), or in scale mode the change bus is "
+                                             "unavailable"}})
 async def create_changes(batch: ChangeBatchCreate, ctx: Ctx, principal: Writer) -> ChangeBatchPublic:
     """Bulk load: each change is judged on its own; the accepted ones are durable when this answers."""
     changes = [in_tenant(principal, change) for change in batch.changes]
@@ -102,7 +117,7 @@ async def create_changes(batch: ChangeBatchCreate, ctx: Ctx, principal: Writer) 
     if ctx.front is not None:
         outcomes = list(await publish(ctx, changes))
     else:
-        committed: list[ChangePublic | ChangeError] = await asyncio.wrap_future(ctx.ingest.submit(changes))
+        committed: list[ChangePublic | ChangeError] = await asyncio.wrap_future(admit(ctx, changes))
         outcomes = list(committed)
     results = [BatchItemResult(index=i, error=o) if isinstance(o, ChangeError) else BatchItemResult(index=i, result=o)
                for i, o in enumerate(outcomes)]
