@@ -3,6 +3,8 @@ nothing queued while the writer is too far behind; Concord's own submissions nev
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from sqlalchemy import Engine, func, select
 
@@ -14,24 +16,27 @@ from concord.storage import tables as t
 from tests.factories import change
 
 
-def test_an_empty_queue_admits_any_request_and_a_full_one_refuses() -> None:
+def test_requests_are_admitted_while_the_queue_is_below_its_limit_whatever_their_size() -> None:
     count = WaitingCount(limit=10)
-    count.admit(50)  # alone in the queue: never refused, however large
-    count.queued(8)
-    count.admit(2)
+    count.admit(50)
+    count.queued(9)
+    count.admit(5000)  # below the limit: a large batch is not starved by small requests refilling the queue
+    count.queued(1)
     with pytest.raises(IngestOverloaded) as refused:
         count.admit(3)
-    assert (refused.value.waiting, refused.value.limit, count.refused) == (8, 10, 3)
-    count.taken(8)
+    assert (refused.value.waiting, refused.value.limit, count.refused) == (10, 10, 3)
+    count.taken(1)
     count.admit(3)
-    assert count.waiting == 0
+    assert count.waiting == 9
 
 
-def test_taking_more_than_was_counted_never_goes_below_zero() -> None:
+def test_taking_more_than_was_counted_is_logged_as_a_defect(caplog: pytest.LogCaptureFixture) -> None:
     count = WaitingCount(limit=5)
     count.queued(2)
-    count.taken(7)
+    with caplog.at_level(logging.WARNING, logger="concord.ingest.admission"):
+        count.taken(7)
     assert count.waiting == 0
+    assert "7 changes taken, 2 counted" in caplog.text
 
 
 def test_a_limit_below_one_is_refused() -> None:
@@ -39,29 +44,36 @@ def test_a_limit_below_one_is_refused() -> None:
         WaitingCount(limit=0)
 
 
-def test_retry_after_is_the_backlog_over_the_commit_rate_within_bounds() -> None:
-    count = WaitingCount(limit=100)
+def test_retry_after_is_the_backlog_beyond_the_limit_over_the_commit_rate_within_bounds() -> None:
+    count = WaitingCount(limit=100, window_s=0.5)
     count.queued(400)
-    assert count.retry_after_s(10) == 1  # no rate measured yet
-    count.committed(50, now=10.0)
+    assert count.retry_after_s() == 1  # no rate measured yet
+    count.committed(50, now=10.0)  # starts the first window
     count.committed(50, now=10.5)  # 100 changes/s
-    assert count.retry_after_s(10) == 4  # 310 must be committed before 10 more fit: 3.1 s
-    assert count.retry_after_s(1000) == 4  # more than the limit alone: waits for the queue to empty (400)
+    assert count.retry_after_s() == 4  # 301 must be committed before the queue is below 100: 3.01 s
     count.queued(100_000)
-    assert count.retry_after_s(10) == MAX_RETRY_AFTER_S
+    assert count.retry_after_s() == MAX_RETRY_AFTER_S
     count.taken(100_400)
-    assert count.retry_after_s(1) == 1
+    assert count.retry_after_s() == 1
 
 
-def test_the_rate_is_smoothed_over_batches() -> None:
-    count = WaitingCount(limit=10)
-    count.queued(1010)
-    count.committed(100, now=0.0)
-    count.committed(100, now=1.0)  # 100/s
-    count.committed(100, now=1.01)  # one burst at 10,000/s moves the estimate, does not replace it
-    assert count.retry_after_s(10) == 1  # 1,010 over (0.8 * 100 + 0.2 * 10,000 = 2,080/s)
-    count.committed(1, now=11.01)  # a stall: 0.1/s weighs in
-    assert count.retry_after_s(10) == 1  # 1,010 / (0.8 * 2,080 + 0.02) ≈ 0.6 s
+def test_answers_microseconds_apart_do_not_read_as_a_huge_rate() -> None:
+    count = WaitingCount(limit=100, window_s=0.5)
+    count.queued(10_100)
+    count.committed(500, now=0.0)
+    count.committed(500, now=0.00005)  # the committer and the writer answering back to back
+    assert count.retry_after_s() == 1  # still no rate: the window is not over
+    count.committed(500, now=0.6)  # 1,000 changes over 0.6 s
+    assert count.retry_after_s() == 7  # 10,001 / 1,667 per s = 6.0 s
+
+
+def test_the_rate_is_smoothed_over_windows() -> None:
+    count = WaitingCount(limit=100, window_s=0.5)
+    count.queued(8300)
+    count.committed(0, now=0.0)
+    count.committed(1000, now=1.0)  # 1,000/s: the first rate is taken as it is
+    count.committed(100, now=2.0)  # a slow window (100/s) weighs in by a fifth: 820/s
+    assert count.retry_after_s() == 11  # 8,201 / 820 = 10.0 s (unsmoothed: 30; the slow window ignored: 9)
 
 
 def count_changes(engine: Engine) -> int:

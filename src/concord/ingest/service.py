@@ -167,8 +167,8 @@ class IngestService:
         return future
 
     def admit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
-        """`submit` for an outside caller (the HTTP API): raises `IngestOverloaded`, with nothing queued, while
-        the queue holds more changes than it admits (docs/decisions/086)."""
+        """`submit` for an outside caller (the HTTP change routes): raises `IngestOverloaded`, with nothing
+        queued, while the queue holds its limit of changes or more (docs/decisions/086)."""
         self.waiting.admit(len(changes))
         return self.submit(changes)
 

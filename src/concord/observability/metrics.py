@@ -176,8 +176,8 @@ class IngestQueueCollector(Collector):
                                    labels=["tenant"]), count.waiting),
                 (GaugeMetricFamily("concord_ingest_waiting_limit", "Changes the ingest queue admits before the "
                                    "change API answers 503", labels=["tenant"]), count.limit),
-                (CounterMetricFamily("concord_ingest_refused_changes", "Changes refused because the ingest queue "
-                                     "was full (503, Retry-After)", labels=["tenant"]), count.refused)):
+                (CounterMetricFamily("concord_ingest_refused_changes", "Changes in requests refused because the "
+                                     "ingest queue was full (503, Retry-After)", labels=["tenant"]), count.refused)):
             family.add_metric([HUB_WIDE], value)
             yield family
 
