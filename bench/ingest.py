@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -84,34 +85,45 @@ def with_random_keys(changes: list[ChangeCreate], seed: int = 2) -> list[ChangeC
                                  "correlation_id": f"{rng.getrandbits(128):032x}"}) for c in changes]
 
 
+class _Acks:
+    """Acknowledgement latencies of `count` submissions, each measured from the time given with it; `wait`
+    returns them once all are answered and raises the first failure."""
+
+    def __init__(self, count: int, on_ack: Callable[[], None] | None = None) -> None:
+        self.latencies: list[float] = []
+        self._failures: list[BaseException] = []
+        self._remaining = count
+        self._on_ack = on_ack
+        self._done, self._lock = threading.Event(), threading.Lock()
+
+    def finished(self, since: float, future: Future[list[Outcome]]) -> None:
+        latency = (time.perf_counter() - since) * 1000
+        with self._lock:
+            if (failure := future.exception()) is not None:
+                self._failures.append(failure)
+            self.latencies.append(latency)
+            self._remaining -= 1
+            if self._remaining == 0:
+                self._done.set()
+        if self._on_ack is not None:
+            self._on_ack()
+
+    def wait(self) -> list[float]:
+        self._done.wait()
+        if self._failures:
+            raise self._failures[0]
+        return self.latencies
+
+
 def drive(service: IngestService, changes: list[ChangeCreate], in_flight: int) -> tuple[float, list[float]]:
     """Keep `in_flight` single-change submissions outstanding; return elapsed seconds and ack latencies."""
     slots = threading.Semaphore(in_flight)
-    latencies: list[float] = []
-    failures: list[BaseException] = []
-    done = threading.Event()
-    remaining = [len(changes)]
-    lock = threading.Lock()
-
-    def finished(started: float, future: Future[list[Outcome]]) -> None:
-        latency = (time.perf_counter() - started) * 1000
-        with lock:
-            if future.exception() is not None:
-                failures.append(future.exception())  # type: ignore[arg-type]
-            latencies.append(latency)
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                done.set()
-        slots.release()
-
+    acks = _Acks(len(changes), on_ack=slots.release)
     begin = time.perf_counter()
     for change in changes:
         slots.acquire()
-        started = time.perf_counter()
-        service.submit([change]).add_done_callback(partial(finished, started))
-    done.wait()
-    if failures:
-        raise failures[0]
+        service.submit([change]).add_done_callback(partial(acks.finished, time.perf_counter()))
+    latencies = acks.wait()
     return time.perf_counter() - begin, latencies
 
 
@@ -119,24 +131,14 @@ def drive_open(service: IngestService, changes: list[ChangeCreate], rate: float)
     """Submit one change every 1/`rate` s whatever the acknowledgements do (open loop), and measure each latency
     from the change's scheduled time: a writer that falls behind is charged for every change queued behind it,
     as a sender at that rate would see it (no coordinated omission)."""
-    latencies = [0.0] * len(changes)
-    remaining = [len(changes)]
-    done, lock = threading.Event(), threading.Lock()
-
-    def finished(i: int, due: float, _future: Future[list[Outcome]]) -> None:
-        latencies[i] = (time.perf_counter() - due) * 1000
-        with lock:
-            remaining[0] -= 1
-            if remaining[0] == 0:
-                done.set()
-
+    acks = _Acks(len(changes))
     begin = time.perf_counter()
     for i, change in enumerate(changes):
         due = begin + i / rate
         if (wait := due - time.perf_counter()) > 0:
             time.sleep(wait)
-        service.submit([change]).add_done_callback(partial(finished, i, due))
-    done.wait()
+        service.submit([change]).add_done_callback(partial(acks.finished, due))
+    latencies = acks.wait()
     return time.perf_counter() - begin, latencies
 
 

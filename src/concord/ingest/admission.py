@@ -26,11 +26,11 @@ log = logging.getLogger(__name__)
 
 
 class IngestOverloaded(RuntimeError):
-    """Refused, nothing queued: more changes wait for the writer than the service admits."""
+    """Refused, nothing queued: the queue holds its limit of changes or more."""
 
     def __init__(self, waiting: int, limit: int, retry_after_s: int) -> None:
-        super().__init__(f"{waiting} changes are waiting for the writer (at most {limit} are admitted); "
-                         f"nothing of this request was accepted, retry in {retry_after_s} s")
+        super().__init__(f"{waiting} changes are waiting for the writer (requests are admitted while fewer than "
+                         f"{limit} wait); nothing of this request was accepted, retry in {retry_after_s} s")
         self.waiting = waiting
         self.limit = limit
         self.retry_after_s = retry_after_s

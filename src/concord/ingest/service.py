@@ -194,19 +194,19 @@ class IngestService:
         if first is None:
             return [], True
         jobs = [first]
-        size = len(first.prepared)
+        size, stopping = len(first.prepared), False
         while size < self.max_batch:
             try:
                 nxt = self._queue.get_nowait()
             except queue.Empty:
                 break
             if nxt is None:
-                self.waiting.taken(size)
-                return jobs, True
+                stopping = True
+                break
             jobs.append(nxt)
             size += len(nxt.prepared)
         self.waiting.taken(size)
-        return jobs, False
+        return jobs, stopping
 
     def _enqueue(self, job: _Job) -> None:
         self.waiting.queued(len(job.prepared))
