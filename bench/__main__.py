@@ -7,7 +7,8 @@ import sys
 
 SCENARIOS = ["ingest", "connectors", "events", "matching", "audit", "reconcile", "console", "scale", "chaos",
              "workflows"]
-ON_REQUEST = ["events_latency"]  # run only when named (a quicker, repeated subset of another scenario)
+ON_REQUEST = ["events_latency", "ingest_cost"]  # run only when named: a quicker subset of another scenario, or
+# one that takes minutes under valgrind
 
 
 def main(argv: list[str]) -> None:
