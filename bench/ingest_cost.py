@@ -6,8 +6,9 @@ and data (±0.5% here, whatever else the box does), so it can compare two versio
 
 What runs: `bench/ingest`'s workload through the serial ingest path in one thread — `prepare` (mapping,
 validation), binder → ownership gate → router, golden records + change log + outbox + audit seal written and
-committed in one transaction per batch — on SQLite. Each row is three processes under callgrind: start-up and a
-1,000-change warm-up alone, then the same plus N measured changes; the difference over N is the cost of a change.
+committed in one transaction per batch — on SQLite. Three processes run under callgrind: start-up and a
+1,000-change warm-up alone, then the same plus N measured changes for each row; a row's difference from the
+first, over N, is the cost of a change.
 The peer, in the same run: one transaction per change (a batch of one), the naive path.
 
 `python -m bench ingest_cost` (CONCORD_BENCH_COST_CHANGES, default 2,000; takes ~5 minutes: valgrind runs
