@@ -7,8 +7,8 @@ import sys
 
 SCENARIOS = ["ingest", "connectors", "events", "matching", "audit", "reconcile", "console", "scale", "chaos",
              "workflows"]
-ON_REQUEST = ["events_latency", "ingest_cost"]  # run only when named: a quicker subset of another scenario, or
-# one that takes minutes under valgrind
+# Run only when named: a quicker subset of another scenario, one that takes minutes under valgrind, or a study.
+ON_REQUEST = ["events_latency", "ingest_cost", "ingest_front"]
 
 
 def main(argv: list[str]) -> None:
