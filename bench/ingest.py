@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console
 from rich.table import Table
@@ -115,7 +116,13 @@ class _Acks:
         return self.latencies
 
 
-def drive(service: IngestService, changes: list[ChangeCreate], in_flight: int) -> tuple[float, list[float]]:
+class Submits(Protocol):
+    """What `drive` sends changes to: the ingest service, or bench/ingest_front's front door."""
+
+    def submit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]: ...
+
+
+def drive(service: Submits, changes: list[ChangeCreate], in_flight: int) -> tuple[float, list[float]]:
     """Keep `in_flight` single-change submissions outstanding; return elapsed seconds and ack latencies."""
     slots = threading.Semaphore(in_flight)
     acks = _Acks(len(changes), on_ack=slots.release)

@@ -17,7 +17,6 @@ import queue
 import statistics
 import tempfile
 import threading
-import time
 from concurrent.futures import Future
 from functools import partial
 from multiprocessing.connection import Connection
@@ -27,7 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.ingest import Result, _Acks, _cpu_s, run, workload
+from bench.ingest import Result, _cpu_s, drive, run, workload
 from concord.hubconfig import load_runtime
 from concord.ingest.models import ChangeCreate
 from concord.ingest.prepare import PreparedChange
@@ -81,8 +80,8 @@ class FrontDoor:
         threading.Thread(target=self._receive, daemon=True).start()
         threading.Thread(target=self._send, daemon=True).start()
 
-    def submit(self, change: ChangeCreate) -> Future[list[Outcome]]:
-        prepared, errors = prepare_all(self.runtime, [change])
+    def submit(self, changes: list[ChangeCreate]) -> Future[list[Outcome]]:
+        prepared, errors = prepare_all(self.runtime, changes)
         if errors:
             raise SystemExit(f"bench workload change refused: {next(iter(errors.values())).detail}")
         future: Future[list[Outcome]] = Future()
@@ -117,19 +116,6 @@ class FrontDoor:
                     return
             else:
                 self.pending.pop(tag).set_result(payload)
-
-
-def drive(front: FrontDoor, changes: list[ChangeCreate], in_flight: int) -> tuple[float, list[float]]:
-    """`in_flight` single-change submissions outstanding, as bench/ingest's `drive`."""
-    slots = threading.Semaphore(in_flight)
-    acks = _Acks(len(changes), on_ack=slots.release)
-    begin = time.perf_counter()
-    for change in changes:
-        slots.acquire()
-        started = time.perf_counter()
-        front.submit(change).add_done_callback(partial(acks.finished, started))
-    latencies = acks.wait()
-    return time.perf_counter() - begin, latencies
 
 
 def run_front(label: str, url: str, changes: list[ChangeCreate], in_flight: int) -> Result:
