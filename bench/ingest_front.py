@@ -26,7 +26,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench.ingest import Result, _cpu_s, drive, run, workload
+from bench.ingest import WARM_UP, Result, _cpu_s, drive, run, workload
 from concord.hubconfig import load_runtime
 from concord.ingest.models import ChangeCreate
 from concord.ingest.prepare import PreparedChange
@@ -35,7 +35,6 @@ from concord.ingest.service import IngestService, prepare_all
 from concord.storage.engine import make_engine, upgrade
 from concord.tuning import tune_gc_for_throughput
 
-WARM_UP = 500
 STOP = "stop"
 
 
@@ -120,8 +119,9 @@ class FrontDoor:
 
 def run_front(label: str, url: str, changes: list[ChangeCreate], in_flight: int) -> Result:
     """Front (this process) and writer (a spawned one); CPU is both processes' together."""
-    here, there = mp.get_context("spawn").Pipe()
-    writer = mp.get_context("spawn").Process(target=writer_main, args=(url, there), daemon=True)
+    spawn = mp.get_context("spawn")
+    here, there = spawn.Pipe()
+    writer = spawn.Process(target=writer_main, args=(url, there), daemon=True)
     writer.start()
     front = FrontDoor(here)
     if front.control.get() != "ready":
