@@ -17,8 +17,7 @@ from concord.storage.repository import dumps
 
 _Model = TypeVar("_Model", bound=BaseModel)
 EVENT_SCHEMA_VERSION = 1
-OUTBOX_DELIVERY_STATE = {"published_at": None, "attempts": 0, "next_attempt_at": None, "failed_at": None,
-                         "last_error": None}
+OUTBOX_DELIVERY_STATE = {"attempts": 0}  # the other delivery columns start NULL (tables.NULL_AT_INSERT)
 
 
 def _status(decision: GateDecision) -> ChangeStatus:

@@ -238,7 +238,8 @@ def _wrapped(conn: Connection, sql: str, params: Any, exc: Exception) -> Excepti
 
 @cache
 def _insert_columns(table: Table) -> list[str]:
-    return [c.name for c in table.columns if not (c.primary_key and c.autoincrement is True)]
+    return [c.name for c in table.columns
+            if not (c.primary_key and c.autoincrement is True) and not c.info.get("null_at_insert")]
 
 
 @cache

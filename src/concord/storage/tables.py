@@ -17,6 +17,11 @@ from sqlalchemy import (
 
 metadata = MetaData()
 
+# A column every new row leaves NULL: the batch INSERTs of the ingest path name only the other columns. Why: sqlite3
+# binds a None parameter through its adapter protocol, whose failed attribute lookups raise and clear an
+# AttributeError each time (~3,300 instructions per None; four per outbox row, ~3% of an ingested change).
+NULL_AT_INSERT = {"null_at_insert": True}
+
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL wants BIGINT for long-lived logs.
 Seq = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -94,11 +99,12 @@ outbox = Table(
     Column("causation_id", String(64), nullable=False),
     Column("payload", Text, nullable=False),
     Column("created_at", Float, nullable=False),
-    Column("published_at", Float),
+    # Delivery state: empty when a message is queued (`NULL_AT_INSERT` leaves these out of the ingest's INSERT).
+    Column("published_at", Float, info=NULL_AT_INSERT),
     Column("attempts", Integer, nullable=False, server_default="0"),
-    Column("next_attempt_at", Float),
-    Column("failed_at", Float),
-    Column("last_error", Text),
+    Column("next_attempt_at", Float, info=NULL_AT_INSERT),
+    Column("failed_at", Float, info=NULL_AT_INSERT),
+    Column("last_error", Text, info=NULL_AT_INSERT),
     Index("ix_outbox_unpublished", "published_at", "seq"),
     Index("ix_outbox_canonical", "canonical_id", "seq"),
 )
