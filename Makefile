@@ -17,12 +17,15 @@ $(STAMP): pyproject.toml
 # images, this project's CI machine) Python never writes it, and every process — each `concord` command, each
 # server and worker a test starts — compiled every module from source again: 3.4 s of CPU before `concord` could
 # parse its arguments, against 1.4 s (decision 088). compileall skips what is up to date.
+# The ingest hot path is compiled with mypyc (decision 089): ~12% fewer instructions per ingested change. Skipped
+# when up to date; a stale build is never loaded (concord/nativeguard.py); no C compiler leaves pure Python.
 install: $(STAMP)
+	$(BIN)/python tools/build_native.py
 	$(BIN)/python -m compileall -q src
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/mypy src bench tools
 
 test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
@@ -37,4 +40,5 @@ serve: install
 	$(BIN)/concord serve
 
 clean:
-	rm -rf $(VENV) .concord-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .concord-demo .pytest_cache .mypy_cache .ruff_cache build
+	find src -name '*.so' -delete; rm -f src/concord/native.json

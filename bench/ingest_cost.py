@@ -9,7 +9,8 @@ validation), binder → ownership gate → router, golden records + change log +
 committed in one transaction per batch — on SQLite. Three processes run under callgrind: start-up and a
 1,000-change warm-up alone, then the same plus N measured changes for each row; a row's difference from the
 first, over N, is the cost of a change.
-The peer, in the same run: one transaction per change (a batch of one), the naive path.
+The peers, in the same run: one transaction per change (a batch of one), the naive path; and, when the hot path
+is compiled (decision 089), the same group commit with it loaded from source (CONCORD_PURE_PYTHON=1).
 
 `python -m bench ingest_cost` (CONCORD_BENCH_COST_CHANGES, default 2,000; takes ~5 minutes: valgrind runs
 Python ~50 times slower). Not part of `make bench`'s default set; needs `valgrind` on the PATH.
@@ -29,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 WARM_UP = 1_000
+PURE_ENV = "CONCORD_PURE_PYTHON"
 COLLECTED = re.compile(r"Collected : (\d+)")
 
 
@@ -59,10 +61,13 @@ def child(measured: int, batch: int) -> None:
         engine.dispose()
 
 
-def instructions(measured: int, batch: int) -> int:
-    """Instructions callgrind counts for one child process."""
+def instructions(measured: int, batch: int, pure: bool = False) -> int:
+    """Instructions callgrind counts for one child process (`pure`: the hot path from source, not compiled)."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONHASHSEED": "0"}  # dict and set layouts, hence their costs, fixed per run
+        env.pop(PURE_ENV, None)
+        if pure:
+            env[PURE_ENV] = "1"
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={Path(tmp) / 'out'}", sys.executable, "-m",
              "bench.ingest_cost", "--child", str(measured), str(batch)],
@@ -78,19 +83,28 @@ def main() -> None:
         raise SystemExit("bench/ingest_cost needs valgrind (Debian package valgrind)")
     measured = int(os.environ.get("CONCORD_BENCH_COST_CHANGES", "2000"))
     console = Console()
-    console.print(f"counting instructions under callgrind: 3 runs, {measured:,} changes each after warm-up …")
+    import concord
+
+    native = concord.NATIVE  # the compiled hot path (decision 089), when `make install` could build it
+    console.print(f"counting instructions under callgrind: {5 if native else 3} runs, {measured:,} changes each after "
+                  "warm-up …")
     base = instructions(0, 64)
-    rows = [("group commit, batches of 64", instructions(measured, 64)),
-            ("one transaction per change (peer)", instructions(measured, 1))]
+    rows = [("group commit, batches of 64" + (", compiled hot path" if native else ""), base,
+             instructions(measured, 64)),
+            ("one transaction per change (peer)", base, instructions(measured, 1))]
+    if native:
+        pure_base = instructions(0, 64, pure=True)
+        rows.append((f"group commit, pure Python ({PURE_ENV}=1)", pure_base, instructions(measured, 64, pure=True)))
     table = Table("path", "changes", "instructions per change", "vs group commit",
                   title="bench/ingest_cost — machine instructions per ingested change (callgrind, one thread)")
-    group = (rows[0][1] - base) / measured
-    for label, total in rows:
-        per_change = (total - base) / measured
+    group = (rows[0][2] - base) / measured
+    for label, start, total in rows:
+        per_change = (total - start) / measured
         table.add_row(label, f"{measured:,}", f"{per_change:,.0f}", f"{per_change / group:.2f}x")
     console.print(table)
-    console.print(f"start-up and {WARM_UP:,}-change warm-up: {base:,} instructions (subtracted). Repeat runs of the "
-                  "same code agree to ±0.5%; compare versions by this, not by a timed run (decision 087).")
+    console.print(f"start-up and {WARM_UP:,}-change warm-up: {base:,} instructions (subtracted; measured per build). "
+                  "Repeat runs of the same code agree to ±0.5%; compare versions by this, not by a timed run "
+                  "(decision 087).")
 
 
 if __name__ == "__main__":

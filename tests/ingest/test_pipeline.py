@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future
 from functools import partial
 
 import pytest
 from sqlalchemy import Engine, func, select, text
 
+from concord.canonical.fields import JsonValue
 from concord.hubconfig import Runtime
-from concord.ingest import processor
 from concord.ingest.models import ChangeCreate, ChangeError, ChangePublic
 from concord.ingest.pipeline import Committer, Ticket
-from concord.ingest.processor import BatchProcessor, Outcome
+from concord.ingest.processor import Outcome
 from concord.ingest.service import IngestService
+from concord.matching.store import DuplicateChecker
 from concord.storage import queries
 from concord.storage import tables as t
 from concord.storage.repository import IngestRepository
@@ -59,17 +60,19 @@ def wrap_commits(monkeypatch: pytest.MonkeyPatch, wrap: Callable[[int, CommitFn]
     return seen
 
 
-def break_router_on_broken(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The router raises for a record named "Broken": a bug inside one change's processing."""
-    real_route = processor.route
+def break_processing_on_broken(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Processing a change raises once its record is named "Broken": a bug inside one change's processing.
+    Injected in the duplicate checker, which every applied change reaches after the gate and the router: the
+    processor itself is compiled (decision 089), so its own functions cannot be patched from here."""
+    real_updated = DuplicateChecker.updated
 
-    def route(*args: object, **kwargs: object) -> object:
-        record = args[1]
-        if getattr(record, "value", lambda _p: None)("name") == "Broken":
-            raise ValueError("a router bug (injected)")
-        return real_route(*args, **kwargs)  # type: ignore[arg-type]
+    def updated(self: DuplicateChecker, tenant: str, entity: str, canonical_id: str,
+                values: Mapping[str, JsonValue]) -> None:
+        if values.get("name") == "Broken":
+            raise ValueError("a processing bug (injected)")
+        real_updated(self, tenant, entity, canonical_id, values)
 
-    monkeypatch.setattr(processor, "route", route)
+    monkeypatch.setattr(DuplicateChecker, "updated", updated)
 
 
 def test_each_change_lands_once_and_later_batches_build_on_uncommitted_ones(queued: IngestService,
@@ -119,7 +122,7 @@ def test_reads_and_writes_wait_for_the_previous_commit(queued: IngestService, en
         return call
 
     wrap_commits(monkeypatch, slow)
-    monkeypatch.setattr(BatchProcessor, "write", timed(BatchProcessor.write, flushed, at_exit=False))
+    monkeypatch.setattr(IngestRepository, "write", timed(IngestRepository.write, flushed, at_exit=False))
     monkeypatch.setattr(IngestRepository, "match_keys", timed(IngestRepository.match_keys, looked_up, at_exit=True))
     queued.max_batch = 1
     crm = queued.submit([change("salesforce", "001P", {"Name": "Pipe AG", "Domain__c": "pipe.example"})])
@@ -164,13 +167,13 @@ def test_a_failed_commit_redoes_it_and_the_batch_built_on_it(queued: IngestServi
 
 def test_a_failing_batch_leaves_the_commit_beside_it_alone(queued: IngestService, engine: Engine,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    break_router_on_broken(monkeypatch)
+    break_processing_on_broken(monkeypatch)
     good = [queued.submit([change("salesforce", f"003{i}", {"Name": f"Gamma {i}"})]) for i in range(6)]
     bad = queued.submit([change("salesforce", "003X", {"Name": "Broken"})])
     after = [queued.submit([change("salesforce", f"004{i}", {"Name": f"Delta {i}"})]) for i in range(3)]
     queued.start()
     assert len(results(good + after)) == 9
-    with pytest.raises(ValueError, match="router bug"):
+    with pytest.raises(ValueError, match="processing bug"):
         bad.result(timeout=60)
     assert queued.redone >= 1
     assert count(engine, t.change_log) == 9 and count(engine, t.golden_records) == 9
@@ -245,7 +248,7 @@ def test_a_cancelled_caller_in_a_serial_redo_does_not_kill_the_writer(engine: En
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     # A caller that gave up (asyncio.wrap_future cancels the concurrent future when the request is cancelled) sits
     # in a batch that is redone serially because another change of it fails.
-    break_router_on_broken(monkeypatch)
+    break_processing_on_broken(monkeypatch)
     service = IngestService(engine, runtime, max_batch=8)
     try:
         gone = service.submit([change("salesforce", "0C1", {"Name": "Gone"})])

@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from concord.canonical.fields import JsonValue
+from concord.frozen import rebuild
 
 ECHO_MEMORY = 4  # outbound values remembered per (system, field) for echo suppression
 
@@ -63,6 +64,9 @@ class Provenance:
     mapping_version: str | None = None
     approved_by: str | None = None
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
+
     def to_json(self) -> list[Any]:
         return [self.system, self.source_ts_us, self.change_id, self.mapping_version, self.approved_by]
 
@@ -78,6 +82,9 @@ class FieldValue:
     value: JsonValue
     provenance: Provenance
     authoritative: bool  # written by the field's owner (or approved by a steward)
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
 
 
 @dataclass

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from concord.canonical.fields import JsonValue
+from concord.frozen import rebuild
 
 # (field, before, after) patterns → event type; None matches any value.
 _FIELD_EVENTS: list[tuple[str, str, JsonValue, JsonValue]] = [
@@ -29,6 +30,9 @@ _ENTITY_NOUN = {"account": "Customer", "contact": "Contact", "billing_account": 
 class DerivedEvent:
     type: str
     data: dict[str, Any]
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
 
 
 def _matches(expected: JsonValue, actual: JsonValue) -> bool:

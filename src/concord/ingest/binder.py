@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from concord.canonical.fields import JsonValue
+from concord.frozen import rebuild
 from concord.hubconfig import INTERNAL_SYSTEMS
 from concord.ids import new_id
 from concord.ingest.cache import BindingCache
@@ -24,6 +26,9 @@ class Hold:
 
     review_id: str
     candidate: str
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
 
 
 @dataclass

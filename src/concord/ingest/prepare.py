@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from concord.canonical.fields import FieldValidationError, JsonValue, UnknownEntity, normalize_values
 from concord.canonical.golden import ts_to_us
+from concord.frozen import rebuild
 from concord.hubconfig import INTERNAL_SYSTEMS, Runtime
 from concord.ids import new_id
 from concord.ingest.models import ChangeCreate, ChangeError
@@ -25,6 +27,9 @@ class PreparedChange:
     references: dict[str, tuple[str, str]]  # canonical path → (entity, external id in the source system)
     mapping_version: str | None
     approved_by: str | None = None  # a steward approved this non-owner value
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
 
 
 class Rejected(Exception):

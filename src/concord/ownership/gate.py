@@ -9,11 +9,12 @@ and idempotent, so any arrival order of the same changes yields the same record,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from concord.canonical.fields import JsonValue
 from concord.canonical.golden import FieldValue, GoldenRecord, Provenance, value_digest
 from concord.canonical.lifecycle import LifecycleState, check_transition
+from concord.frozen import rebuild
 from concord.ownership.policy import FieldRule, OwnershipMode, RuleIndex
 
 STEWARD = "steward"
@@ -39,6 +40,9 @@ class FieldRejection:
     owner: str
     reason: str
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
+
 
 @dataclass(frozen=True)
 class PendingApproval:
@@ -48,6 +52,9 @@ class PendingApproval:
     owner: str
     system: str
     source_ts_us: int
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return rebuild(self)
 
 
 @dataclass
