@@ -6,6 +6,7 @@ import hashlib
 import json
 import subprocess
 import sys
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,21 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def test_stale_names_every_module_whose_source_changed_or_vanished(tmp_path: Path) -> None:
+def _compiled(package: Path, name: str, source: str, built: bool = True) -> None:
+    """A module as the build leaves it: its source, and (a stand-in for) its extension beside it."""
+    (package / f"{name}.py").write_text(source)
+    if built:
+        (package / f"{name}{EXTENSION_SUFFIXES[0]}").write_bytes(b"")
+
+
+def test_stale_names_every_module_whose_source_changed_or_vanished_or_lacks_its_extension(tmp_path: Path) -> None:
     (tmp_path / "pkg").mkdir()
-    (tmp_path / "pkg" / "same.py").write_text("A = 1\n")
-    (tmp_path / "pkg" / "edited.py").write_text("B = 2\n")
-    stamp = {"pkg.same": _digest("A = 1\n"), "pkg.edited": _digest("B = 1\n"), "pkg.gone": _digest("")}
-    assert stale(stamp, tmp_path) == ["pkg.edited", "pkg.gone"]
+    _compiled(tmp_path / "pkg", "same", "A = 1\n")
+    _compiled(tmp_path / "pkg", "edited", "B = 2\n")
+    _compiled(tmp_path / "pkg", "unbuilt", "C = 3\n", built=False)
+    stamp = {"pkg.same": _digest("A = 1\n"), "pkg.edited": _digest("B = 1\n"), "pkg.gone": _digest(""),
+             "pkg.unbuilt": _digest("C = 3\n")}
+    assert stale(stamp, tmp_path) == ["pkg.edited", "pkg.gone", "pkg.unbuilt"]
 
 
 def test_the_source_finder_loads_a_listed_module_from_its_py_file_and_ignores_others(tmp_path: Path) -> None:
@@ -44,13 +54,13 @@ def test_guard_falls_back_to_every_source_when_one_compiled_module_is_stale(tmp_
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "pkgx"
     package.mkdir()
-    (package / "fresh.py").write_text("A = 1\n")
-    (package / "edited.py").write_text("B = 2\n")
+    _compiled(package, "fresh", "A = 1\n")
+    _compiled(package, "edited", "B = 2\n")
     (package / "native.json").write_text(json.dumps({"pkgx.fresh": _digest("A = 1\n"),
                                                      "pkgx.edited": _digest("B = 1\n")}))
     monkeypatch.setattr(sys, "meta_path", [f for f in sys.meta_path if not isinstance(f, SourceFinder)])
     monkeypatch.delenv(nativeguard.PURE_ENV, raising=False)
-    with pytest.warns(RuntimeWarning, match="pkgx.edited changed since it was compiled"):
+    with pytest.warns(RuntimeWarning, match="pkgx.edited changed since it was compiled, or its extension is missing"):
         assert nativeguard.guard(package) is False
     finder = sys.meta_path[0]
     assert isinstance(finder, SourceFinder) and finder.modules == {"pkgx.fresh", "pkgx.edited"}

@@ -4,8 +4,9 @@
 source's SHA-256 in `native.json`. Python imports an extension before a .py of the same name, so an extension
 built from an older source would silently run old code after an edit or a checkout. Hence, before any of those
 modules is imported (`concord/__init__.py` calls `guard` first), the stamp is compared with the sources: if any
-differs, or `CONCORD_PURE_PYTHON=1`, every listed module is loaded from source — all of them, because compiled
-modules of one group call each other directly, not through the module attributes a partial swap would replace.
+differs or lacks its extension, or `CONCORD_PURE_PYTHON=1`, every listed module is loaded from source — all of
+them, because compiled modules of one group call each other directly, not through the module attributes a
+partial swap would replace.
 """
 
 from __future__ import annotations
@@ -25,12 +26,16 @@ PURE_ENV = "CONCORD_PURE_PYTHON"
 
 
 def stale(stamp: dict[str, str], root: Path) -> list[str]:
-    """Modules of `stamp` whose source under `root` (the directory holding the top-level package) is missing or
-    no longer the one compiled."""
+    """Modules of `stamp` that cannot run compiled: the source under `root` (the directory holding the top-level
+    package) is missing or no longer the one compiled, or the extension is missing (a copy of the tree that
+    kept the stamp but not the extensions, such as a wheel)."""
     out = []
     for module, digest in stamp.items():
-        path = root / (module.replace(".", "/") + ".py")
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+        base = root / module.replace(".", "/")
+        path = base.with_name(base.name + ".py")
+        built = any(base.with_name(base.name + suffix).is_file()
+                    for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+        if not built or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             out.append(module)
     return out
 
@@ -61,8 +66,8 @@ def guard(package_dir: Path) -> bool:
     root = package_dir.parent
     changed = stale(stamp, root)
     if changed:
-        warnings.warn(f"concord: {changed[0]} changed since it was compiled; running the pure-Python build "
-                      "(run `make install` to compile it again)", RuntimeWarning, stacklevel=3)
+        warnings.warn(f"concord: {changed[0]} changed since it was compiled, or its extension is missing; running "
+                      "the pure-Python build (`make install` compiles it again)", RuntimeWarning, stacklevel=3)
     elif os.environ.get(PURE_ENV) != "1":
         return True
     if not any(isinstance(f, SourceFinder) and f.root == root for f in sys.meta_path):
