@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 # images, this project's CI machine) Python never writes it, and every process — each `concord` command, each
 # server and worker a test starts — compiled every module from source again: 3.4 s of CPU before `concord` could
 # parse its arguments, against 1.4 s (decision 088). compileall skips what is up to date.
-# The ingest hot path is compiled with mypyc (decision 089): ~12% fewer instructions per ingested change. Skipped
+# The ingest hot path is compiled with mypyc (decision 089): ~14% fewer instructions per ingested change. Skipped
 # when up to date; a stale build is never loaded (concord/nativeguard.py); no C compiler leaves pure Python.
 install: $(STAMP)
 	$(BIN)/python tools/build_native.py

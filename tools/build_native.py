@@ -1,7 +1,7 @@
 """Compile the ingest hot path with mypyc (decision 089): `python tools/build_native.py` from the project root.
 
 Why: the ingest writer is one interpreter's worth of Python per change (decision 085); mypyc turns the typed
-modules listed in pyproject.toml (`[tool.concord.native] modules`) into C extensions, about 12% fewer machine
+modules listed in pyproject.toml (`[tool.concord.native] modules`) into C extensions, about 14% fewer machine
 instructions per ingested change (`python -m bench ingest_cost` measures both in one run).
 
 The extensions are built in place beside their sources (Python imports an extension before a .py of the same
@@ -73,7 +73,13 @@ def main() -> int:
         clean()
         return 0
     print(f"build_native: compiling {len(names)} modules with mypyc (about a minute) …", flush=True)
-    build(names)
+    try:
+        build(names)
+    except (Exception, SystemExit) as exc:  # setuptools exits on a compiler error (missing Python headers, …)
+        # Never fatal: `make demo` must run on any machine. CI still fails (tests/test_nativeguard.py wants the
+        # compiled build when CI=true), so a module mypyc stops compiling is noticed.
+        clean()
+        print(f"build_native: compiling failed ({exc!r}); Concord runs as pure Python", file=sys.stderr)
     return 0
 
 
