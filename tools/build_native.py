@@ -12,12 +12,12 @@ a stale extension never runs. Up-to-date builds are skipped; a machine without a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import sys
 import tomllib
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,11 @@ STAMP = SRC / "concord" / "native.json"
 BUILD = ROOT / "build" / "native"
 GROUP = "concord.native"  # the shared library: src/concord/native__mypyc.*.so
 
+sys.path.insert(0, str(SRC))
+with warnings.catch_warnings():  # importing concord checks the stamp; "stale" is why this script runs
+    warnings.simplefilter("ignore", RuntimeWarning)
+    from concord import nativeguard  # the stamp's digests: written here, checked there, by one function
+
 
 def modules() -> list[str]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -33,11 +38,11 @@ def modules() -> list[str]:
 
 
 def source(module: str) -> Path:
-    return SRC / (module.replace(".", "/") + ".py")
+    return nativeguard.source_of(SRC, module)
 
 
 def digests(names: list[str]) -> dict[str, str]:
-    return {m: hashlib.sha256(source(m).read_bytes()).hexdigest() for m in names}
+    return {m: nativeguard.digest(source(m)) for m in names}
 
 
 def clean() -> None:

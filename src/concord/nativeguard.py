@@ -25,17 +25,25 @@ from types import ModuleType
 PURE_ENV = "CONCORD_PURE_PYTHON"
 
 
+def source_of(root: Path, module: str) -> Path:
+    """The .py file of `module` under `root` (the directory holding the top-level package)."""
+    return root / (module.replace(".", "/") + ".py")
+
+
+def digest(source: Path) -> str:
+    """What the stamp records per module (tools/build_native.py writes it with this same function)."""
+    return hashlib.sha256(source.read_bytes()).hexdigest()
+
+
 def stale(stamp: dict[str, str], root: Path) -> list[str]:
     """Modules of `stamp` that cannot run compiled: the source under `root` (the directory holding the top-level
     package) is missing or no longer the one compiled, or the extension is missing (a copy of the tree that
     kept the stamp but not the extensions, such as a wheel)."""
     out = []
-    for module, digest in stamp.items():
-        base = root / module.replace(".", "/")
-        path = base.with_name(base.name + ".py")
-        built = any(base.with_name(base.name + suffix).is_file()
-                    for suffix in importlib.machinery.EXTENSION_SUFFIXES)
-        if not built or not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+    for module, compiled_from in stamp.items():
+        path = source_of(root, module)
+        built = any(path.with_suffix(suffix).is_file() for suffix in importlib.machinery.EXTENSION_SUFFIXES)
+        if not built or not path.is_file() or digest(path) != compiled_from:
             out.append(module)
     return out
 
@@ -51,7 +59,7 @@ class SourceFinder:
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
         if fullname not in self.modules:
             return None
-        source = self.root / (fullname.replace(".", "/") + ".py")
+        source = source_of(self.root, fullname)
         loader = importlib.machinery.SourceFileLoader(fullname, str(source))
         return importlib.util.spec_from_file_location(fullname, source, loader=loader)
 
