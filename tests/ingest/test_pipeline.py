@@ -3,6 +3,7 @@ and nothing is lost, duplicated or acknowledged early when either of them fails.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -93,6 +94,42 @@ def test_each_change_lands_once_and_later_batches_build_on_uncommitted_ones(queu
             record = queries.golden_record(conn, cid or "")
             assert record is not None and record.version == 6
             assert record.value("name") == f"Acme {25 + c}"  # the newest of its six updates
+
+
+def test_the_writer_collects_the_young_generation_beside_each_overlapped_commit(
+        queued: IngestService, monkeypatch: pytest.MonkeyPatch) -> None:
+    # docs/decisions/090: one young pass per pipelined batch, made while the previous batch's commit runs —
+    # not CPython's automatic lumps (turned off here by a threshold no test reaches).
+    passes: list[tuple[int, bool]] = []  # generation, whether a commit was running at the time
+    in_commit = threading.Event()
+
+    def observe(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and threading.current_thread().name == "concord-ingest-writer":
+            passes.append((info["generation"], in_commit.is_set()))
+
+    def commit_slowly(n: int, commit: CommitFn) -> CommitFn:
+        def run() -> None:
+            in_commit.set()
+            time.sleep(0.05)  # a slow fsync: the writer's pass must land inside it
+            commit()
+            in_commit.clear()
+        return run
+
+    wrap_commits(monkeypatch, commit_slowly)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(10**7, thresholds[1], thresholds[2])
+    gc.callbacks.append(observe)
+    try:
+        futures = [queued.submit([change("salesforce", f"001{i % 5}", {"Name": f"Acme {i}"}, at=i)])
+                   for i in range(24)]
+        queued.start()
+        results(futures)
+    finally:
+        gc.callbacks.remove(observe)
+        gc.set_threshold(*thresholds)
+    assert queued.overlapped >= 4
+    assert len(passes) == queued.overlapped
+    assert all(generation in (0, 1) and during for generation, during in passes), passes
 
 
 def test_reads_and_writes_wait_for_the_previous_commit(queued: IngestService, engine: Engine,

@@ -38,6 +38,7 @@ from concord.security import audit
 from concord.security.mapping_sync import sync as sync_mappings
 from concord.security.ownership_changes import sync as sync_ownership
 from concord.security.sealing import seals
+from concord.tuning import YoungCollector
 
 if TYPE_CHECKING:
     from concord.ingest.service import IngestService, _Job
@@ -149,6 +150,7 @@ class PipelinedWriter:
     def __init__(self, service: IngestService) -> None:
         self.svc = service
         self.committer = Committer()
+        self.collector = YoungCollector()
 
     def run(self) -> None:
         try:
@@ -208,6 +210,7 @@ class PipelinedWriter:
                 proc.load(prepared, ready=gate.ready)  # in the previous batch's transaction: sees its writes
                 if written is not None:
                     gate.ticket = self._start_commit(conn, written)
+                    self.collector.collect()  # beside that commit, which runs without the interpreter lock
             except Exception:
                 # Nothing of the previous batch is acknowledged yet: redo it rather than commit after a failure
                 # (PostgreSQL turns the commit of a failed transaction into a rollback without a word).
