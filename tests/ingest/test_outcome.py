@@ -33,6 +33,9 @@ def test_change_public_equals_model_construct() -> None:
         outbound_commands=2, replayed=False)
     assert built == expected
     assert built.model_fields_set == expected.model_fields_set
+    constructed = FieldIssue.model_construct(field="tax_id", reason="tax_id is owned by tryton")
+    assert built.rejected == [constructed]
+    assert [r.model_fields_set for r in built.rejected] == [constructed.model_fields_set]
     assert built.model_dump_json() == expected.model_dump_json()
     assert ChangePublic.model_validate_json(built.model_dump_json()) == built
     assert built.model_copy(update={"replayed": True}).replayed is True

@@ -31,6 +31,7 @@ def _status(decision: GateDecision) -> ChangeStatus:
 
 
 _SET_BY_CHANGE_PUBLIC = frozenset(ChangePublic.model_fields) - {"review_id"}
+_FIELD_ISSUE_FIELDS = frozenset(FieldIssue.model_fields)
 
 
 def _construct(cls: type[_Model], values: dict[str, Any], fields_set: frozenset[str]) -> _Model:
@@ -49,7 +50,8 @@ def _construct(cls: type[_Model], values: dict[str, Any], fields_set: frozenset[
 def change_public(p: PreparedChange, canonical_id: str, created: bool, decision: GateDecision,
                   commands: int) -> ChangePublic:
     # constructed, not validated: every value here is already typed, and this runs once per change
-    rejected = [FieldIssue.model_construct(field=r.field, reason=r.reason) for r in decision.rejected]
+    rejected = [_construct(FieldIssue, {"field": r.field, "reason": r.reason}, _FIELD_ISSUE_FIELDS)
+                for r in decision.rejected]
     return _construct(ChangePublic, {
         "change_id": p.change_id, "canonical_id": canonical_id, "status": _status(decision), "created": created,
         "applied": sorted(decision.applied), "rejected": rejected, "pending": [a.field for a in decision.pending],
