@@ -108,9 +108,9 @@ def test_the_writer_collects_the_young_generation_beside_each_overlapped_commit(
             passes.append((info["generation"], in_commit.is_set()))
 
     def commit_slowly(n: int, commit: CommitFn) -> CommitFn:
+        in_commit.set()  # from the hand-over (here, in the writer) until the commit is done
         def run() -> None:
-            in_commit.set()
-            time.sleep(0.05)  # a slow fsync: the writer's pass must land inside it
+            time.sleep(0.2)  # a slow fsync: the writer's pass, right after the hand-over, lands inside it
             commit()
             in_commit.clear()
         return run
