@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_core import SchemaSerializer
 
 from concord.canonical.models import ENTITY_TYPES, Entity
 
@@ -52,19 +51,16 @@ class FieldSpec:
     path: str
     adapter: TypeAdapter[Any]
     annotation: Any
-    # The adapter's pydantic-core validator and serializer, called directly: `TypeAdapter.validate_python` and
-    # `dump_python` are Python layers (an option check, eight keyword arguments passed on) around them, paid
-    # once per field of every submitted change.
+    # The adapter's pydantic-core validator, called directly: `TypeAdapter.validate_python` is a Python layer (an
+    # option check, eight keyword arguments passed on) around it, paid once per field of every submitted change.
     validate: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
-    _serializer: SchemaSerializer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "validate", self.adapter.validator.validate_python)
-        object.__setattr__(self, "_serializer", self.adapter.serializer)
 
     def dump_json_mode(self, value: Any) -> JsonValue:
-        """What `adapter.dump_python(value, mode="json")` returns."""
-        dumped: JsonValue = self._serializer.to_python(value, mode="json")
+        """What `adapter.dump_python(value, mode="json")` returns, without that Python layer likewise."""
+        dumped: JsonValue = self.adapter.serializer.to_python(value, mode="json")
         return dumped
 
 
