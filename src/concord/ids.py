@@ -8,15 +8,17 @@ ingest time.
 
 from __future__ import annotations
 
-import random
-import time
+from random import getrandbits  # the module's shared generator, the one it re-seeds after fork
+from time import time_ns
+from typing import Final
 
-_VERSION_AND_VARIANT = (0x7 << 76) | (0x2 << 62)
-_RAND_A = (0xFFF << 64) | ((1 << 62) - 1)  # the 12 + 62 random bits around the version and variant fields
+_VERSION_AND_VARIANT: Final = (0x7 << 76) | (0x2 << 62)
+_RAND_A: Final = (0xFFF << 64) | ((1 << 62) - 1)  # the 12 + 62 random bits around the version and variant fields
 
 
 def new_id() -> str:
     """32 hex characters: 48-bit Unix milliseconds, version 7, 74 random bits."""
-    ms = time.time_ns() // 1_000_000
-    rand = random.getrandbits(80) & _RAND_A
-    return f"{(ms & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_AND_VARIANT | rand:032x}"
+    # to_bytes().hex() and names bound at import: half the cost of an f-string `:032x` and module attribute
+    # lookups per call, compiled or not (ingest makes three or four ids per change; decision 091).
+    value = ((time_ns() // 1_000_000) & 0xFFFF_FFFF_FFFF) << 80 | _VERSION_AND_VARIANT | (getrandbits(80) & _RAND_A)
+    return value.to_bytes(16, "big").hex()

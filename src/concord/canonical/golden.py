@@ -64,6 +64,15 @@ class Provenance:
     mapping_version: str | None = None
     approved_by: str | None = None
 
+    def __init__(self, system: str, source_ts_us: int, change_id: str, mapping_version: str | None = None,
+                 approved_by: str | None = None) -> None:
+        # Written out (decision 091): the dataclass-made __init__ is interpreted code even in the compiled build.
+        object.__setattr__(self, "system", system)
+        object.__setattr__(self, "source_ts_us", source_ts_us)
+        object.__setattr__(self, "change_id", change_id)
+        object.__setattr__(self, "mapping_version", mapping_version)
+        object.__setattr__(self, "approved_by", approved_by)
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)
 
@@ -82,6 +91,11 @@ class FieldValue:
     value: JsonValue
     provenance: Provenance
     authoritative: bool  # written by the field's owner (or approved by a steward)
+
+    def __init__(self, value: JsonValue, provenance: Provenance, authoritative: bool) -> None:
+        object.__setattr__(self, "value", value)  # written out: decision 091
+        object.__setattr__(self, "provenance", provenance)
+        object.__setattr__(self, "authoritative", authoritative)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)
@@ -108,6 +122,24 @@ class GoldenRecord:
     # whole records; a value a system merely repeats is not a new write from it (it would only re-raise old
     # rejections). One timestamp per system keeps the record small: it is rewritten on every change.
     reported: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __init__(self, tenant: str, entity: str, id: str, version: int = 0,
+                 fields: dict[str, FieldValue] | None = None,
+                 echo_marks: dict[str, dict[str, list[str]]] | None = None, creating: list[str] | None = None,
+                 synced: dict[str, float] | None = None,
+                 reported: dict[str, dict[str, Any]] | None = None) -> None:
+        # Written out (decision 091); None stands for each field's empty default, a fresh one per record.
+        self.tenant, self.entity, self.id, self.version = tenant, entity, id, version
+        self.fields = {} if fields is None else fields
+        self.echo_marks = {} if echo_marks is None else echo_marks
+        self.creating = [] if creating is None else creating
+        self.synced = {} if synced is None else synced
+        self.reported = {} if reported is None else reported
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # A compiled class with its own __init__ runs it from __new__ too, so the default reduce (which makes an
+        # empty instance and sets its state) would call it without arguments: pickled through the constructor.
+        return rebuild(self)
 
     def fresh_reports(self, system: str, values: dict[str, JsonValue], source_ts_us: int) -> list[str]:
         """Fields of a report that say something new. A report not newer than the system's newest one is

@@ -31,6 +31,10 @@ class DerivedEvent:
     type: str
     data: dict[str, Any]
 
+    def __init__(self, type: str, data: dict[str, Any]) -> None:
+        object.__setattr__(self, "type", type)  # written out: decision 091
+        object.__setattr__(self, "data", data)
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)
 

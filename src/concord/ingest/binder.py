@@ -27,6 +27,10 @@ class Hold:
     review_id: str
     candidate: str
 
+    def __init__(self, review_id: str, candidate: str) -> None:
+        object.__setattr__(self, "review_id", review_id)  # written out: decision 091
+        object.__setattr__(self, "candidate", candidate)
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)
 

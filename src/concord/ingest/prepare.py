@@ -28,6 +28,18 @@ class PreparedChange:
     mapping_version: str | None
     approved_by: str | None = None  # a steward approved this non-owner value
 
+    def __init__(self, request: ChangeCreate, change_id: str, correlation_id: str, source_ts_us: int,
+                 values: dict[str, JsonValue], references: dict[str, tuple[str, str]], mapping_version: str | None,
+                 approved_by: str | None = None) -> None:
+        object.__setattr__(self, "request", request)  # written out: decision 091
+        object.__setattr__(self, "change_id", change_id)
+        object.__setattr__(self, "correlation_id", correlation_id)
+        object.__setattr__(self, "source_ts_us", source_ts_us)
+        object.__setattr__(self, "values", values)
+        object.__setattr__(self, "references", references)
+        object.__setattr__(self, "mapping_version", mapping_version)
+        object.__setattr__(self, "approved_by", approved_by)
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)
 

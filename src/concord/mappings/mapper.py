@@ -32,6 +32,11 @@ class InboundResult:
     # canonical path → (referenced entity, the source system's external id)
     references: dict[str, tuple[str, str]] = field(default_factory=dict)
 
+    def __init__(self, values: dict[str, JsonValue] | None = None,
+                 references: dict[str, tuple[str, str]] | None = None) -> None:
+        self.values = {} if values is None else values  # written out: decision 091
+        self.references = {} if references is None else references
+
 
 def flatten_native(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}

@@ -40,6 +40,12 @@ class FieldRejection:
     owner: str
     reason: str
 
+    def __init__(self, field: str, value: JsonValue, owner: str, reason: str) -> None:
+        object.__setattr__(self, "field", field)  # written out: decision 091
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "owner", owner)
+        object.__setattr__(self, "reason", reason)
+
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)
 
@@ -52,6 +58,15 @@ class PendingApproval:
     owner: str
     system: str
     source_ts_us: int
+
+    def __init__(self, field: str, value: JsonValue, current: JsonValue, owner: str, system: str,
+                 source_ts_us: int) -> None:
+        object.__setattr__(self, "field", field)  # written out: decision 091
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "current", current)
+        object.__setattr__(self, "owner", owner)
+        object.__setattr__(self, "system", system)
+        object.__setattr__(self, "source_ts_us", source_ts_us)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)
@@ -67,6 +82,20 @@ class GateDecision:
     stale: list[str] = field(default_factory=list)  # older than what the record already holds
     echoes: list[str] = field(default_factory=list)  # Concord's own write reflected back
     unchanged: list[str] = field(default_factory=list)
+
+    def __init__(self, applied: dict[str, JsonValue] | None = None, previous: dict[str, JsonValue] | None = None,
+                 refreshed: list[str] | None = None, rejected: list[FieldRejection] | None = None,
+                 pending: list[PendingApproval] | None = None, stale: list[str] | None = None,
+                 echoes: list[str] | None = None, unchanged: list[str] | None = None) -> None:
+        # Written out (decision 091); None stands for each field's empty default, a fresh one per decision.
+        self.applied = {} if applied is None else applied
+        self.previous = {} if previous is None else previous
+        self.refreshed = [] if refreshed is None else refreshed
+        self.rejected = [] if rejected is None else rejected
+        self.pending = [] if pending is None else pending
+        self.stale = [] if stale is None else stale
+        self.echoes = [] if echoes is None else echoes
+        self.unchanged = [] if unchanged is None else unchanged
 
     @property
     def writes_record(self) -> bool:
