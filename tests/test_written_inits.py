@@ -48,10 +48,14 @@ SAMPLES: dict[type, dict[str, Any]] = {
 WRITTEN = list(SAMPLES)
 
 
+def _init_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
 @pytest.mark.parametrize("cls", WRITTEN, ids=lambda c: c.__name__)
 def test_the_written_init_takes_the_fields_in_order_with_their_defaults(cls: type) -> None:
     params = list(inspect.signature(cls).parameters.values())
-    fields = dataclasses.fields(cls)
+    fields = _init_fields(cls)
     assert [p.name for p in params] == [f.name for f in fields]
     for p, f in zip(params, fields, strict=True):
         if f.default is not dataclasses.MISSING:
@@ -64,7 +68,7 @@ def test_the_written_init_takes_the_fields_in_order_with_their_defaults(cls: typ
 
 @pytest.mark.parametrize("cls", WRITTEN, ids=lambda c: c.__name__)
 def test_every_argument_lands_on_its_field(cls: type) -> None:
-    fields = dataclasses.fields(cls)
+    fields = _init_fields(cls)
     given = SAMPLES[cls]
     assert set(given) == {f.name for f in fields}, "the sample names every field"
     by_keyword = cls(**given)
@@ -75,7 +79,7 @@ def test_every_argument_lands_on_its_field(cls: type) -> None:
 
 @pytest.mark.parametrize("cls", WRITTEN, ids=lambda c: c.__name__)
 def test_omitted_fields_take_their_defaults_and_factories_are_not_shared(cls: type) -> None:
-    fields = dataclasses.fields(cls)
+    fields = _init_fields(cls)
     required = {f.name: SAMPLES[cls][f.name] for f in fields
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
     one, two = cls(**required), cls(**required)
@@ -91,7 +95,7 @@ def test_omitted_fields_take_their_defaults_and_factories_are_not_shared(cls: ty
 @pytest.mark.parametrize("cls", WRITTEN, ids=lambda c: c.__name__)
 def test_replace_copy_and_pickle_still_work(cls: type) -> None:
     obj = cls(**SAMPLES[cls])
-    last = dataclasses.fields(cls)[-1].name
+    last = _init_fields(cls)[-1].name
     changed = dataclasses.replace(obj, **{last: SAMPLES[cls][last]})
     assert changed == obj and changed is not obj
     assert pickle.loads(pickle.dumps(obj)) == obj
@@ -104,3 +108,13 @@ def test_frozen_ones_stay_frozen(cls: type) -> None:
     name = dataclasses.fields(cls)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(obj, name, SAMPLES[cls][name])
+
+
+def test_a_prepared_change_carries_its_requests_addressing() -> None:
+    prepared = PreparedChange(**SAMPLES[PreparedChange])
+    request = prepared.request
+    copied = [f.name for f in dataclasses.fields(PreparedChange) if not f.init]
+    assert copied == ["tenant", "system", "entity", "external_id", "idempotency_key", "canonical_id"]
+    assert {name: getattr(prepared, name) for name in copied} == {name: getattr(request, name) for name in copied}
+    approved = dataclasses.replace(prepared, approved_by="bob")
+    assert approved.system == "salesforce" and approved.approved_by == "bob"

@@ -56,14 +56,13 @@ class BatchBinder:
         wanted: set[ExternalKey] = set()
         hinted: set[str] = set()
         for p in items:
-            r = p.request
-            if r.system in INTERNAL_SYSTEMS:
-                hinted.add(r.canonical_id or r.external_id)
+            if p.system in INTERNAL_SYSTEMS:
+                hinted.add(p.canonical_id or p.external_id)
                 continue
-            wanted.add((r.tenant, r.system, r.entity, r.external_id))
-            wanted.update((r.tenant, r.system, ent, ext) for ent, ext in p.references.values())
-            if r.canonical_id:
-                hinted.add(r.canonical_id)
+            wanted.add((p.tenant, p.system, p.entity, p.external_id))
+            wanted.update((p.tenant, p.system, ent, ext) for ent, ext in p.references.values())
+            if p.canonical_id:
+                hinted.add(p.canonical_id)
         self.known = {k: self.cache.external[k] for k in wanted if k in self.cache.external}
         self.known.update(self.repo.bindings_by_external(sorted(wanted - self.known.keys())))
         ids = hinted | set(self.known.values())
@@ -89,57 +88,54 @@ class BatchBinder:
 
     def resolve(self, p: PreparedChange) -> tuple[str, bool] | Hold:
         """The canonical id for this change's record and whether this batch bound it just now; or a Hold."""
-        r = p.request
-        if r.system in INTERNAL_SYSTEMS:  # Concord's own writes address the golden record directly
-            return r.canonical_id or r.external_id, False
-        key = (r.tenant, r.system, r.entity, r.external_id)
+        if p.system in INTERNAL_SYSTEMS:  # Concord's own writes address the golden record directly
+            return p.canonical_id or p.external_id, False
+        key = (p.tenant, p.system, p.entity, p.external_id)
         existing = self.known.get(key)
         if existing is not None:
             return existing, False
-        known_id = r.canonical_id or self._match(p)
+        known_id = p.canonical_id or self._match(p)
         if known_id is None and key not in self.duplicate_of and self.checker is not None:
             verdict = self._online(p, key)
             if isinstance(verdict, Hold):
                 return verdict
             known_id = verdict
         canonical_id = known_id or new_id()
-        self.bind(r.tenant, r.system, r.entity, r.external_id, canonical_id, fresh=known_id is None)
+        self.bind(p.tenant, p.system, p.entity, p.external_id, canonical_id, fresh=known_id is None)
         return canonical_id, True
 
     def _match(self, p: PreparedChange) -> str | None:
-        r = p.request
-        keys = exact_keys(r.entity, p.values)
+        keys = exact_keys(p.entity, p.values)
         if not keys:
             return None
-        missing = [k for k in keys if (r.tenant, r.entity, k) not in self.keys]
-        for k, cid in self.repo.match_keys(r.tenant, r.entity, missing).items():
-            self.keys[(r.tenant, r.entity, k)] = cid
+        missing = [k for k in keys if (p.tenant, p.entity, k) not in self.keys]
+        for k, cid in self.repo.match_keys(p.tenant, p.entity, missing).items():
+            self.keys[(p.tenant, p.entity, k)] = cid
         for k in keys:
-            found = self.keys.get((r.tenant, r.entity, k))
+            found = self.keys.get((p.tenant, p.entity, k))
             if found is None:
                 continue
             # Asked of the database, not a cache: linking a second record of one system would be a false merge.
             fresh = self.repo.bindings_by_canonical([found]).get(found, {})
-            if r.system not in {**fresh, **self.bound_systems(found)}:
+            if p.system not in {**fresh, **self.bound_systems(found)}:
                 return found
-            self.duplicate_of[(r.tenant, r.system, r.entity, r.external_id)] = (found, k)
+            self.duplicate_of[(p.tenant, p.system, p.entity, p.external_id)] = (found, k)
         return None
 
     def _online(self, p: PreparedChange, key: ExternalKey) -> str | Hold | None:
         """Ask the online index before minting a customer: the candidate's id to link to, a Hold, or None."""
         assert self.checker is not None
-        r = p.request
         hold = self.held.get(key) or self._held_in_store(key)
         if hold is not None:  # a later change of a record already waiting: it waits too, in order
             self.held[key] = hold
             return hold
-        result = self.checker.check(self.repo.conn, r.tenant, r.entity, p.values)
-        verdict = judge(result, r.system, lambda cid: set(self.repo.bindings_by_canonical([cid]).get(cid, {}))
+        result = self.checker.check(self.repo.conn, p.tenant, p.entity, p.values)
+        verdict = judge(result, p.system, lambda cid: set(self.repo.bindings_by_canonical([cid]).get(cid, {}))
                         | set(self.bound_systems(cid)))
         if verdict.outcome is Outcome.NEW or verdict.decision is None or verdict.candidate is None:
             return None
         link = verdict.outcome is Outcome.LINK
-        row = review_row(r.tenant, r.entity, verdict.decision, incoming_ref(r.system, r.external_id), "online",
+        row = review_row(p.tenant, p.entity, verdict.decision, incoming_ref(p.system, p.external_id), "online",
                          "auto" if link else "pending")
         self.review_rows.append(row)  # an auto-link is kept too, with its evidence, so a steward can audit it
         if link:

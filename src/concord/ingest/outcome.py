@@ -61,12 +61,11 @@ def change_public(p: PreparedChange, canonical_id: str, created: bool, decision:
 
 
 def change_row(p: PreparedChange, canonical_id: str, result: ChangePublic, decision: GateDecision) -> dict[str, Any]:
-    r = p.request
-    return {"change_id": p.change_id, "tenant": r.tenant, "idempotency_key": r.idempotency_key,
-            "correlation_id": p.correlation_id, "system": r.system, "entity": r.entity, "external_id": r.external_id,
+    return {"change_id": p.change_id, "tenant": p.tenant, "idempotency_key": p.idempotency_key,
+            "correlation_id": p.correlation_id, "system": p.system, "entity": p.entity, "external_id": p.external_id,
             "canonical_id": canonical_id, "source_ts_us": p.source_ts_us, "received_at": time.time(),
             "mapping_version": p.mapping_version, "status": result.status.value, "rejected": len(decision.rejected),
-            "pending": len(decision.pending), "payload": dumps(r.fields), "decision": decision_json(result)}
+            "pending": len(decision.pending), "payload": dumps(p.request.fields), "decision": decision_json(result)}
 
 
 def decision_json(result: ChangePublic) -> str:

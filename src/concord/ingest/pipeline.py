@@ -50,7 +50,7 @@ SPLIT_AT = 16  # changes: below this a split batch would pay two commits for lit
 
 def batch_tenant(prepared: list[PreparedChange]) -> str:
     """The batch's tenant for its log lines; a group commit that spans tenants is logged as hub-wide."""
-    tenants = {p.request.tenant for p in prepared}
+    tenants = {p.tenant for p in prepared}
     return tenants.pop() if len(tenants) == 1 else HUB_WIDE
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -27,6 +27,14 @@ class PreparedChange:
     references: dict[str, tuple[str, str]]  # canonical path → (entity, external id in the source system)
     mapping_version: str | None
     approved_by: str | None = None  # a steward approved this non-owner value
+    # The request's addressing, copied once: the writer reads them ~60 times per change, and every attribute
+    # read on a pydantic model goes through BaseModel's __getattr__ hook (~750 instructions; decision 091).
+    tenant: str = field(init=False, repr=False, compare=False)
+    system: str = field(init=False, repr=False, compare=False)
+    entity: str = field(init=False, repr=False, compare=False)
+    external_id: str = field(init=False, repr=False, compare=False)
+    idempotency_key: str = field(init=False, repr=False, compare=False)
+    canonical_id: str | None = field(init=False, repr=False, compare=False)  # the caller's hint, if any
 
     def __init__(self, request: ChangeCreate, change_id: str, correlation_id: str, source_ts_us: int,
                  values: dict[str, JsonValue], references: dict[str, tuple[str, str]], mapping_version: str | None,
@@ -39,6 +47,12 @@ class PreparedChange:
         object.__setattr__(self, "references", references)
         object.__setattr__(self, "mapping_version", mapping_version)
         object.__setattr__(self, "approved_by", approved_by)
+        object.__setattr__(self, "tenant", request.tenant)
+        object.__setattr__(self, "system", request.system)
+        object.__setattr__(self, "entity", request.entity)
+        object.__setattr__(self, "external_id", request.external_id)
+        object.__setattr__(self, "idempotency_key", request.idempotency_key)
+        object.__setattr__(self, "canonical_id", request.canonical_id)
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         return rebuild(self)

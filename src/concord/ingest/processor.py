@@ -63,9 +63,9 @@ class BatchProcessor:
         this one goes through `ready` first (the pipelined writer waits there for the previous commit)."""
         repo = self.repo = IngestRepository(self.conn)
         self.items, self.results = items, [None] * len(items)
-        replays = repo.replays(sorted({(p.request.tenant, p.request.idempotency_key) for p in items}))
+        replays = repo.replays(sorted({(p.tenant, p.idempotency_key) for p in items}))
         for i, p in enumerate(items):
-            key = (p.request.tenant, p.request.idempotency_key)
+            key = (p.tenant, p.idempotency_key)
             if key in replays:
                 self.results[i] = ChangePublic.model_validate({**replays[key], "replayed": True})
             elif key not in self.first_of:
@@ -88,7 +88,7 @@ class BatchProcessor:
             results[i] = self._one(self.binder, self.repo, items[i])
         for i, p in enumerate(items):
             if results[i] is None:  # a repeat of a key first seen earlier in this same batch
-                first = results[self.first_of[(p.request.tenant, p.request.idempotency_key)]]
+                first = results[self.first_of[(p.tenant, p.idempotency_key)]]
                 results[i] = first.model_copy(update={"replayed": True}) if isinstance(first, ChangePublic) else first
         return [r for r in results if r is not None]
 
@@ -103,26 +103,25 @@ class BatchProcessor:
         return record
 
     def _one(self, binder: BatchBinder, repo: IngestRepository, p: PreparedChange) -> Outcome:
-        r = p.request
         resolved = binder.resolve(p)
         if isinstance(resolved, Hold):
             return self._hold(p, resolved)
         canonical_id, _ = resolved
-        record = self._record(repo, r.tenant, r.entity, canonical_id)
+        record = self._record(repo, p.tenant, p.entity, canonical_id)
         created = record.version == 0
         values = dict(p.values)
         for path, (ref_entity, ext) in p.references.items():
-            ref_id = binder.reference(r.tenant, r.system, ref_entity, ext)
+            ref_id = binder.reference(p.tenant, p.system, ref_entity, ext)
             if ref_id == canonical_id:  # e.g. an account as its own parent: a cycle every hierarchy walk trips on
                 return ChangeError(status=422, title="Self reference", field=path,
-                                   detail=f"{path}: {r.system} record {r.external_id} refers to itself")
-            self._record(repo, r.tenant, ref_entity, ref_id)
+                                   detail=f"{path}: {p.system} record {p.external_id} refers to itself")
+            self._record(repo, p.tenant, ref_entity, ref_id)
             values[path] = ref_id
         repeated: list[str] = []
-        if r.system not in INTERNAL_SYSTEMS and p.approved_by is None:
-            fresh = set(record.fresh_reports(r.system, values, p.source_ts_us))
+        if p.system not in INTERNAL_SYSTEMS and p.approved_by is None:
+            fresh = set(record.fresh_reports(p.system, values, p.source_ts_us))
             repeated = [path for path in values if path not in fresh]
-        change = IncomingChange(tenant=r.tenant, entity=r.entity, system=r.system, source_ts_us=p.source_ts_us,
+        change = IncomingChange(tenant=p.tenant, entity=p.entity, system=p.system, source_ts_us=p.source_ts_us,
                                 change_id=p.change_id, values={k: v for k, v in values.items() if k not in repeated},
                                 mapping_version=p.mapping_version, approved_by=p.approved_by)
         try:
@@ -131,15 +130,14 @@ class BatchProcessor:
             return ChangeError(status=409, title="Illegal lifecycle transition", detail=str(exc),
                                field="lifecycle_state")
         decision.unchanged.extend(repeated)
-        if r.system not in INTERNAL_SYSTEMS:
-            new_record.note_reports(r.system, values, p.source_ts_us)
+        if p.system not in INTERNAL_SYSTEMS:
+            new_record.note_reports(p.system, values, p.source_ts_us)
         return self._commit_one(binder, p, new_record, decision, created)
 
     def _hold(self, p: PreparedChange, hold: Hold) -> ChangePublic:
         """Durable and logged, but applied nowhere: the steward's link or split releases it (matching.review)."""
-        r = p.request
-        self.held.append(held_row(r.tenant, r.system, r.entity, r.external_id, hold.review_id, p.change_id,
-                                  r.model_dump_json()))
+        self.held.append(held_row(p.tenant, p.system, p.entity, p.external_id, hold.review_id, p.change_id,
+                                  p.request.model_dump_json()))
         result = ChangePublic.model_construct(
             change_id=p.change_id, canonical_id="", status=ChangeStatus.HELD, created=False, applied=[], rejected=[],
             pending=[], stale=[], echoes=[], mapping_version=p.mapping_version, correlation_id=p.correlation_id,
@@ -149,9 +147,8 @@ class BatchProcessor:
 
     def _commit_one(self, binder: BatchBinder, p: PreparedChange, record: GoldenRecord, decision: GateDecision,
                     created: bool) -> ChangePublic:
-        r = p.request
         bound = binder.bound_systems(record.id)
-        commands = route(self.runtime, record, decision.applied, r.system, bound, self._resolvers(binder))
+        commands = route(self.runtime, record, decision.applied, p.system, bound, self._resolvers(binder))
         for cmd in commands:
             if cmd.op == "create":
                 record.mark_creating(cmd.system)
@@ -159,13 +156,13 @@ class BatchProcessor:
                 record.remember_push(cmd.system, path, record.value(path))
         record.version += 1
         self.records[record.id] = record
-        binder.remember_keys(r.tenant, r.entity, record.id, decision.applied)
-        events = derive_events(r.entity, record.id, created, decision.applied, decision.previous, r.system,
+        binder.remember_keys(p.tenant, p.entity, record.id, decision.applied)
+        events = derive_events(p.entity, record.id, created, decision.applied, decision.previous, p.system,
                                sorted(bound))
-        duplicate = binder.duplicate_of.pop((r.tenant, r.system, r.entity, r.external_id), None)
+        duplicate = binder.duplicate_of.pop((p.tenant, p.system, p.entity, p.external_id), None)
         if duplicate is not None:  # the same customer twice inside one system: a steward must look
             events.append(DerivedEvent("DuplicateDetected", {
-                "entity": r.entity, "canonical_id": record.id, "source_system": r.system,
+                "entity": p.entity, "canonical_id": record.id, "source_system": p.system,
                 "duplicate_of": duplicate[0], "score": 1.0, "rule": f"exact_key:{duplicate[1]}"}))
         result = change_public(p, record.id, created, decision, len(commands))
         self.writes.changes.append(change_row(p, record.id, result, decision))
@@ -174,8 +171,8 @@ class BatchProcessor:
             self._command_row(p, record, cmd.system, cmd.to_payload(cmd.idempotency_key(p.change_id)))
             for cmd in commands)
         self.writes.approvals.extend(self._approval_rows(p, record.id, decision))
-        if r.system not in INTERNAL_SYSTEMS:
-            record.mark_synced(r.system, time.time())
+        if p.system not in INTERNAL_SYSTEMS:
+            record.mark_synced(p.system, time.time())
         if self.checker is not None and decision.applied:
             self.checker.updated(record.tenant, record.entity, record.id, record.values())
         return result
@@ -196,7 +193,7 @@ class BatchProcessor:
 
     def _approval_rows(self, p: PreparedChange, canonical_id: str, decision: GateDecision) -> list[dict[str, Any]]:
         now = time.time()
-        return [{"id": new_id(), "tenant": p.request.tenant, "entity": p.request.entity,
+        return [{"id": new_id(), "tenant": p.tenant, "entity": p.entity,
                  "canonical_id": canonical_id, "field": a.field, "value": dumps(a.value), "current": dumps(a.current),
                  "owner": a.owner, "system": a.system, "source_ts_us": a.source_ts_us, "change_id": p.change_id,
                  "correlation_id": p.correlation_id, "status": "pending", "created_at": now, "decided_by": None,
