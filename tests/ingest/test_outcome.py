@@ -3,19 +3,32 @@ the very objects model_construct would have built, or the API and the change log
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
+import orjson
+from hypothesis import given
+from hypothesis import strategies as st
+
+from concord.canonical.golden import GoldenRecord, us_to_ts
+from concord.events.derive import DerivedEvent
 from concord.hubconfig import load_runtime
 from concord.ingest.models import ChangeCreate, ChangePublic, ChangeStatus, FieldIssue
-from concord.ingest.outcome import change_public, decision_json
+from concord.ingest.outcome import change_public, change_row, decision_json, event_rows
 from concord.ingest.prepare import PreparedChange, prepare
 from concord.ownership.gate import FieldRejection, GateDecision, PendingApproval
+from concord.storage.repository import CHANGE_LOG_COLUMNS, OUTBOX_COLUMNS
 
 
 def _prepared() -> PreparedChange:
     return prepare(load_runtime(None), ChangeCreate(
         system="salesforce", entity="account", external_id="sf-1", fields={"Name": "Acme"},
         source_ts=datetime(2026, 1, 1, tzinfo=UTC), idempotency_key="k-1"))
+
+
+@cache
+def _one_prepared() -> PreparedChange:
+    return _prepared()
 
 
 def test_change_public_equals_model_construct() -> None:
@@ -52,3 +65,43 @@ def test_decision_json_is_what_pydantic_writes() -> None:
     for result in results:
         assert decision_json(result) == result.model_dump_json()
         assert ChangePublic.model_validate_json(decision_json(result)) == result
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999_999))
+def test_an_events_occurred_at_is_the_isoformat_of_the_change_source_time(us: int) -> None:
+    """The envelope carries the datetime and orjson writes it: the text must be what isoformat() gives,
+    with and without microseconds, as consumers and replayed events already hold it."""
+    p = _one_prepared()
+    p = PreparedChange(p.request, p.change_id, p.correlation_id, us, p.values, p.references, p.mapping_version)
+    record = GoldenRecord(tenant="default", entity="account", id="cus-1", version=1)
+    [row] = event_rows(p, record, [DerivedEvent("CustomerCreated", {"canonical_id": "cus-1"})])
+    occurred = orjson.loads(dict(zip(OUTBOX_COLUMNS, row, strict=True))["payload"])["occurred_at"]
+    assert occurred == (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)).isoformat()
+    assert us_to_ts(us) == datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
+
+
+def test_the_change_and_event_rows_put_each_value_in_its_column() -> None:
+    """The rows are tuples in the tables' column order (decision 091): read back by name, each value must be
+    the one that column is for."""
+    p = _one_prepared()
+    decision = GateDecision(applied={"name": "Acme"}, previous={"name": None},
+                            rejected=[FieldRejection("tax_id", "X", "tryton", "owned")],
+                            pending=[PendingApproval("credit_limit", 5, None, "tryton", "salesforce", 1)])
+    result = change_public(p, "cus-1", True, decision, 2)
+    row = dict(zip(CHANGE_LOG_COLUMNS, change_row(p, "cus-1", result, decision), strict=True))
+    received = row.pop("received_at")
+    assert isinstance(received, float)
+    assert row == {"change_id": p.change_id, "tenant": "default", "idempotency_key": "k-1",
+                   "correlation_id": p.correlation_id, "system": "salesforce", "entity": "account",
+                   "external_id": "sf-1", "canonical_id": "cus-1", "source_ts_us": p.source_ts_us,
+                   "mapping_version": p.mapping_version, "status": "partial", "rejected": 1, "pending": 1,
+                   "payload": '{"Name":"Acme"}', "decision": decision_json(result)}
+    record = GoldenRecord(tenant="default", entity="account", id="cus-1", version=1)
+    [event] = event_rows(p, record, [DerivedEvent("CustomerCreated", {"canonical_id": "cus-1"})])
+    event_row = dict(zip(OUTBOX_COLUMNS, event, strict=True))
+    envelope = orjson.loads(event_row.pop("payload"))
+    assert isinstance(event_row.pop("created_at"), float)
+    assert event_row == {"message_id": envelope["event_id"], "tenant": "default", "kind": "event",
+                         "type": "CustomerCreated", "target": "lifecycle", "entity": "account", "canonical_id": "cus-1",
+                         "correlation_id": p.correlation_id, "causation_id": p.change_id, "attempts": 0}
+    assert envelope["type"] == "CustomerCreated" and envelope["customer_key"] == "cus-1"

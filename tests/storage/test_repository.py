@@ -12,7 +12,13 @@ from sqlalchemy.exc import IntegrityError
 
 from concord.canonical.golden import GoldenRecord
 from concord.storage import tables as t
-from concord.storage.repository import BatchWrites, IngestRepository
+from concord.storage.repository import (
+    CHANGE_LOG_COLUMNS,
+    OUTBOX_COLUMNS,
+    BatchWrites,
+    IngestRepository,
+    _insert_columns,
+)
 
 _TABLES = [("golden", t.golden_records, "id"), ("bindings", t.bindings, "external_id"),
            ("match_keys", t.match_keys, "key"), ("change_log", t.change_log, "change_id"),
@@ -79,8 +85,11 @@ def test_driver_inserts_store_what_sqlalchemys_insert_stores(engine: Engine) -> 
     keys = [{"tenant": "default", "entity": "account", "key": "domain:acme.com", "canonical_id": "cus-1"}]
     record = GoldenRecord(tenant="default", entity="account", id="cus-1", version=1)
     with engine.begin() as conn:
-        IngestRepository(conn).write(BatchWrites(new_records=[record], bindings=bindings, match_keys=keys,
-                                                 changes=changes, outbox=outbox, approvals=approvals))
+        # the ingest writer's change-log and outbox rows are tuples in column order (decision 091)
+        IngestRepository(conn).write(BatchWrites(
+            new_records=[record], bindings=bindings, match_keys=keys, approvals=approvals,
+            changes=[tuple(r[c] for c in CHANGE_LOG_COLUMNS) for r in changes],
+            outbox=[tuple(r[c] for c in OUTBOX_COLUMNS) for r in outbox]))
     driver = {name: _rows_of(engine, table, order) for name, table, order in _TABLES}
     with engine.begin() as conn:  # the same rows again, through SQLAlchemy, on emptied tables
         for _, table, _ in _TABLES:
@@ -96,6 +105,11 @@ def test_driver_inserts_store_what_sqlalchemys_insert_stores(engine: Engine) -> 
                                  "updated_at": driver["golden"][0]["created_at"]}]
     assert GoldenRecord.from_json("default", "account", "cus-1", 1, orjson.loads(str(driver["golden"][0]["data"]))) \
         == record
+
+
+def test_the_tuple_rows_follow_the_tables_insert_columns() -> None:
+    assert tuple(_insert_columns(t.change_log)) == CHANGE_LOG_COLUMNS
+    assert tuple(_insert_columns(t.outbox)) == OUTBOX_COLUMNS
 
 
 def test_a_row_missing_a_column_is_refused_before_anything_is_written(engine: Engine) -> None:

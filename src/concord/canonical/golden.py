@@ -28,7 +28,9 @@ def ts_to_us(ts: datetime) -> int:
 
 
 def us_to_ts(us: int) -> datetime:
-    return EPOCH + timedelta(microseconds=us)  # integer arithmetic: a float loses microseconds after ~2255
+    # Integer arithmetic: a float loses microseconds after ~2255. Positional (days, seconds, microseconds):
+    # timedelta's keyword parsing cost a third of the call, once per event ingest derives.
+    return EPOCH + timedelta(0, 0, us)
 
 
 def _digest(value: JsonValue) -> str:

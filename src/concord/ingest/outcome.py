@@ -60,12 +60,11 @@ def change_public(p: PreparedChange, canonical_id: str, created: bool, decision:
         _SET_BY_CHANGE_PUBLIC)
 
 
-def change_row(p: PreparedChange, canonical_id: str, result: ChangePublic, decision: GateDecision) -> dict[str, Any]:
-    return {"change_id": p.change_id, "tenant": p.tenant, "idempotency_key": p.idempotency_key,
-            "correlation_id": p.correlation_id, "system": p.system, "entity": p.entity, "external_id": p.external_id,
-            "canonical_id": canonical_id, "source_ts_us": p.source_ts_us, "received_at": time.time(),
-            "mapping_version": p.mapping_version, "status": result.status.value, "rejected": len(decision.rejected),
-            "pending": len(decision.pending), "payload": dumps(p.request.fields), "decision": decision_json(result)}
+def change_row(p: PreparedChange, canonical_id: str, result: ChangePublic, decision: GateDecision) -> tuple[Any, ...]:
+    """The change-log row, in CHANGE_LOG_COLUMNS order (decision 091; tests/ingest/test_outcome.py pins it)."""
+    return (p.change_id, p.tenant, p.idempotency_key, p.correlation_id, p.system, p.entity, p.external_id,
+            canonical_id, p.source_ts_us, time.time(), p.mapping_version, result.status.value, len(decision.rejected),
+            len(decision.pending), dumps(p.request.fields), decision_json(result))
 
 
 def decision_json(result: ChangePublic) -> str:
@@ -83,11 +82,14 @@ def customer_key(record: GoldenRecord) -> str:
     return record.id if record.entity == "account" or not account else str(account)
 
 
-def event_rows(p: PreparedChange, record: GoldenRecord, events: list[DerivedEvent]) -> list[dict[str, Any]]:
+def event_rows(p: PreparedChange, record: GoldenRecord, events: list[DerivedEvent]) -> list[tuple[Any, ...]]:
+    """The outbox rows of the change's events, in OUTBOX_COLUMNS order (decision 091)."""
     if not events:
         return []
-    # Shared by every event of the change: computed once, not per event.
-    key, occurred_at, now = customer_key(record), us_to_ts(p.source_ts_us).isoformat(), time.time()
+    # Shared by every event of the change: computed once, not per event. The datetime itself goes into the
+    # envelope: orjson writes a UTC datetime as the same text `isoformat()` gives, at a sixth of its cost
+    # (tests/ingest/test_outcome.py pins the text).
+    key, occurred_at, now = customer_key(record), us_to_ts(p.source_ts_us), time.time()
     rows = []
     for event in events:
         event_id = new_id()
@@ -95,8 +97,6 @@ def event_rows(p: PreparedChange, record: GoldenRecord, events: list[DerivedEven
                     "tenant": record.tenant, "customer_key": key,
                     "correlation_id": p.correlation_id, "causation_id": p.change_id,
                     "occurred_at": occurred_at, "data": event.data}
-        rows.append({"message_id": event_id, "tenant": record.tenant, "kind": "event", "type": event.type,
-                     "target": "lifecycle", "entity": record.entity, "canonical_id": record.id,
-                     "correlation_id": p.correlation_id, "causation_id": p.change_id, "payload": dumps(envelope),
-                     "created_at": now, **OUTBOX_DELIVERY_STATE})
+        rows.append((event_id, record.tenant, "event", event.type, "lifecycle", record.entity, record.id,
+                     p.correlation_id, p.change_id, dumps(envelope), now, 0))  # 0: attempts
     return rows

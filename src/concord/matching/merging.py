@@ -28,7 +28,7 @@ from concord.matching.relink_outbound import RelinkRouting, bindings_of, record_
 from concord.matching.survivorship import survive
 from concord.matching.tables import merges
 from concord.security import audit
-from concord.security.sealing import seal_batch
+from concord.security.sealing import seal_rows
 from concord.storage import tables as t
 from concord.storage.repository import dumps
 
@@ -66,7 +66,7 @@ def _event(conn: Connection, event_type: str, tenant: str, data: dict[str, Any],
 def _record_changes(conn: Connection, changes: list[dict[str, Any]], related: list[dict[str, Any]],
                     entry: audit.Entry) -> None:
     conn.execute(insert(t.change_log), changes)
-    seal_batch(conn, [*changes, *related])
+    seal_rows(conn, [*changes, *related])
     audit.append(conn, entry)
 
 
