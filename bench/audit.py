@@ -20,6 +20,7 @@ from concord.ingest import pipeline as ingest_pipeline
 from concord.ingest import service as ingest_service
 from concord.security import sealing
 from concord.storage.engine import make_engine, upgrade
+from concord.storage.repository import CHANGE_LOG_COLUMNS
 from concord.tuning import tune_gc_for_throughput
 
 
@@ -36,15 +37,17 @@ def seal_cost_ms(tmp: Path, rounds: int = 50) -> float:
     """Milliseconds to seal one batch of 512 changes (digest + chained insert), in its own transaction."""
     engine = make_engine(f"sqlite:///{tmp / 'seal.db'}")
     upgrade(engine)
-    rows = [{"change_id": f"c{i:08d}", "tenant": "default", "system": "salesforce", "entity": "account",
-             "external_id": f"sf-{i}", "canonical_id": f"cus-{i}", "correlation_id": f"k{i}", "status": "applied",
-             "payload": f'{{"Name": "Customer {i}", "NumberOfEmployees": 42}}',
+    rows = [{"change_id": f"c{i:08d}", "tenant": "default", "idempotency_key": f"i{i}", "correlation_id": f"k{i}",
+             "system": "salesforce", "entity": "account", "external_id": f"sf-{i}", "canonical_id": f"cus-{i}",
+             "source_ts_us": i, "received_at": 0.0, "mapping_version": "salesforce/account@1", "status": "applied",
+             "rejected": 0, "pending": 0, "payload": f'{{"Name": "Customer {i}", "NumberOfEmployees": 42}}',
              "decision": '{"status": "applied", "applied": ["name", "employee_count"]}'} for i in range(512)]
+    batch = [tuple(row[c] for c in CHANGE_LOG_COLUMNS) for row in rows]  # as the ingest writer builds them
     timings = []
     for _ in range(rounds):
         with engine.begin() as conn:
             start = time.perf_counter()
-            sealing.seal_batch(conn, rows)
+            sealing.seal_batch(conn, batch)
             timings.append((time.perf_counter() - start) * 1000)
     engine.dispose()
     return statistics.median(timings)

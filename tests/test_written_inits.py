@@ -4,6 +4,7 @@ instance where the field has a factory — or a field added later would silently
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import pickle
@@ -78,6 +79,14 @@ def test_every_argument_lands_on_its_field(cls: type) -> None:
 
 
 @pytest.mark.parametrize("cls", WRITTEN, ids=lambda c: c.__name__)
+def test_every_field_is_set_by_the_constructor(cls: type) -> None:
+    """Fields with init=False included: a derived field the written __init__ forgot would only fail when read."""
+    obj = cls(**SAMPLES[cls])
+    missing = [f.name for f in dataclasses.fields(cls) if not hasattr(obj, f.name)]
+    assert missing == []
+
+
+@pytest.mark.parametrize("cls", WRITTEN, ids=lambda c: c.__name__)
 def test_omitted_fields_take_their_defaults_and_factories_are_not_shared(cls: type) -> None:
     fields = _init_fields(cls)
     required = {f.name: SAMPLES[cls][f.name] for f in fields
@@ -98,7 +107,10 @@ def test_replace_copy_and_pickle_still_work(cls: type) -> None:
     last = _init_fields(cls)[-1].name
     changed = dataclasses.replace(obj, **{last: SAMPLES[cls][last]})
     assert changed == obj and changed is not obj
-    assert pickle.loads(pickle.dumps(obj)) == obj
+    every = [f.name for f in dataclasses.fields(cls)]  # init=False ones too: they are not compared by ==
+    for again in (pickle.loads(pickle.dumps(obj)), copy.copy(obj), copy.deepcopy(obj), changed):
+        assert again == obj
+        assert [getattr(again, name) for name in every] == [getattr(obj, name) for name in every]
 
 
 @pytest.mark.parametrize("cls", [c for c in WRITTEN if c.__dataclass_params__.frozen],  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from functools import cache
 import orjson
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Engine, select
 
 from concord.canonical.golden import GoldenRecord, us_to_ts
 from concord.events.derive import DerivedEvent
@@ -16,7 +17,9 @@ from concord.hubconfig import load_runtime
 from concord.ingest.models import ChangeCreate, ChangePublic, ChangeStatus, FieldIssue
 from concord.ingest.outcome import change_public, change_row, decision_json, event_rows
 from concord.ingest.prepare import PreparedChange, prepare
+from concord.ingest.service import prepare_all, process_in_transaction
 from concord.ownership.gate import FieldRejection, GateDecision, PendingApproval
+from concord.storage import tables as t
 from concord.storage.repository import CHANGE_LOG_COLUMNS, OUTBOX_COLUMNS
 
 
@@ -67,7 +70,7 @@ def test_decision_json_is_what_pydantic_writes() -> None:
         assert ChangePublic.model_validate_json(decision_json(result)) == result
 
 
-@given(st.integers(min_value=0, max_value=253_402_300_799_999_999))
+@given(st.integers(min_value=-62_135_596_800_000_000, max_value=253_402_300_799_999_999))  # years 1 to 9999
 def test_an_events_occurred_at_is_the_isoformat_of_the_change_source_time(us: int) -> None:
     """The envelope carries the datetime and orjson writes it: the text must be what isoformat() gives,
     with and without microseconds, as consumers and replayed events already hold it."""
@@ -105,3 +108,24 @@ def test_the_change_and_event_rows_put_each_value_in_its_column() -> None:
                          "type": "CustomerCreated", "target": "lifecycle", "entity": "account", "canonical_id": "cus-1",
                          "correlation_id": p.correlation_id, "causation_id": p.change_id, "attempts": 0}
     assert envelope["type"] == "CustomerCreated" and envelope["customer_key"] == "cus-1"
+
+
+def test_an_ingested_command_row_lands_in_its_columns(engine: Engine) -> None:
+    """The processor's outbound-command rows are tuples too (decision 091): read back from the table by
+    column name, each value is in its place."""
+    runtime = load_runtime(None)
+    prepared, errors = prepare_all(runtime, [ChangeCreate(
+        system="salesforce", entity="account", external_id="sf-9", fields={"Name": "Acme"},
+        source_ts=datetime(2026, 1, 1, tzinfo=UTC), idempotency_key="k-9", correlation_id="corr-9")])
+    assert not errors
+    [outcome] = process_in_transaction(engine, runtime, prepared)
+    assert isinstance(outcome, ChangePublic) and outcome.outbound_commands >= 1
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(t.outbox).where(t.outbox.c.kind == "command"))]
+    assert len(rows) == outcome.outbound_commands
+    for row in rows:
+        payload = orjson.loads(row["payload"])
+        assert row["type"] == f"{payload['op']}_account" and row["target"] == payload["system"]
+        assert (row["tenant"], row["entity"], row["canonical_id"]) == ("default", "account", outcome.canonical_id)
+        assert (row["correlation_id"], row["causation_id"]) == ("corr-9", outcome.change_id)
+        assert isinstance(row["created_at"], float) and row["attempts"] == 0 and row["published_at"] is None

@@ -130,6 +130,23 @@ def test_a_seal_digest_is_the_per_row_hash_it_always_was() -> None:
     assert digest([]) == sha256().hexdigest()
 
 
+def test_a_seal_of_the_writers_tuple_rows_equals_the_seal_of_the_same_rows_as_dicts() -> None:
+    """The ingest writer seals its change-log rows as tuples by position (decision 091); merges seal dict rows,
+    and `check_seal` recomputes the digest from dicts read back: all three must agree on every entry."""
+    from concord.security.sealing import digest, seals
+    from concord.storage.repository import CHANGE_LOG_COLUMNS
+
+    rows = [{c: f"{c}-{i}" for c in CHANGE_LOG_COLUMNS} | {"tenant": ("t-b", "t-a")[i % 2], "rejected": i,
+                                                           "system": ("crm", "erp")[i % 3 == 0]} for i in range(7)]
+    from_tuples = seals([tuple(row[c] for c in CHANGE_LOG_COLUMNS) for row in rows])
+    assert [e.tenant for e in from_tuples] == ["t-a", "t-b"]
+    for entry in from_tuples:
+        mine = [row for row in rows if row["tenant"] == entry.tenant]
+        assert entry.after == {"changes": [r["change_id"] for r in mine], "digest": digest(mine)}
+        assert (entry.object_id, entry.correlation_id) == (mine[0]["change_id"], mine[0]["correlation_id"])
+        assert entry.system == (mine[0]["system"] if len({r["system"] for r in mine}) == 1 else None)
+
+
 def test_a_forked_chain_head_is_sqlalchemys_integrity_error(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """append_many talks to the driver (decision 074); a second writer that read the same head must still fail
     as IntegrityError, the class callers retry on, and leave the chain as it was."""

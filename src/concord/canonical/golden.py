@@ -29,7 +29,7 @@ def ts_to_us(ts: datetime) -> int:
 
 def us_to_ts(us: int) -> datetime:
     # Integer arithmetic: a float loses microseconds after ~2255. Positional (days, seconds, microseconds):
-    # timedelta's keyword parsing cost a third of the call, once per event ingest derives.
+    # timedelta's keyword parsing cost a third of the call, once per ingested change that raises events.
     return EPOCH + timedelta(0, 0, us)
 
 

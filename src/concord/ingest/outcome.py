@@ -18,6 +18,7 @@ from concord.storage.repository import dumps
 _Model = TypeVar("_Model", bound=BaseModel)
 EVENT_SCHEMA_VERSION = 1
 OUTBOX_DELIVERY_STATE = {"attempts": 0}  # the other delivery columns start NULL (tables.NULL_AT_INSERT)
+QUEUED_ATTEMPTS = OUTBOX_DELIVERY_STATE["attempts"]  # the same, for the writer's tuple rows
 
 
 def _status(decision: GateDecision) -> ChangeStatus:
@@ -98,5 +99,5 @@ def event_rows(p: PreparedChange, record: GoldenRecord, events: list[DerivedEven
                     "correlation_id": p.correlation_id, "causation_id": p.change_id,
                     "occurred_at": occurred_at, "data": event.data}
         rows.append((event_id, record.tenant, "event", event.type, "lifecycle", record.entity, record.id,
-                     p.correlation_id, p.change_id, dumps(envelope), now, 0))  # 0: attempts
+                     p.correlation_id, p.change_id, dumps(envelope), now, QUEUED_ATTEMPTS))
     return rows

@@ -18,7 +18,7 @@ from concord.ids import new_id
 from concord.ingest.binder import BatchBinder, Hold
 from concord.ingest.cache import BindingCache, RecordCache
 from concord.ingest.models import ChangeError, ChangePublic, ChangeStatus
-from concord.ingest.outcome import change_public, change_row, event_rows
+from concord.ingest.outcome import QUEUED_ATTEMPTS, change_public, change_row, event_rows
 from concord.ingest.prepare import PreparedChange
 from concord.ingest.router import route
 from concord.mappings.mapper import RefResolver
@@ -188,7 +188,7 @@ class BatchProcessor:
                      payload: dict[str, Any]) -> tuple[Any, ...]:
         """The outbox row of one outbound command, in OUTBOX_COLUMNS order (decision 091)."""
         return (new_id(), record.tenant, "command", f"{payload['op']}_{record.entity}", system, record.entity,
-                record.id, p.correlation_id, p.change_id, dumps(payload), time.time(), 0)  # 0: attempts
+                record.id, p.correlation_id, p.change_id, dumps(payload), time.time(), QUEUED_ATTEMPTS)
 
     def _approval_rows(self, p: PreparedChange, canonical_id: str, decision: GateDecision) -> list[dict[str, Any]]:
         now = time.time()

@@ -269,9 +269,10 @@ def _row_values(table: Table) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
 @cache
 def _insert_sql(dialect: str, table: Table) -> str:
     """A plain driver-level INSERT: the hot path skips SQLAlchemy's per-row parameter processing (~40% of the
-    write cost in profiles). SQLite's statement takes positional parameters (rows pass through `_row_values`):
-    sqlite3 binds a named parameter by building a string and looking it up in the row dict, once per column
-    and row, which cost twice as much per row as binding a tuple (docs/decisions/074)."""
+    write cost in profiles). SQLite's statement takes positional parameters (dict rows pass through
+    `_row_values`; the writer's change-log and outbox rows are built as tuples): sqlite3 binds a named
+    parameter by building a string and looking it up in the row dict, once per column and row, which cost
+    twice as much per row as binding a tuple (docs/decisions/074)."""
     columns = _insert_columns(table)
     marks = [f"%({c})s" for c in columns] if dialect == "postgresql" else ["?"] * len(columns)
     return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(marks)})"
