@@ -24,8 +24,8 @@ SEALED_COLUMNS = ("change_id", "tenant", "system", "entity", "external_id", "can
 
 _sealed = itemgetter(*SEALED_COLUMNS)  # of a change_log row as a dict
 _sealed_at = itemgetter(*[CHANGE_LOG_COLUMNS.index(c) for c in SEALED_COLUMNS])  # of one the ingest writer built
-_CHANGE_ID, _TENANT, _SYSTEM, _CORRELATION_ID = (CHANGE_LOG_COLUMNS.index(c)
-                                                  for c in ("change_id", "tenant", "system", "correlation_id"))
+_CHANGE_ID, _TENANT, _SYSTEM, _CORRELATION_ID = [CHANGE_LOG_COLUMNS.index(c)
+                                                  for c in ("change_id", "tenant", "system", "correlation_id")]
 
 # What a seal needs of one change_log row: tenant, change id, correlation id, system, and the sealed values.
 _Sealable = tuple[str, str, str, str, tuple[Any, ...]]
